@@ -1,0 +1,155 @@
+"""JSON encoding of procedures (with their attributes), states and values — never pickle.
+
+Checkpoints and messages carry classes by name (`module:QualName`). Decoding imports the
+module by name and accepts only subclasses of the expected base (Procedure, BaseModel, Event),
+so a tampered checkpoint can name installed classes but cannot run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from sopy_actors.core.events import Event, event_from_wire, event_to_wire, input_error
+from sopy_actors.core.options import ProcedureOptions
+from sopy_actors.core.procedure import Procedure, Prompt
+from sopy_actors.errors import InputError, StateError
+
+__all__ = [
+    "class_path",
+    "decode_procedure",
+    "decode_state",
+    "decode_value",
+    "encode_procedure",
+    "encode_state",
+    "encode_value",
+    "resolve_class",
+]
+
+T = TypeVar("T")
+_MARK = "__sop__"
+
+
+def class_path(cls: type) -> str:
+    """`module:QualName` of a class; refuses classes that other processes cannot import.
+
+    Raises:
+        InputError: the class is defined in `__main__` or inside a function.
+    """
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        where = "in __main__" if cls.__module__ == "__main__" else "inside a function"
+        raise InputError(
+            f"{cls.__qualname__} is defined {where}; other Ray processes import workflow classes "
+            "by name, so define it at the top level of an importable module (run the file with "
+            "`sopy-actors run FILE.py`, which imports it as a module)"
+        )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def resolve_class(path: str, base: type[T]) -> type[T]:
+    """Import the class a `class_path` names and check that it subclasses `base`.
+
+    Raises:
+        InputError: the path is malformed, cannot be imported, or names something else.
+    """
+    module_name, _, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
+    if not module_name or not qualname:
+        raise InputError(f"Invalid class path {path!r}: expected 'module:QualName'")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as error:
+        raise InputError(
+            f"Cannot load {path}: {error} (is its module on the cluster's runtime_env?)"
+        ) from None
+    if not (isinstance(target, type) and issubclass(target, base)):
+        raise InputError(f"{path} is not a {base.__name__} subclass")
+    return target
+
+
+def encode_value(value: Any, where: str = "value") -> Any:
+    """JSON-compatible form of plain data, pydantic models, prompts, events and procedures.
+
+    Raises:
+        StateError: the value (or something inside it) has no JSON form; `where` names it.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [encode_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value) or _MARK in value:
+            raise StateError(f"{where}: dict keys must be str (and not {_MARK!r}) to checkpoint")
+        return {key: encode_value(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, Event):
+        return {_MARK: "event", "wire": event_to_wire(value)}
+    if isinstance(value, BaseModel):
+        return {_MARK: "model", "type": class_path(type(value)), "data": value.model_dump(mode="json")}
+    if isinstance(value, Prompt):
+        return {_MARK: "prompt", "text": value.text}
+    if isinstance(value, Procedure):
+        return {_MARK: "procedure", "value": encode_procedure(value)}
+    raise StateError(
+        f"{where} is a {type(value).__name__}, which cannot be checkpointed as JSON; keep plain "
+        "data, pydantic models, events or procedures in procedure attributes and state"
+    )
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of `encode_value`."""
+    if isinstance(data, list):
+        return [decode_value(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    kind = data.get(_MARK)
+    if kind is None:
+        return {key: decode_value(item) for key, item in data.items()}
+    if kind == "event":
+        return event_from_wire(data["wire"])
+    if kind == "model":
+        return _validate(resolve_class(data["type"], BaseModel), data["data"])
+    if kind == "prompt":
+        return Prompt(data["text"])
+    if kind == "procedure":
+        return decode_procedure(data["value"])
+    raise InputError(f"Unknown encoded value kind {kind!r}")
+
+
+def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise input_error(model.__name__, error) from None
+
+
+def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
+    """A procedure as `{"type", "name", "options", "attrs"}`; attrs are its instance attributes."""
+    cls = type(procedure)
+    options = getattr(cls, "sop_options", None) or ProcedureOptions()
+    return {
+        "type": class_path(cls),
+        "name": cls.__name__,
+        "options": options.model_dump(mode="json"),
+        "attrs": encode_value(dict(vars(procedure)), f"{cls.__name__} attributes"),
+    }
+
+
+def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
+    """Rebuild a procedure without calling its constructor, then restore its attributes."""
+    cls = resolve_class(data["type"], Procedure)
+    procedure = cls.__new__(cls)
+    vars(procedure).update(decode_value(data["attrs"]))
+    return procedure
+
+
+def encode_state(state: BaseModel) -> dict[str, Any]:
+    """A state model as `{"type", "data"}`."""
+    return {"type": class_path(type(state)), "data": state.model_dump(mode="json")}
+
+
+def decode_state(data: dict[str, Any]) -> BaseModel:
+    """Rebuild and validate a state model."""
+    return _validate(resolve_class(data["type"], BaseModel), data["data"])

@@ -1,0 +1,142 @@
+"""Typed events: `Event[T]`, validation that names the field, and the wire format.
+
+Runs anywhere (driver, SOP host, procedure actor, agent actor); no Ray import.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sopy_actors.errors import InputError
+
+__all__ = ["Event", "event_from_wire", "event_to_wire", "event_type_name", "input_error"]
+
+T = TypeVar("T")
+
+_REGISTRY: dict[str, type[Event[Any]]] = {}
+
+
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def input_error(subject: str, error: ValidationError) -> InputError:
+    """Turn a pydantic ValidationError into an InputError naming every offending field."""
+    fields = tuple(".".join(str(part) for part in item["loc"]) or "<root>" for item in error.errors())
+    details = "; ".join(
+        f"field '{field}': {item['msg']}" for field, item in zip(fields, error.errors(), strict=True)
+    )
+    return InputError(f"Invalid {subject}: {details}", fields=fields)
+
+
+def _validating_constructor(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a subclass's own constructor so its payload errors are InputErrors too."""
+
+    @functools.wraps(init)
+    def constructor(self: Event[Any], /, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except ValidationError as error:
+            raise input_error(type(self).__name__, error) from None
+
+    constructor.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+    return constructor
+
+
+class Event(BaseModel, Generic[T]):
+    """A typed, immutable fact sent to an SOP.
+
+    Subclass with a payload type, `class DraftReady(Event[Draft])`, and send
+    `DraftReady(payload=Draft(...))`. Subclasses may add fields and constructors that build the
+    payload. Invalid input raises `InputError` naming the field.
+
+    Attributes:
+        payload: the validated payload.
+        description: free text for people and LLMs.
+        sender: who sent it (an agent name, "user", a parent SOP id ...).
+        target: whom it is for, when not the SOP itself.
+        toolUseId: the LLM tool call this event comes from, spelled as SOPy spells it.
+        id: unique id; the runtime applies an event with a given id once.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payload: T
+    description: str = ""
+    sender: str | None = None
+    target: str | None = None
+    toolUseId: str | None = None  # noqa: N815 - SOPy's spelling
+    id: str = Field(default_factory=_new_event_id, min_length=1)
+
+    sop_event_type: ClassVar[str] = ""
+    sop_optional: ClassVar[bool] = False  # True: procedures without a handler ignore it
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise input_error(type(self).__name__, error) from None
+
+    # Pydantic then validates wire data and unpickles without calling __init__.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _validating_constructor(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.sop_event_type = f"{cls.__module__}:{cls.__qualname__}"
+        _REGISTRY[cls.sop_event_type] = cls
+
+
+def event_type_name(event_type: type[Event[Any]]) -> str:
+    """The stable wire name of an event class: `module:QualName`."""
+    return event_type.sop_event_type or f"{event_type.__module__}:{event_type.__qualname__}"
+
+
+def _registered(name: str) -> type[Event[Any]] | None:
+    """The event class of a wire name, importing its module on first use (classes only)."""
+    if name not in _REGISTRY:
+        module, _, _ = name.partition(":")
+        if module and module != "__main__":
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                return None
+    return _REGISTRY.get(name)
+
+
+def event_to_wire(event: Event[Any]) -> dict[str, Any]:
+    """Plain data for an event: `{"type": name, "data": json-compatible fields}`."""
+    return {"type": event_type_name(type(event)), "data": event.model_dump(mode="json")}
+
+
+def event_from_wire(message: Any) -> Event[Any]:
+    """Validate plain data from `event_to_wire` back into its event class.
+
+    Raises:
+        InputError: the message is malformed, its type is unknown here, or its data is invalid.
+    """
+    if not isinstance(message, dict) or set(message) != {"type", "data"}:
+        raise InputError("Invalid event message: expected a dict with keys 'type' and 'data'")
+    name, data = message["type"], message["data"]
+    event_type = _registered(name) if isinstance(name, str) else None
+    if event_type is None:
+        raise InputError(
+            f"Unknown event type {name!r}: no Event subclass of that name is imported in this "
+            "process (is the module that defines it on the cluster's runtime_env?)",
+            fields=("type",),
+        )
+    try:
+        return event_type.model_validate(data)
+    except ValidationError as error:
+        raise input_error(event_type.__name__, error) from None

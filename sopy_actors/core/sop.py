@@ -1,0 +1,192 @@
+"""The SOP definition: initial state, entry procedure, event filters and recovery settings.
+
+An `SOP` is plain data. Engines run it: `sopy_actors.testing.LocalSOP` in process, the actor
+runtime on Ray (`SOP.start()` once `sopy_actors.init()` has run).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from pydantic import BaseModel
+
+from sopy_actors.core.events import Event, event_type_name
+from sopy_actors.core.procedure import Procedure
+from sopy_actors.core.transition import Filters, Snapshot
+from sopy_actors.errors import DefinitionError, RecoveryExhausted, RuntimeUnavailable
+
+__all__ = ["SOP", "ErrorHandler", "Run", "current_run", "finish_with_recovery"]
+
+S = TypeVar("S", bound=BaseModel)
+
+
+class Run(Protocol):
+    """What every engine's running SOP offers to recovery code and `with` blocks."""
+
+    sop_id: str
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def procedure_name(self) -> str: ...
+
+    @property
+    def last_prompt(self) -> str | None: ...
+
+
+ErrorHandler = Callable[[Any], None]
+"""Called with the run when a `with` block exits before End; it should drive the SOP on."""
+
+
+class _Engine(Protocol):
+    def start(self, sop: SOP[Any], *, sop_id: str | None, placement: str) -> Any: ...
+
+
+_engine: _Engine | None = None
+_current: contextvars.ContextVar[Any] = contextvars.ContextVar("sopy_current_run", default=None)
+
+
+def set_engine(engine: _Engine | None) -> None:
+    """Install the engine `SOP.start()` uses (the actor runtime does this in `init()`)."""
+    global _engine
+    _engine = engine
+
+
+def current_run() -> Any:
+    """The run of the innermost `with sop:` block in this context, or None."""
+    return _current.get()
+
+
+@contextmanager
+def running(run: Any) -> Iterator[Any]:
+    """Make `run` the current run for the duration of the block."""
+    token = _current.set(run)
+    try:
+        yield run
+    finally:
+        _current.reset(token)
+
+
+def finish_with_recovery(
+    run: Run, error_handler: ErrorHandler | None, retry_limits: int
+) -> None:
+    """SOPy's exit rule: an SOP not at End gets the error handler up to the limit, then raises.
+
+    Raises:
+        RecoveryExhausted: the SOP is still not at End after `retry_limits` handler calls.
+    """
+    attempts = 0
+    while not run.done:
+        if error_handler is None or attempts >= retry_limits:
+            raise RecoveryExhausted(run.sop_id, attempts, run.last_prompt)
+        attempts += 1
+        error_handler(run)
+
+
+class SOP(Generic[S]):
+    """A standard operating procedure: what to run, not a running instance.
+
+    Args:
+        state: the initial state (a pydantic model; each run works on its own copy).
+        init_proc: the entry procedure instance, e.g. `Drafting()`.
+        retry_limits: consecutive rejections tolerated before `RecoveryExhausted`; also the
+            number of error-handler calls on exit of a `with` block.
+        error_handler: called with the run when a `with` block exits before End.
+
+    Raises:
+        DefinitionError: the arguments do not make an SOP; every problem is listed.
+    """
+
+    def __init__(
+        self,
+        state: S,
+        init_proc: Procedure[S],
+        *,
+        retry_limits: int = 3,
+        error_handler: ErrorHandler | None = None,
+    ) -> None:
+        problems = []
+        if not isinstance(state, BaseModel):
+            problems.append(f"state must be a pydantic model instance, got {type(state).__name__}")
+        if isinstance(init_proc, type):
+            problems.append(f"init_proc must be a procedure instance: write {init_proc.__name__}()")
+        elif not isinstance(init_proc, Procedure):
+            problems.append(f"init_proc must be a Procedure, got {type(init_proc).__name__}")
+        if isinstance(retry_limits, bool) or not isinstance(retry_limits, int) or retry_limits < 0:
+            problems.append(f"retry_limits must be an int >= 0, got {retry_limits!r}")
+        if error_handler is not None and not callable(error_handler):
+            problems.append("error_handler must be callable")
+        if problems:
+            raise DefinitionError(f"SOP {type(self).__name__}", problems)
+        self.state = state
+        self.init_proc = init_proc
+        self.retry_limits = retry_limits
+        self.error_handler = error_handler
+        self.observed: tuple[type[Event[Any]], ...] = ()
+        self.agents: tuple[str, ...] = ()
+        self._run: Any = None
+        self._token: contextvars.Token[Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The SOP's name in metrics and logs: its class name, or its entry procedure's."""
+        return type(self).__name__ if type(self) is not SOP else self.init_proc.sop_name
+
+    def observes(self, *events: type[Event[Any]]) -> Self:
+        """Accept only these event types; others are ignored without reaching a handler."""
+        bad = [e for e in events if not (isinstance(e, type) and issubclass(e, Event))]
+        if bad:
+            raise DefinitionError(f"SOP {self.name}", [f"observes() takes Event classes, got {b!r}" for b in bad])
+        self.observed = tuple(events)
+        return self
+
+    def from_agent(self, *agents: Any) -> Self:
+        """Govern these agents: events they send reach this SOP, other senders' are ignored."""
+        self.agents = tuple(a if isinstance(a, str) else str(getattr(a, "name", a)) for a in agents)
+        return self
+
+    def with_recovery(self, error_handler: ErrorHandler, retry_limits: int = 3) -> Self:
+        """Set the error handler and retry limit (see the class docstring)."""
+        type(self).__init__(
+            self, self.state, self.init_proc, retry_limits=retry_limits, error_handler=error_handler
+        )
+        return self
+
+    @property
+    def filters(self) -> Filters:
+        """The event filters set by `observes` and `from_agent`."""
+        return Filters(tuple(event_type_name(e) for e in self.observed), self.agents)
+
+    def initial_snapshot(self) -> Snapshot[S]:
+        """A fresh snapshot: a copy of the initial state, in the entry procedure, version 0."""
+        return Snapshot(procedure=self.init_proc, state=self.state.model_copy(deep=True))
+
+    def start(self, *, sop_id: str | None = None, placement: str = "spread") -> Any:
+        """Start a run on the installed engine and return its handle.
+
+        Raises:
+            RuntimeUnavailable: no engine is installed; call `sopy_actors.init()` first, or run
+                in process with `sopy_actors.testing.LocalSOP`.
+        """
+        if _engine is None:
+            raise RuntimeUnavailable(
+                "No runtime: call sopy_actors.init() before SOP.start(), or run the SOP in "
+                "process with sopy_actors.testing.LocalSOP(sop)"
+            )
+        return _engine.start(self, sop_id=sop_id, placement=placement)
+
+    def __enter__(self) -> Any:
+        self._run = self.start()
+        self._token = _current.set(self._run)
+        return self._run
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        if exc_type is None:
+            finish_with_recovery(self._run, self.error_handler, self.retry_limits)

@@ -1,0 +1,131 @@
+"""Events: validation that names the field, wire format, pickling, custom constructors."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from sopy_actors import Event, InputError
+from sopy_actors.core.events import event_from_wire, event_to_wire
+
+
+class Copy(BaseModel):
+    source: str
+    dest: str
+    size: int = 0
+
+
+class CopyRequested(Event[Copy]):
+    def __init__(self, *, toolUseId: str | None = None, source: str, dest: str) -> None:  # noqa: N803
+        super().__init__(payload=Copy(source=source, dest=dest), toolUseId=toolUseId)
+
+
+class Counted(Event[int]):
+    pass
+
+
+class Moved(Event[Copy]):
+    pass
+
+
+def test_event_carries_payload_and_sopy_metadata() -> None:
+    event = Counted(payload=3, description="three", sender="agent", target="sop", toolUseId="t1")
+    assert (event.payload, event.description, event.sender, event.target, event.toolUseId) == (
+        3, "three", "agent", "sop", "t1",
+    )
+    assert len(event.id) == 32 and event.id != Counted(payload=3).id
+
+
+def test_events_are_immutable() -> None:
+    event = Counted(payload=1)
+    with pytest.raises(Exception, match="frozen"):
+        event.payload = 2  # type: ignore[misc]
+
+
+def test_bad_payload_raises_input_error_naming_the_field() -> None:
+    with pytest.raises(InputError, match=r"Invalid Counted: field 'payload'") as info:
+        Counted(payload="many")
+    assert info.value.fields == ("payload",)
+
+
+def test_nested_payload_error_names_the_nested_field() -> None:
+    class Copied(Event[Copy]):
+        pass
+
+    with pytest.raises(InputError) as info:
+        Copied(payload={"source": "a", "dest": "b", "size": "big"})
+    assert info.value.fields == ("payload.size",)
+
+
+def test_unknown_field_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="extra_field"):
+        Counted(payload=1, extra_field=2)
+
+
+def test_custom_constructor_builds_the_payload() -> None:
+    event = CopyRequested(toolUseId="t9", source="/a", dest="/b")
+    assert event.payload == Copy(source="/a", dest="/b")
+    assert event.toolUseId == "t9"
+
+
+def test_custom_constructor_payload_errors_are_input_errors() -> None:
+    with pytest.raises(InputError, match="source"):
+        CopyRequested(source=None, dest="/b")  # type: ignore[arg-type]
+
+
+def test_wire_round_trip_keeps_type_and_id() -> None:
+    event = CopyRequested(toolUseId="t", source="/a", dest="/b")
+    wire = event_to_wire(event)
+    assert wire["type"] == "tests.unit.core.test_events:CopyRequested"
+    assert event_from_wire(wire) == event
+
+
+def test_wire_with_unknown_type_names_the_problem() -> None:
+    with pytest.raises(InputError, match="Unknown event type 'nowhere:Missing'"):
+        event_from_wire({"type": "nowhere:Missing", "data": {}})
+
+
+def test_wire_with_bad_data_names_the_field() -> None:
+    wire = event_to_wire(Counted(payload=1))
+    wire["data"]["payload"] = "x"
+    with pytest.raises(InputError, match="field 'payload'"):
+        event_from_wire(wire)
+
+
+@pytest.mark.parametrize("message", [None, [], {"type": "x"}, {"type": 1, "data": {}, "more": 1}])
+def test_malformed_wire_message_is_an_input_error(message: object) -> None:
+    with pytest.raises(InputError):
+        event_from_wire(message)
+
+
+def test_events_round_trip_through_pickle() -> None:
+    for event in (Counted(payload=5), CopyRequested(source="a", dest="b")):
+        assert pickle.loads(pickle.dumps(event)) == event
+
+
+not_an_int = st.one_of(
+    st.text(), st.floats(allow_nan=False).filter(lambda f: not f.is_integer()), st.none(),
+    st.lists(st.integers()), st.dictionaries(st.text(), st.integers()),
+).filter(lambda v: not (isinstance(v, str) and v.strip().lstrip("+-").isdigit()))
+
+
+@given(not_an_int)
+def test_any_wrong_payload_type_is_an_input_error_never_a_crash(value: object) -> None:
+    with pytest.raises(InputError) as info:
+        Counted(payload=value)
+    assert "payload" in info.value.fields
+
+
+@given(st.dictionaries(st.sampled_from(["source", "dest", "size", "other"]),
+                       st.one_of(st.integers(), st.text(), st.none(), st.lists(st.none()))))
+def test_random_structured_payloads_validate_or_raise_input_error(data: dict[str, object]) -> None:
+    try:
+        event = Moved(payload=data)
+    except InputError as error:
+        assert error.fields
+    else:
+        assert isinstance(event.payload, Copy)

@@ -1,0 +1,84 @@
+"""The SOP definition, its filters and the in-process engine's `with` semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from sopy_actors import SOP, DefinitionError, Outcome, RecoveryExhausted, RuntimeUnavailable, current_run
+from sopy_actors.testing import LocalSOP
+from tests.support import docflow as d
+
+
+def test_sop_definition_problems_are_listed_together() -> None:
+    with pytest.raises(DefinitionError) as info:
+        SOP(state={"text": ""}, init_proc=d.Drafting, retry_limits=-1)  # type: ignore[arg-type]
+    assert len(info.value.problems) == 3
+    assert "write Drafting()" in str(info.value)
+
+
+def test_observes_ignores_other_event_types() -> None:
+    run = LocalSOP(d.make_sop().observes(d.ReviewDone))
+    transition = run.send(d.DraftWritten(payload=d.Draft(text="x")))
+    assert transition.outcome is Outcome.IGNORED and run.procedure_name == "Drafting"
+
+
+def test_from_agent_ignores_events_from_other_senders() -> None:
+    run = LocalSOP(d.make_sop().from_agent("writer"))
+    assert run.send(d.DraftWritten(payload=d.Draft(text="x"), sender="intruder")).outcome is Outcome.IGNORED
+    assert run.send(d.DraftWritten(payload=d.Draft(text="x"), sender="writer")).outcome is Outcome.TRANSITIONED
+
+
+def test_an_event_id_is_applied_once() -> None:
+    run = LocalSOP(d.make_sop())
+    event = d.DraftWritten(payload=d.Draft(text="x"))
+    first = run.send(event)
+    assert run.send(event) is first
+    assert run.version == 1 and len(run.history()) == 1
+
+
+def test_history_records_each_committed_event() -> None:
+    run = LocalSOP(d.make_sop())
+    run.send(d.DraftWritten(payload=d.Draft(text="")))
+    run.send(d.DraftWritten(payload=d.Draft(text="x")))
+    assert [(h.version, h.from_procedure, h.to_procedure, h.outcome) for h in run.history()] == [
+        (1, "Drafting", "Drafting", Outcome.REJECTED),
+        (2, "Drafting", "Reviewing", Outcome.TRANSITIONED),
+    ]
+
+
+def test_result_before_end_raises_and_after_end_returns_the_state() -> None:
+    run = LocalSOP(d.make_sop())
+    with pytest.raises(Exception, match="not finished: still in Drafting"):
+        run.result()
+    run.send(d.DraftWritten(payload=d.Draft(text="x")))
+    run.send(d.ReviewDone(payload=d.Review(approved=True, comment="ok")))
+    assert run.result().text == "x"
+
+
+def test_with_block_calls_the_error_handler_until_the_sop_ends() -> None:
+    calls = []
+
+    def nudge(run: LocalSOP[d.DocState]) -> None:
+        calls.append(run.procedure_name)
+        if run.procedure_name == "Drafting":
+            run.send(d.DraftWritten(payload=d.Draft(text="late")))
+        else:
+            run.send(d.ReviewDone(payload=d.Review(approved=True, comment="ok")))
+
+    sop = d.make_sop().with_recovery(nudge, retry_limits=3)
+    with LocalSOP(sop) as run:
+        assert current_run() is run
+    assert calls == ["Drafting", "Reviewing"] and run.done
+    assert current_run() is None
+
+
+def test_with_block_raises_when_recovery_cannot_finish_the_sop() -> None:
+    sop = d.make_sop().with_recovery(lambda run: None, retry_limits=2)
+    with pytest.raises(RecoveryExhausted, match="after 2 attempts"):
+        with LocalSOP(sop):
+            pass
+
+
+def test_start_without_a_runtime_says_what_to_do() -> None:
+    with pytest.raises(RuntimeUnavailable, match="sopy_actors.init"):
+        d.make_sop().start()
