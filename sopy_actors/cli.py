@@ -3,6 +3,7 @@
 ```
 sopy-actors graph MODULE:ENTRY [--format prompt|mermaid|json] [--objective TEXT]
 sopy-actors check MODULE:ENTRY
+sopy-actors run FILE.py[:CALLABLE] | status | attach SOP_ID   (see sopy_actors.cli_runtime)
 ```
 
 MODULE is a dotted module name (importable from the current directory) or a path to a .py
@@ -63,11 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=_PROG, description="Draw and check SOPs built with sopy_actors."
+        prog=_PROG, description="Draw, check and run SOPs built with sopy_actors."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (_add_graph, _add_check):
+    from sopy_actors.cli_runtime import add_attach, add_run, add_status
+
+    for add in (_add_graph, _add_check, add_run, add_status, add_attach):
         add(commands)
     return parser
 

@@ -1,7 +1,37 @@
-"""Shared test settings."""
+"""Shared test settings and the one local Ray cluster of the session (started on first use)."""
 
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import settings
+
+import sopy_actors
 
 # Wall-clock deadlines flake on a loaded 2-core machine; the property is what is tested.
 settings.register_profile("sopy", deadline=None, max_examples=100)
 settings.load_profile("sopy")
+
+
+@pytest.fixture(scope="session")
+def ray_tmpdir() -> Iterator[str]:
+    # Short path: Ray's socket paths must stay under the Unix limit.
+    directory = tempfile.mkdtemp(prefix="sopy-", dir="/tmp")
+    os.environ["RAY_TMPDIR"] = directory
+    yield directory
+
+
+@pytest.fixture(scope="session")
+def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sopy_actors.RuntimeInfo]:
+    info = sopy_actors.init(
+        namespace=f"test-{uuid.uuid4().hex[:8]}",
+        store_dir=tmp_path_factory.mktemp("store"),
+        num_cpus=2,
+        log_to_driver=False,
+    )
+    yield info
+    sopy_actors.shutdown()

@@ -21,6 +21,8 @@ __all__ = ["Outcome", "Snapshot", "Filters", "Transition", "apply", "run_handler
 
 S = TypeVar("S")
 
+FINISHED_PROMPT = "The procedure has already finished."
+
 
 class Outcome(enum.StrEnum):
     """What an event did to an SOP."""
@@ -96,7 +98,7 @@ def run_handler(
             `End(...)` or a str.
     """
     if isinstance(procedure, End):
-        return _rejection(procedure, state, "The procedure has already finished.", None)
+        return _rejection(procedure, state, FINISHED_PROMPT, None)
     name = procedure.sop_handler_for(type(event))
     event_name = type(event).__name__
     if name is None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from sopy_actors.core.events import Event
 from sopy_actors.core.sop import SOP, _current, finish_with_recovery
-from sopy_actors.core.transition import Outcome, Snapshot, Transition, apply, step
+from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, Transition, apply, step
 from sopy_actors.errors import InputError, RecoveryExhausted, SOPFailed
 
 __all__ = ["HistoryEntry", "LocalSOP"]
@@ -64,6 +64,8 @@ class LocalSOP(Generic[S]):
             raise SOPFailed(self.sop_id, f"cannot accept {type(event).__name__}: {self._failure}")
         if event.id in self._applied:
             return self._applied[event.id]
+        if self.done:  # as on the actor runtime: refused, not committed
+            return Transition(Outcome.REJECTED, self._snapshot.procedure, self.state, FINISHED_PROMPT)
         before = self._snapshot
         try:
             transition = step(

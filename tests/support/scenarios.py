@@ -8,6 +8,7 @@ from typing import Any
 
 from sopy_actors import HandlerError, Outcome, RecoveryExhausted, SOPFailed, TransitionError
 from sopy_actors.core.events import Event
+from sopy_actors.core.transition import FINISHED_PROMPT
 from tests.support import docflow as d
 
 
@@ -44,6 +45,7 @@ SCENARIOS = (
             Step(draft("hello"), Outcome.TRANSITIONED, "Reviewing"),
             Step(lambda: d.Commented(payload="nice"), Outcome.STAYED, "Reviewing"),
             Step(review(True, "ok"), Outcome.ENDED, "End", "The document is published."),
+            Step(draft("again"), Outcome.REJECTED, "End", FINISHED_PROMPT),
         ),
         {"text": "hello", "reviews": 1, "log": ["draft attempt 1", "comment: nice", "review: ok"]},
     ),

@@ -1,0 +1,261 @@
+"""Connecting to Ray, the system actors, and starting/attaching SOPs on SOPHost actors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+import ray
+from pydantic import BaseModel, ConfigDict
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from sopy_actors.core.codec import class_path, encode_procedure, encode_state
+from sopy_actors.core.sop import SOP, set_engine
+from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP
+from sopy_actors.runtime.handle import SOPHandle
+from sopy_actors.runtime.host import SOPHostActor
+from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, host_name, ray_options
+from sopy_actors.runtime.procedure_actor import calling_sop
+from sopy_actors.runtime.store import SOPRecord
+from sopy_actors.runtime.store_actor import StoreActor
+
+__all__ = ["RuntimeInfo", "attach", "init", "install_worker_engine", "list_sops", "shutdown"]
+
+logger = logging.getLogger(__name__)
+
+_SOP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_HOST_CONCURRENCY = 100_000  # every waiting send()/result() holds one slot of an async actor
+_started_ray = False
+
+
+class RuntimeInfo(BaseModel):
+    """What `init()` connected to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    address: str
+    store_path: str
+    hosts: int
+    nodes: int
+
+
+def _head_node_id() -> str:
+    for node in ray.nodes():
+        if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
+            return str(node["NodeID"])
+    raise RuntimeUnavailable("the Ray cluster has no live head node")
+
+
+def _store_actor(namespace: str, path: str) -> Any:
+    options = ray_options(
+        name=STORE_ACTOR,
+        namespace=namespace,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(_head_node_id(), soft=False),
+    )
+    store = StoreActor.options(**options).remote(path)
+    actual = ray.get(store.path.remote())
+    if actual != path:
+        raise InputError(
+            f"store_dir asks for {path}, but this cluster's store (namespace "
+            f"{namespace!r}) already uses {actual}; pass the same store_dir or another namespace",
+            fields=("store_dir",),
+        )
+    return store
+
+
+class ActorEngine:
+    """Starts SOPs on SOPHost actors; installed as the engine behind `SOP.start()`."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+
+    def start(self, sop: SOP[Any], *, sop_id: str | None, placement: str) -> SOPHandle:
+        """Create the SOP on its host (its first checkpoint is durable when this returns)."""
+        if placement not in ("spread", "dedicated"):
+            raise InputError(f"placement must be 'spread' or 'dedicated', not {placement!r}", fields=("placement",))
+        sop_id = sop_id or uuid.uuid4().hex
+        if not isinstance(sop_id, str) or not _SOP_ID.match(sop_id):
+            raise InputError(
+                f"sop_id {sop_id!r} must be 1-128 characters of letters, digits and ._:-", fields=("sop_id",)
+            )
+        class_path(type(sop.state))
+        host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
+        record = SOPRecord(
+            sop_id=sop_id,
+            name=sop.name,
+            host=host,
+            start_token=uuid.uuid4().hex,
+            parent_id=calling_sop.get(),
+            procedure=encode_procedure(sop.init_proc),
+            state=encode_state(sop.state),
+            retry_limits=sop.retry_limits,
+            filters={"observed": list(sop.filters.observed), "agents": list(sop.filters.agents)},
+            runtime_env=ray.get_runtime_context().runtime_env or None,
+        )
+        ray.get(self.host(host).start.remote(record))
+        logger.info("sop=<%s>, host=<%s>, parent=<%s> | started", sop_id, host, record.parent_id)
+        return SOPHandle(sop_id, host, self.config.namespace)
+
+    def host(self, name: str) -> Any:
+        """The SOPHost actor of that name, created on first use."""
+        options = ray_options(name=name, namespace=self.config.namespace, max_concurrency=_HOST_CONCURRENCY)
+        return SOPHostActor.options(**options).remote(self.config.namespace, name)
+
+    def store(self) -> Any:
+        """The Store actor."""
+        return ray.get_actor(STORE_ACTOR, namespace=self.config.namespace)
+
+
+_engine: ActorEngine | None = None
+
+
+def _install(config: RuntimeConfig) -> ActorEngine:
+    global _engine
+    _engine = ActorEngine(config)
+    set_engine(_engine)
+    return _engine
+
+
+def current_engine() -> ActorEngine:
+    """The engine of this process.
+
+    Raises:
+        RuntimeUnavailable: `init()` has not run here.
+    """
+    if _engine is None:
+        raise RuntimeUnavailable("sopy_actors.init() has not been called in this process")
+    return _engine
+
+
+_START_ATTEMPTS = 3
+_START_FAILURES = ("timed out during startup", "Failed to connect to GCS")
+
+
+def _connect_ray(**options: Any) -> None:
+    """`ray.init`, retried when a new local node fails to come up in time.
+
+    On a slow machine the raylet gives up after 15 s waiting for its dashboard agent to start
+    (fixed in Ray 2.60); a second attempt usually wins because the first warmed the page cache.
+    """
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        try:
+            ray.init(**options)
+            return
+        except Exception as error:
+            retry = options.get("address") is None and any(f in str(error) for f in _START_FAILURES)
+            if not retry or attempt == _START_ATTEMPTS:
+                raise RuntimeUnavailable(f"Ray did not start: {error}") from error
+            logger.warning("attempt=<%d> | local Ray node did not start in time; retrying", attempt)
+            _kill_partial_node()
+
+
+def _kill_partial_node() -> None:
+    """Stop the processes a failed local start left behind (they would slow the next try)."""
+    ray.shutdown()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "ray" in " ".join(child.cmdline()):
+                child.kill()
+
+
+def init(
+    address: str | None = None,
+    *,
+    namespace: str = "sopy",
+    store_dir: str | os.PathLike[str] | None = None,
+    hosts: int = 2,
+    runtime_env: dict[str, Any] | None = None,
+    num_cpus: int | None = None,
+    include_dashboard: bool = False,
+    log_to_driver: bool = True,
+) -> RuntimeInfo:
+    """Connect to Ray (a new local cluster when `address` is None) and the system actors.
+
+    Args:
+        address: None for a new local cluster; "auto" or "ray://host:port" to join one.
+        namespace: the Ray namespace; SOPs of one deployment share it.
+        store_dir: where the Store keeps its SQLite file (on the head node). Default:
+            $SOPY_STORE_DIR, else ~/.sopy_actors/<namespace>.
+        hosts: size of the SOPHost pool (fixed by the first driver of a namespace).
+        runtime_env: Ray runtime_env for user code (working_dir / py_modules).
+        num_cpus: CPUs of a new local cluster.
+        include_dashboard: start Ray's dashboard with a new local cluster.
+        log_to_driver: show actor logs in this process.
+
+    Raises:
+        InputError: a bad argument, or a store_dir the cluster's store does not use.
+    """
+    global _started_ray
+    config = RuntimeConfig(namespace=namespace, hosts=hosts)
+    if not ray.is_initialized():
+        _connect_ray(
+            address=address,
+            namespace=namespace,
+            runtime_env=runtime_env,
+            num_cpus=num_cpus,
+            include_dashboard=include_dashboard,
+            log_to_driver=log_to_driver,
+            configure_logging=False,
+        )
+        _started_ray = True
+    directory = Path(store_dir or os.environ.get("SOPY_STORE_DIR") or Path.home() / ".sopy_actors" / namespace)
+    store = _store_actor(namespace, str(directory.expanduser().resolve() / "store.sqlite3"))
+    pool = int(ray.get(store.config.remote("hosts", str(config.hosts))))
+    engine = _install(config.model_copy(update={"hosts": pool}))
+    info = RuntimeInfo(
+        namespace=namespace,
+        address=ray.get_runtime_context().gcs_address,
+        store_path=ray.get(store.path.remote()),
+        hosts=engine.config.hosts,
+        nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
+    )
+    logger.info("namespace=<%s>, store=<%s>, hosts=<%d> | sopy_actors ready", namespace, info.store_path, info.hosts)
+    return info
+
+
+def install_worker_engine(namespace: str) -> None:
+    """Give a Ray worker (a ProcedureActor) the engine, so handlers can start sub-SOPs."""
+    if _engine is not None and _engine.config.namespace == namespace:
+        return
+    store = ray.get_actor(STORE_ACTOR, namespace=namespace)
+    pool = int(ray.get(store.config.remote("hosts", "2")))
+    _install(RuntimeConfig(namespace=namespace, hosts=pool))
+
+
+def attach(sop_id: str) -> SOPHandle:
+    """The handle of a live or stored SOP, from any driver connected with `init()`.
+
+    Raises:
+        UnknownSOP: no SOP with that id was ever started in this namespace.
+    """
+    engine = current_engine()
+    stored = ray.get(engine.store().load.remote(sop_id, 0))
+    if stored is None:
+        raise UnknownSOP(sop_id)
+    return SOPHandle(sop_id, stored.record.host, engine.config.namespace)
+
+
+def list_sops(phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Summaries of the SOPs in this namespace (id, name, phase, procedure, version), newest first."""
+    return list(ray.get(current_engine().store().list_sops.remote(phase, limit)))
+
+
+def shutdown() -> None:
+    """Forget the engine and disconnect; stops Ray too if `init()` started it.
+
+    Detached sopy actors (hosts, store, procedure actors) live on in a cluster you joined.
+    """
+    global _engine, _started_ray
+    _engine = None
+    set_engine(None)
+    if _started_ray:
+        ray.shutdown()
+        _started_ray = False
+

@@ -1,0 +1,72 @@
+"""Typed actor options and names, mapped to Ray's `.options()` in one place."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sopy_actors.core.options import ProcedureOptions
+
+__all__ = ["ProcedureOptions", "RuntimeConfig", "host_name", "procedure_actor_name", "ray_options"]
+
+SHARED_PROCEDURE_ACTOR = "sopy-procedures-shared"
+STORE_ACTOR = "sopy-store"
+
+
+class RuntimeConfig(BaseModel):
+    """What every process of one sopy_actors deployment agrees on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str = Field(default="sopy", min_length=1)
+    hosts: int = Field(default=2, ge=1, le=256)
+
+
+def host_name(sop_id: str, *, pool: int, dedicated: bool) -> str:
+    """The SOPHost actor that runs `sop_id`: its own, or one of the pool by a stable hash."""
+    if dedicated:
+        return f"sopy-host-sop-{sop_id}"
+    return f"sopy-host-{zlib.crc32(sop_id.encode()) % pool}"
+
+
+def procedure_actor_name(class_path: str, options: ProcedureOptions, replica: int) -> str:
+    """The ProcedureActor serving a procedure class (or the shared one)."""
+    if options.placement == "shared":
+        return SHARED_PROCEDURE_ACTOR
+    return f"sopy-procedure-{class_path}-{replica}"
+
+
+def ray_options(
+    *,
+    name: str,
+    namespace: str,
+    num_cpus: float = 0,
+    resources: dict[str, float] | None = None,
+    max_concurrency: int | None = None,
+    scheduling_strategy: Any = "SPREAD",
+    runtime_env: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Ray `.options()` for a sopy actor: named, detached, restarted forever, calls retried.
+
+    Calls are retried after a crash because every sopy actor method is idempotent (events are
+    deduplicated by id, commits by event id, and a handler run commits nothing by itself).
+    """
+    options: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "max_task_retries": -1,
+        "num_cpus": num_cpus,
+        "scheduling_strategy": scheduling_strategy,
+    }
+    if resources:
+        options["resources"] = dict(resources)
+    if max_concurrency is not None:
+        options["max_concurrency"] = max_concurrency
+    if runtime_env:
+        options["runtime_env"] = runtime_env
+    return options

@@ -1,0 +1,235 @@
+"""Durable SOP records and the event log in SQLite (plain Python; the Store actor wraps it).
+
+A backend implements `Store`'s few methods; `SQLiteStore` is the embedded default: one file,
+WAL journal, and `commit_many` writes a whole batch in one transaction (group commit).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Commit", "LogEntry", "SOPRecord", "SQLiteStore", "Store", "StoredSOP"]
+
+Phase = Literal["running", "done", "failed", "cancelled"]
+
+
+class SOPRecord(BaseModel):
+    """One SOP's checkpoint: everything needed to resume it after a crash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    name: str
+    host: str
+    start_token: str = ""  # tells a retried start() apart from a second SOP with the same id
+    parent_id: str | None = None
+    phase: Phase = "running"
+    procedure: dict[str, Any]
+    state: dict[str, Any]
+    version: int = 0
+    retries: int = 0
+    retry_limits: int = 3
+    filters: dict[str, Any] = Field(default_factory=dict)
+    senders: dict[str, int] = Field(default_factory=dict)
+    runtime_env: dict[str, Any] | None = None
+    last_prompt: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class LogEntry(BaseModel):
+    """One committed event of an SOP."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    version: int
+    event_id: str
+    event_type: str
+    sender: str | None = None
+    outcome: str
+    from_procedure: str
+    to_procedure: str
+    prompt: str | None = None
+    at: float = Field(default_factory=time.time)
+
+
+class Commit(BaseModel):
+    """An atomic write: the new checkpoint and, if an event caused it, its log entry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: SOPRecord
+    entry: LogEntry | None = None
+
+
+class StoredSOP(BaseModel):
+    """A record with the ids (and replies) of its most recent events, for deduplication."""
+
+    record: SOPRecord
+    recent: list[LogEntry]
+
+
+class Store(Protocol):
+    """What the runtime needs from a durable backend."""
+
+    def create(self, record: SOPRecord) -> bool: ...
+
+    def commit_many(self, commits: list[Commit]) -> None: ...
+
+    def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None: ...
+
+    def history(self, sop_id: str) -> list[LogEntry]: ...
+
+    def children(self, sop_id: str) -> list[str]: ...
+
+    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]: ...
+
+    def config(self, key: str, default: str) -> str: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sops (
+    sop_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    parent_id TEXT,
+    phase TEXT NOT NULL,
+    procedure_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sops_parent ON sops(parent_id);
+CREATE TABLE IF NOT EXISTS events (
+    sop_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (sop_id, version),
+    UNIQUE (sop_id, event_id)
+);
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """The embedded store: one SQLite file in WAL mode.
+
+    Args:
+        path: the database file; its directory is created if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def create(self, record: SOPRecord) -> bool:
+        """Insert a new SOP; False if the id is taken."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _row(record)
+            )
+        return cursor.rowcount == 1
+
+    def commit_many(self, commits: list[Commit]) -> None:
+        """Write every commit in one transaction; an event id already logged is skipped."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
+                "phase = excluded.phase, procedure_name = excluded.procedure_name, "
+                "version = excluded.version, record = excluded.record, updated = excluded.updated",
+                [_row(c.record) for c in commits],
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
+                [
+                    (c.entry.sop_id, c.entry.version, c.entry.event_id, c.entry.model_dump_json())
+                    for c in commits
+                    if c.entry is not None
+                ],
+            )
+
+    def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
+        """The SOP's record and its `recent` latest log entries, or None."""
+        row = self._db.execute("SELECT record FROM sops WHERE sop_id = ?", (sop_id,)).fetchone()
+        if row is None:
+            return None
+        entries = self._db.execute(
+            "SELECT entry FROM events WHERE sop_id = ? ORDER BY version DESC LIMIT ?",
+            (sop_id, recent),
+        ).fetchall()
+        return StoredSOP(
+            record=SOPRecord.model_validate_json(row[0]),
+            recent=[LogEntry.model_validate_json(e[0]) for e in reversed(entries)],
+        )
+
+    def history(self, sop_id: str) -> list[LogEntry]:
+        """Every log entry of the SOP, oldest first."""
+        rows = self._db.execute(
+            "SELECT entry FROM events WHERE sop_id = ? ORDER BY version", (sop_id,)
+        ).fetchall()
+        return [LogEntry.model_validate_json(r[0]) for r in rows]
+
+    def children(self, sop_id: str) -> list[str]:
+        """Ids of the SOPs started by this one."""
+        rows = self._db.execute(
+            "SELECT sop_id FROM sops WHERE parent_id = ? ORDER BY rowid", (sop_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Summaries (id, name, phase, procedure, version, parent) of SOPs, newest first."""
+        query = "SELECT sop_id, name, phase, procedure_name, version, parent_id FROM sops"
+        params: tuple[Any, ...] = ()
+        if phase is not None:
+            query += " WHERE phase = ?"
+            params = (phase,)
+        rows = self._db.execute(query + " ORDER BY updated DESC LIMIT ?", (*params, limit))
+        keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows.fetchall()]
+
+    def config(self, key: str, default: str) -> str:
+        """The value stored under `key`, storing `default` first if there is none."""
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO config VALUES (?, ?)", (key, default))
+        row = self._db.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _row(record: SOPRecord) -> tuple[Any, ...]:
+    return (
+        record.sop_id,
+        record.name,
+        record.parent_id,
+        record.phase,
+        record.procedure.get("name", "?"),
+        record.version,
+        record.model_dump_json(),
+        time.time(),
+    )

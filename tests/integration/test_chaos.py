@@ -1,0 +1,72 @@
+"""Killing SOP hosts and procedure actors mid-run loses nothing and applies each event once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors import attach
+from tests.support import ledger
+
+pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]
+
+SOPS = 50
+EVENTS = 8
+
+
+def _events(sop_index: int) -> list[ledger.EntryAdded]:
+    return [ledger.EntryAdded(payload=ledger.EntryData(sender="driver", index=i)) for i in range(EVENTS)]
+
+
+def test_sigkill_of_a_host_and_a_procedure_actor_mid_run_loses_no_event(runtime: Any) -> None:
+    handles = [ledger.make_sop(EVENTS).start() for _ in range(SOPS)]
+    sent = {h.sop_id: _events(i) for i, h in enumerate(handles)}
+    first = [h.submit(sent[h.sop_id][0]) for h in handles]
+    for future in first:
+        future.result(timeout=300)  # the procedure actor exists now
+    futures = [h.submit(e) for h in handles for e in sent[h.sop_id][1:]]
+
+    host = ray.get_actor("sopy-host-0", namespace=runtime.namespace)
+    procedure = ray.get_actor("sopy-procedure-tests.support.ledger:Recording-0", namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+    os.kill(ray.get(procedure.location.remote())["pid"], signal.SIGKILL)
+
+    for future in futures:
+        future.result(timeout=600)
+    for handle in handles:
+        final = handle.result(timeout=600)
+        assert final.entries == {"driver": list(range(EVENTS))}
+        history = handle.history()
+        assert [e.event_id for e in history] == [e.id for e in sent[handle.sop_id]]
+        assert [e.version for e in history] == list(range(1, EVENTS + 1))
+
+
+def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: Any) -> None:
+    store_dir = str(Path(runtime.store_path).parent)
+    common = f"import sopy_actors; sopy_actors.init('auto', namespace={runtime.namespace!r}, store_dir={store_dir!r})\n"
+    starter = common + textwrap.dedent("""
+        from tests.support import ledger
+        handle = ledger.make_sop(2).start(sop_id="orphan-of-exited-driver")
+        handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="old", index=0)))
+        print("started")
+    """)
+    follower = common + textwrap.dedent("""
+        from tests.support import ledger
+        handle = sopy_actors.attach("orphan-of-exited-driver")
+        handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="new", index=1)))
+        print(handle.result(timeout=300).entries)
+    """)
+    root = Path(__file__).resolve().parents[2]
+    for code, expected in ((starter, "started"), (follower, "{'old': [0], 'new': [1]}")):
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip().splitlines()[-1] == expected
+    assert attach("orphan-of-exited-driver").status().phase == "done"

@@ -1,0 +1,146 @@
+"""SOPs on the actor runtime: the scenario table, actors per class, hosts, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import ray
+
+import sopy_actors
+from sopy_actors import InputError, Outcome, SOPHandle, UnknownSOP
+from sopy_actors.core.events import event_to_wire
+from tests.support import docflow as d
+from tests.support.scenarios import SCENARIOS, Scenario
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario_gives_the_same_results_on_the_actor_runtime(scenario: Scenario) -> None:
+    handle = d.make_sop(scenario.retry_limits).start()
+    for step in scenario.steps:
+        if isinstance(step.outcome, Outcome):
+            receipt = handle.send(step.event(), timeout=120)
+            assert receipt.outcome is step.outcome
+            if step.prompt is not None:
+                assert receipt.prompt == step.prompt
+        else:
+            with pytest.raises(step.outcome):
+                handle.send(step.event(), timeout=120)
+        assert handle.status().procedure == step.procedure
+    assert handle.state().model_dump() == scenario.state
+
+
+def _named_actors(runtime: Any) -> set[str]:
+    return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == runtime.namespace}
+
+
+def test_each_procedure_class_runs_in_its_own_actor_and_sops_share_hosts(runtime: Any) -> None:
+    handles = [d.make_sop().start() for _ in range(6)]
+    for handle in handles:
+        handle.send(d.DraftWritten(payload=d.Draft(text="x")), timeout=120)
+    names = _named_actors(runtime)
+    drafting = "sopy-procedure-tests.support.docflow:Drafting-0"
+    reviewing = "sopy-procedure-tests.support.docflow:Reviewing-0"
+    assert {drafting, reviewing} <= names
+    pids = {ray.get(ray.get_actor(n, namespace=runtime.namespace).location.remote())["pid"] for n in (drafting, reviewing)}
+    assert len(pids) == 2
+    hosts = {h.status().host for h in handles}
+    assert hosts <= {f"sopy-host-{i}" for i in range(runtime.hosts)}
+    assert len(hosts) < len(handles)
+
+
+def test_dedicated_placement_gives_an_sop_its_own_host(runtime: Any) -> None:
+    handle = d.make_sop().start(placement="dedicated")
+    assert handle.status().host == f"sopy-host-sop-{handle.sop_id}"
+    assert handle.send(d.DraftWritten(payload=d.Draft(text="x"))).outcome is Outcome.TRANSITIONED
+
+
+def test_history_lists_committed_events_in_order() -> None:
+    handle = d.make_sop().start()
+    first = d.DraftWritten(payload=d.Draft(text=""))
+    second = d.DraftWritten(payload=d.Draft(text="x"))
+    handle.send(first)
+    handle.send(second)
+    assert [(e.version, e.event_id, e.outcome, e.to_procedure) for e in handle.history()] == [
+        (1, first.id, "rejected", "Drafting"),
+        (2, second.id, "transitioned", "Reviewing"),
+    ]
+
+
+def test_a_redelivered_event_is_applied_once() -> None:
+    handle = d.make_sop().start()
+    event = d.DraftWritten(payload=d.Draft(text="x"))
+    first = handle.send(event)
+    again = handle.send(event)
+    assert first == again
+    assert handle.status().version == 1
+
+
+def test_attach_returns_a_working_handle_and_unknown_ids_fail_clearly() -> None:
+    handle = d.make_sop().start(sop_id="attach-me-1")
+    attached = sopy_actors.attach("attach-me-1")
+    assert attached.status().sop_id == handle.sop_id
+    with pytest.raises(UnknownSOP, match="No SOP with id 'missing-sop'"):
+        sopy_actors.attach("missing-sop")
+
+
+def test_starting_an_existing_sop_id_is_refused() -> None:
+    d.make_sop().start(sop_id="taken-id-1")
+    with pytest.raises(InputError, match="exists already"):
+        d.make_sop().start(sop_id="taken-id-1")
+
+
+def test_bad_sop_ids_and_placements_are_input_errors() -> None:
+    with pytest.raises(InputError, match="sop_id"):
+        d.make_sop().start(sop_id="has spaces")
+    with pytest.raises(InputError, match="placement"):
+        d.make_sop().start(placement="everywhere")
+
+
+def test_an_event_type_the_cluster_cannot_import_is_refused_and_changes_nothing() -> None:
+    class LocalOnly(sopy_actors.Event[str]):
+        pass
+
+    handle = d.make_sop().start()
+    with pytest.raises(InputError, match="Unknown event type"):
+        handle.send(LocalOnly(payload="x"))
+    assert handle.status().version == 0
+
+
+def test_a_tampered_payload_is_refused_naming_the_field_and_changes_nothing(runtime: Any) -> None:
+    handle = d.make_sop().start()
+    wire = event_to_wire(d.DraftWritten(payload=d.Draft(text="x")))
+    wire["data"]["payload"] = {"text": 42}
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    reply = ray.get(host.send.remote(handle.sop_id, wire, None, None))
+    assert isinstance(reply["error"], InputError)
+    assert "field 'payload.text'" in str(reply["error"])
+    assert handle.status().version == 0
+
+
+def test_events_for_an_unknown_sop_id_get_a_clear_error(runtime: Any) -> None:
+    stranger = SOPHandle("no-such-sop", "sopy-host-0", runtime.namespace)
+    with pytest.raises(UnknownSOP, match="no-such-sop"):
+        stranger.send(d.DraftWritten(payload=d.Draft(text="x")))
+
+
+def test_sending_something_that_is_not_an_event_is_an_input_error() -> None:
+    handle = d.make_sop().start()
+    with pytest.raises(InputError, match="takes an Event"):
+        handle.send({"payload": 1})  # type: ignore[arg-type]
+
+
+def test_result_returns_the_final_state_and_with_block_finishes_through_the_error_handler() -> None:
+    def finish(run: SOPHandle) -> None:
+        if run.procedure_name == "Drafting":
+            run.send(d.DraftWritten(payload=d.Draft(text="via handler")))
+        else:
+            run.send(d.ReviewDone(payload=d.Review(approved=True, comment="ok")))
+
+    sop = d.make_sop().with_recovery(finish, retry_limits=3)
+    with sop as run:
+        assert sopy_actors.current_run() is run
+    assert run.result(timeout=60).text == "via handler"
+    assert run.status().phase == "done"
