@@ -12,7 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sopy_actors import SOP, End, Event, Procedure, SubSOPCompleted, cond, handler, make_prompt
+from sopy_actors import (
+    SOP,
+    End,
+    Event,
+    Procedure,
+    ProcedureOptions,
+    SubSOPCompleted,
+    cond,
+    handler,
+    make_prompt,
+)
+
+# Light procedures share one procedure actor (one process) instead of one actor per class.
+LIGHT = ProcedureOptions(placement="shared")
 
 
 # -- the data-processing sub-SOP --------------------------------------------------------------
@@ -33,6 +46,7 @@ class DataSummed(Event[int]):
 
 
 class StartDataProcessing(Procedure[DataProcessingState]):
+    sop_options = LIGHT
     prompt = make_prompt("Drop the negative rows of the input data.")
 
     @handler
@@ -44,6 +58,7 @@ class StartDataProcessing(Procedure[DataProcessingState]):
 
 
 class SumData(Procedure[DataProcessingState]):
+    sop_options = LIGHT
     prompt = make_prompt("Add up the cleaned rows.")
 
     @handler
@@ -70,6 +85,7 @@ class ReportWritten(Event[str]):
 
 
 class StartReportGeneration(Procedure[ReportState]):
+    sop_options = LIGHT
     prompt = make_prompt("Write a one-line report of the data.")
 
     @handler
@@ -163,6 +179,7 @@ class MasterWorkflow(Procedure[HierarchicalState]):
 
 
 class ContinueMasterWorkflow(Procedure[HierarchicalState]):
+    sop_options = LIGHT
     prompt = make_prompt("Wait for the report sub-workflow and merge its report.")
 
     @handler

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def current_engine() -> ActorEngine:
     return _engine
 
 
-_START_ATTEMPTS = 3
+_START_ATTEMPTS = 5
 _START_FAILURES = ("timed out during startup", "Failed to connect to GCS")
 
 
@@ -154,6 +155,7 @@ def _connect_ray(**options: Any) -> None:
                 raise RuntimeUnavailable(f"Ray did not start: {error}") from error
             logger.warning("attempt=<%d> | local Ray node did not start in time; retrying", attempt)
             _kill_partial_node()
+            time.sleep(5)  # let the killed processes exit before the next start competes with them
 
 
 def _kill_partial_node() -> None:

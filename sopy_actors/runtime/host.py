@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 _RECENT_REPLIES = 256
 _MAX_SENDERS = 64
-_GAP_SECONDS = 10.0
+_GAP_SECONDS = 60.0
 
 
 @dataclass(slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,10 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any, tmp_path: Path) -> None:
-    namespace = f"example-{uuid.uuid4().hex[:6]}"
-    result = run_cli(
-        "run", "examples/hierarchical/main.py", "--address", "auto",
-        "--namespace", namespace, "--store-dir", str(tmp_path),
-    )
+def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any) -> None:
+    # Join the session's cluster and deployment: its hosts and store are already running.
+    cluster = ("--address", "auto", "--namespace", runtime.namespace, "--store-dir", str(Path(runtime.store_path).parent))
+    result = run_cli("run", "examples/hierarchical/main.py", *cluster)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "stateDiagram-v2" in out and "Procedure MasterWorkflow:" in out
@@ -40,12 +37,13 @@ def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any,
     assert final["data_processing_state"]["cleaned"] == [3, 4, 5]
     assert final["report_generation_state"]["report"] == "5 rows, total 12"
 
-    status = run_cli("status", "--address", "auto", "--namespace", namespace, "--store-dir", str(tmp_path))
+    status = run_cli("status", "--phase", "done", *cluster)
     assert status.returncode == 0, status.stderr[-2000:]
-    assert "3 SOPs" in status.stdout
-    assert status.stdout.count(" done") == 3
+    rows = [line.split() for line in status.stdout.splitlines()[2:-1]]
+    names = {row[1] for row in rows}
+    assert {"MasterWorkflow", "DataProcessingSOP", "ReportGenerationSOP"} <= names
 
-    sop_id = status.stdout.splitlines()[2].split()[0]
-    followed = run_cli("attach", sop_id, "--address", "auto", "--namespace", namespace, "--store-dir", str(tmp_path))
+    sop_id = next(row[0] for row in rows if row[1] == "MasterWorkflow")
+    followed = run_cli("attach", sop_id, *cluster)
     assert followed.returncode == 0, followed.stderr[-2000:]
     assert "v1: " in followed.stdout and followed.stdout.rstrip().endswith("}")

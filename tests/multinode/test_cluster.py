@@ -24,6 +24,8 @@ def test_actors_spread_over_nodes_and_removing_a_worker_node_loses_no_sop() -> N
     )
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skipped" in report:
+        pytest.skip(report["skipped"])
     assert report["placement_nodes"] > 1
     assert report["removed_node_had_actors"] >= 1
     assert report["completed"] == report["sops"]
