@@ -150,10 +150,9 @@ class SOP(Generic[S]):
         return self
 
     def with_recovery(self, error_handler: ErrorHandler, retry_limits: int = 3) -> Self:
-        """Set the error handler and retry limit (see the class docstring)."""
-        type(self).__init__(
-            self, self.state, self.init_proc, retry_limits=retry_limits, error_handler=error_handler
-        )
+        """Set the error handler and retry limit (see the class docstring); keeps the filters."""
+        checked = SOP(self.state, self.init_proc, retry_limits=retry_limits, error_handler=error_handler)
+        self.retry_limits, self.error_handler = checked.retry_limits, checked.error_handler
         return self
 
     @property

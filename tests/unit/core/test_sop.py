@@ -82,3 +82,10 @@ def test_with_block_raises_when_recovery_cannot_finish_the_sop() -> None:
 def test_start_without_a_runtime_says_what_to_do() -> None:
     with pytest.raises(RuntimeUnavailable, match="sopy_actors.init"):
         d.make_sop().start()
+
+
+def test_with_recovery_keeps_the_filters_and_validates_its_arguments() -> None:
+    sop = d.make_sop().observes(d.ReviewDone).with_recovery(lambda run: None, retry_limits=5)
+    assert sop.retry_limits == 5 and sop.observed == (d.ReviewDone,)
+    with pytest.raises(DefinitionError, match="retry_limits"):
+        d.make_sop().with_recovery(lambda run: None, retry_limits=-2)
