@@ -30,7 +30,7 @@ def node_of(name: str, namespace: str) -> str:
 
 def start_cluster() -> tuple[Cluster, list[Any]] | None:
     """Three raylets; retried because a slow machine can miss Ray's 15 s agent start window."""
-    for attempt in range(5):
+    for attempt in range(3):
         try:
             cluster = Cluster(
                 initialize_head=True,
@@ -44,7 +44,7 @@ def start_cluster() -> tuple[Cluster, list[Any]] | None:
             cluster.wait_for_nodes()
             return cluster, workers
         except Exception as error:  # noqa: BLE001 - only the start is retried
-            if attempt == 4:
+            if attempt == 2:
                 print(json.dumps({"skipped": f"Ray nodes could not start on this machine: {error}"}))
                 return None
             ray_cli = str(Path(sys.executable).parent / "ray")
