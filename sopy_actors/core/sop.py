@@ -7,8 +7,7 @@ runtime on Ray (`SOP.start()` once `sopy_actors.init()` has run).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from pydantic import BaseModel
@@ -59,16 +58,6 @@ def set_engine(engine: _Engine | None) -> None:
 def current_run() -> Any:
     """The run of the innermost `with sop:` block in this context, or None."""
     return _current.get()
-
-
-@contextmanager
-def running(run: Any) -> Iterator[Any]:
-    """Make `run` the current run for the duration of the block."""
-    token = _current.set(run)
-    try:
-        yield run
-    finally:
-        _current.reset(token)
 
 
 def finish_with_recovery(

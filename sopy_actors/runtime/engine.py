@@ -16,7 +16,7 @@ import ray
 from pydantic import BaseModel, ConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sopy_actors.core.codec import class_path, encode_procedure, encode_state
+from sopy_actors.core.codec import encode_procedure, encode_state
 from sopy_actors.core.sop import SOP, set_engine
 from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP
 from sopy_actors.runtime.handle import SOPHandle
@@ -86,7 +86,6 @@ class ActorEngine:
             raise InputError(
                 f"sop_id {sop_id!r} must be 1-128 characters of letters, digits and ._:-", fields=("sop_id",)
             )
-        class_path(type(sop.state))
         host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
         record = SOPRecord(
             sop_id=sop_id,
