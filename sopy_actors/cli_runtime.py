@@ -15,6 +15,7 @@ when one of these commands runs.
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -171,5 +172,6 @@ def _attach(arguments: argparse.Namespace) -> int:
     if status.phase != "done":
         print(f"{status.phase}: {status.last_prompt or ''}")
         return 1
-    print(handle.state().model_dump_json(indent=2))
+    # The CLI need not import the workflow's module: print the committed JSON as stored.
+    print(json.dumps(handle.state_data(), indent=2))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +34,9 @@ def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             store_dir=tmp_path_factory.mktemp("store"),
             num_cpus=2,
             log_to_driver=False,
+            # Ship the test workflows as a user ships theirs: detached hosts may have been
+            # created by another job (a CLI run), whose workers cannot import `tests`.
+            runtime_env={"py_modules": [str(Path(__file__).resolve().parent)], "excludes": ["__pycache__"]},
         )
     except sopy_actors.RuntimeUnavailable as error:
         # Only the start of Ray itself is excused (see init(): Ray 2.60's raylet gives its

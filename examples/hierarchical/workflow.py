@@ -184,6 +184,10 @@ class ContinueMasterWorkflow(Procedure[HierarchicalState]):
 
     @handler
     def on_child_done(self, state: HierarchicalState, event: SubSOPCompleted) -> Procedure[HierarchicalState]:
+        # Every child reports its End, the blocking data child too; its report may arrive here
+        # late. Only the report child's completion finishes the master.
+        if cond(event.payload.name != ReportGenerationSOP.__name__, "another child finished"):
+            return self
         report = event.payload.state_as(ReportState)
         state.set_active_sub_state("report_generation", report)
         state.sub_workflow_results["report_generation"] = {"report": report.report}

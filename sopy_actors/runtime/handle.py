@@ -180,9 +180,17 @@ class SOPHandle:
         return SOPStatus.model_validate(_unwrap(_get(self._actor().status.remote(self.sop_id), None)))
 
     def state(self) -> Any:
-        """The last committed state."""
-        reply = _unwrap(_get(self._actor().state.remote(self.sop_id), None))
-        return decode_state(reply["state"])
+        """The last committed state, as the workflow's state class (its module must be importable)."""
+        return decode_state(self._state_wire())
+
+    def state_data(self) -> dict[str, Any]:
+        """The last committed state as JSON data: works where the workflow's module is not importable."""
+        data: dict[str, Any] = self._state_wire()["data"]
+        return data
+
+    def _state_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = _unwrap(_get(self._actor().state.remote(self.sop_id), None))["state"]
+        return wire
 
     def history(self) -> list[LogEntry]:
         """Every committed event, oldest first."""

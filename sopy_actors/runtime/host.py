@@ -275,7 +275,12 @@ class SOPHostActor:
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("host=<%s> | background task failed", self._name, exc_info=task.exception())
 
     async def _drain(self, instance: _Instance) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any)
     assert "master <- data_processing: stayed, now in MasterWorkflow" in out
     assert "master <- report_generation: transitioned, now in ContinueMasterWorkflow" in out
     assert "DataProcessingSOP v1: DataCleaned StartDataProcessing -> StartDataProcessing (rejected)" in out
-    assert "MasterWorkflow v3: SubSOPCompleted ContinueMasterWorkflow -> End (ended)" in out
+    # The data child's own SubSOPCompleted may land in between (ignored or stayed), so no version.
+    assert re.search(r"MasterWorkflow v\d+: SubSOPCompleted ContinueMasterWorkflow -> End \(ended\)", out)
     assert "[progress] MasterWorkflow" in out
     final = json.loads(out.split("--- final state\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
     assert final["master_status"] == "done"

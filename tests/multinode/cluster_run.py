@@ -58,7 +58,7 @@ def main() -> None:
         return
     cluster, workers = started
     namespace = "multinode"
-    sopy_actors.init(cluster.address, namespace=namespace, store_dir=tempfile.mkdtemp(), hosts=4)
+    sopy_actors.init(cluster.address, namespace=namespace, store_dir=tempfile.mkdtemp(), hosts=4, log_to_driver=False)
     handles = [ledger.make_sop(EVENTS).start() for _ in range(SOPS)]
     for handle in handles:
         handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="d", index=0)), timeout=300)

@@ -23,7 +23,7 @@ def test_actors_spread_over_nodes_and_removing_a_worker_node_loses_no_sop() -> N
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("{")))
     if "skipped" in report:
         pytest.skip(report["skipped"])
     assert report["placement_nodes"] > 1

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from sopy_actors import SOP, DefinitionError, Outcome, RecoveryExhausted, RuntimeUnavailable, current_run
+from sopy_actors import SOP, DefinitionError, Outcome, RecoveryExhausted, current_run
 from sopy_actors.testing import LocalSOP
 from tests.support import docflow as d
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_sop_definition_problems_are_listed_together() -> None:
@@ -80,8 +86,14 @@ def test_with_block_raises_when_recovery_cannot_finish_the_sop() -> None:
 
 
 def test_start_without_a_runtime_says_what_to_do() -> None:
-    with pytest.raises(RuntimeUnavailable, match="sopy_actors.init"):
-        d.make_sop().start()
+    # A fresh interpreter: the session's Ray fixture may have installed an engine in this one.
+    code = (
+        "from tests.support import docflow as d\n"
+        "from sopy_actors import RuntimeUnavailable\n"
+        "try:\n    d.make_sop().start()\nexcept RuntimeUnavailable as error:\n    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT)
+    assert "call sopy_actors.init() before SOP.start()" in done.stdout
 
 
 def test_with_recovery_keeps_the_filters_and_validates_its_arguments() -> None:
