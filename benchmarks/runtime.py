@@ -6,7 +6,7 @@ Figures (each framework figure next to its bare-Ray baseline and their ratio):
 - latency: one event, send -> committed (host -> procedure actor -> store -> reply) vs the same
   three hops written as plain async Ray actors;
 - throughput: events/s with `--sops` SOPs each sent one event concurrently vs the same number
-  of pipelined calls to one bare actor;
+  of pipelined calls to one bare actor (median of 5 rounds after a warm-up, alternating);
 - idle SOPs: `--idle` SOPs started and left idle; memory per idle SOP on the hosts;
 - sub-SOP start on an existing host vs starting a Ray actor.
 Not a test: nothing here asserts a time.
@@ -90,20 +90,21 @@ def latency(events: int) -> dict[str, float]:
     return {"latency_ms": round(f * 1000, 3), "bare_latency_ms": round(b * 1000, 3), "latency_ratio": round(f / b, 2)}
 
 
-def throughput(sops: int) -> dict[str, float]:
+def throughput(sops: int, rounds: int = 5) -> dict[str, float]:
     handles = [ledger.make_sop(10**9).start() for _ in range(sops)]
-    for h in handles[:2]:
-        h.send(_event(-1))
-    started = time.perf_counter()
-    futures = [h.submit(_event(0)) for h in handles]
-    for future in futures:
-        future.result()
-    framework = sops / (time.perf_counter() - started)
     echo = Echo.remote()
     ray.get(echo.ping.remote())
-    started = time.perf_counter()
-    ray.get([echo.ping.remote() for _ in range(sops)])
-    bare = sops / (time.perf_counter() - started)
+    framework_rates, bare_rates = [], []
+    for round_ in range(rounds + 1):  # round 0 warms up both sides
+        started = time.perf_counter()
+        futures = [h.submit(_event(round_)) for h in handles]
+        for future in futures:
+            future.result()
+        framework_rates.append(sops / (time.perf_counter() - started))
+        started = time.perf_counter()
+        ray.get([echo.ping.remote() for _ in range(sops)])
+        bare_rates.append(sops / (time.perf_counter() - started))
+    framework, bare = statistics.median(framework_rates[1:]), statistics.median(bare_rates[1:])
     return {
         "events_per_s": round(framework, 1),
         "bare_calls_per_s": round(bare, 1),

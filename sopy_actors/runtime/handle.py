@@ -19,6 +19,7 @@ from sopy_actors.core.events import Event, event_to_wire
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import InputError, RuntimeUnavailable
 from sopy_actors.runtime.options import STORE_ACTOR
+from sopy_actors.runtime.sending import PendingReply, SendBatcher, get_reply
 from sopy_actors.runtime.store import LogEntry
 
 __all__ = ["Receipt", "SOPHandle", "SOPStatus", "SendFuture"]
@@ -83,33 +84,39 @@ def _unwrap(reply: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def _get(ref: Any, timeout: float | None) -> Any:
-    try:
-        return ray.get(ref, timeout=timeout)
-    except ray.exceptions.GetTimeoutError:
-        raise TimeoutError(f"no answer within {timeout} s") from None
-    except ray.exceptions.RayActorError as error:
-        raise RuntimeUnavailable(f"SOP host unavailable: {error}") from error
-
-
 def _receipt(reply: dict[str, Any]) -> Receipt:
     return Receipt.model_validate(_unwrap(reply))
+
+
+# Host handles by (namespace, name): a lookup is a GCS round trip, and hosts are restartable
+# actors whose handles stay valid across restarts.
+_hosts: dict[tuple[str, str], Any] = {}
+
+
+def _host_actor(namespace: str, name: str) -> Any:
+    actor = _hosts.get((namespace, name))
+    if actor is None:
+        try:
+            actor = ray.get_actor(name, namespace=namespace)
+        except ValueError as error:
+            raise RuntimeUnavailable(f"SOP host {name} is not running: {error}") from error
+        _hosts[(namespace, name)] = actor
+    return actor
 
 
 class SendFuture:
     """The pending result of `SOPHandle.submit`."""
 
-    def __init__(self, ref: Any) -> None:
-        self._ref = ref
+    def __init__(self, pending: PendingReply) -> None:
+        self._pending = pending
 
     def done(self) -> bool:
         """True once the event is committed (or failed)."""
-        ready, _ = ray.wait([self._ref], timeout=0)
-        return bool(ready)
+        return self._pending.done()
 
     def result(self, timeout: float | None = None) -> Receipt:
         """Wait for the commit and return its receipt (or raise the event's error)."""
-        return _receipt(_get(self._ref, timeout))
+        return _receipt(self._pending.reply(timeout))
 
 
 class SOPHandle:
@@ -133,10 +140,7 @@ class SOPHandle:
         return f"SOPHandle({self.sop_id!r})"
 
     def _actor(self) -> Any:
-        try:
-            return ray.get_actor(self.host, namespace=self.namespace)
-        except ValueError as error:
-            raise RuntimeUnavailable(f"SOP host {self.host} is not running: {error}") from error
+        return _host_actor(self.namespace, self.host)
 
     def _wire(self, event: Event[Any]) -> dict[str, Any]:
         if not isinstance(event, Event):
@@ -144,9 +148,13 @@ class SOPHandle:
         return event_to_wire(event)
 
     def submit(self, event: Event[Any]) -> SendFuture:
-        """Send `event` without waiting; events from this process keep their order."""
+        """Send `event` without waiting; events from this process keep their order.
+
+        Events submitted to one host within a few milliseconds travel in one Ray call.
+        """
         wire = self._wire(event)
-        return SendFuture(self._actor().send.remote(self.sop_id, wire, _SENDER, _next_seq(self.sop_id)))
+        item = (self.sop_id, wire, _SENDER, _next_seq(self.sop_id))
+        return SendFuture(SendBatcher.shared().add((self.namespace, self.host), self._actor(), item))
 
     def send(self, event: Event[Any], *, timeout: float | None = None) -> Receipt:
         """Send `event` and return once it is committed.
@@ -172,12 +180,12 @@ class SOPHandle:
             RecoveryExhausted, SOPFailed, SOPCancelled: the SOP did not end well.
             TimeoutError: it did not end within `timeout` seconds.
         """
-        reply = _unwrap(_get(self._actor().wait_result.remote(self.sop_id), timeout))
+        reply = _unwrap(get_reply(self._actor().wait_result.remote(self.sop_id), timeout))
         return decode_state(reply["state"])
 
     def status(self) -> SOPStatus:
         """Procedure, version, retries, phase (waiting/running/done/failed/cancelled), children."""
-        return SOPStatus.model_validate(_unwrap(_get(self._actor().status.remote(self.sop_id), None)))
+        return SOPStatus.model_validate(_unwrap(get_reply(self._actor().status.remote(self.sop_id), None)))
 
     def state(self) -> Any:
         """The last committed state, as the workflow's state class (its module must be importable)."""
@@ -189,18 +197,18 @@ class SOPHandle:
         return data
 
     def _state_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = _unwrap(_get(self._actor().state.remote(self.sop_id), None))["state"]
+        wire: dict[str, Any] = _unwrap(get_reply(self._actor().state.remote(self.sop_id), None))["state"]
         return wire
 
     def history(self) -> list[LogEntry]:
         """Every committed event, oldest first."""
         store = ray.get_actor(STORE_ACTOR, namespace=self.namespace)
-        entries: list[LogEntry] = _get(store.history.remote(self.sop_id), None)
+        entries: list[LogEntry] = get_reply(store.history.remote(self.sop_id), None)
         return entries
 
     def cancel(self) -> None:
         """Cancel the SOP and its children; waiting `result()` calls raise SOPCancelled."""
-        _get(self._actor().cancel.remote(self.sop_id), None)
+        get_reply(self._actor().cancel.remote(self.sop_id), None)
 
     # The members `with SOP(...)` and recovery code read (see sopy_actors.core.sop.Run).
 

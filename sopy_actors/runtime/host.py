@@ -8,6 +8,8 @@ hold procedures and states in JSON form. A restarted host reloads SOPs lazily fr
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import os
 from collections import OrderedDict, deque
@@ -19,7 +21,7 @@ import ray
 from sopy_actors.core.events import event_type_name
 from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
 from sopy_actors.core.options import ProcedureOptions
-from sopy_actors.core.transition import FINISHED_PROMPT, Filters, Outcome
+from sopy_actors.core.transition import FINISHED_PROMPT, Outcome
 from sopy_actors.errors import (
     InputError,
     RecoveryExhausted,
@@ -29,9 +31,10 @@ from sopy_actors.errors import (
     SopyError,
     UnknownSOP,
 )
+from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name, ray_options
 from sopy_actors.runtime.procedure_actor import ProcedureActor
-from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord
+from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +79,15 @@ def _reply(entry: LogEntry) -> dict[str, Any]:
     }
 
 
+async def _run_batch(actor: Any, calls: list[list[Any]]) -> list[dict[str, Any]]:
+    """One `ProcedureActor.handle_batch` round trip: JSON out, results with their errors back."""
+    encoded, errors = await actor.handle_batch.remote(json.dumps(calls))
+    results: list[dict[str, Any]] = json.loads(encoded)
+    for index, error in errors.items():
+        results[index]["error"] = error
+    return results
+
+
 @ray.remote
 class SOPHostActor:
     """Hosts SOP instances routed to it by id; all methods run on one event loop."""
@@ -85,9 +97,12 @@ class SOPHostActor:
         self._name = name
         self._instances: dict[str, _Instance] = {}
         self._loading: dict[str, asyncio.Future[_Instance]] = {}
-        self._procedure_actors: dict[str, Any] = {}
+        # Procedure actor name -> the coalescer batching this host's handler calls to it.
+        self._procedure_calls: dict[str, Coalescer[list[Any], dict[str, Any]]] = {}
+        self._options: dict[str, ProcedureOptions] = {}
         self._round_robin = 0
         self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
+        self._commits: Coalescer[CommitRows, None] = Coalescer(self._store.commit_batch.remote)
         self._background: set[asyncio.Task[Any]] = set()
         logger.info("host=<%s> | started", name)
 
@@ -113,13 +128,38 @@ class SOPHostActor:
         Events from one sender (with increasing `seq` from 0) are applied in the order sent,
         whatever order Ray delivers them in. Errors come back as `{"error": SopyError}`.
         """
+        return await (await self._queue(sop_id, event, sender, seq))
+
+    async def send_batch(self, items_json: str) -> tuple[str, dict[int, SopyError]]:
+        """`send` for many events (of any of this host's SOPs) in one call.
+
+        Args:
+            items_json: a JSON list of [sop_id, wire event, sender, seq].
+
+        Returns:
+            The JSON list of replies in item order (a failed item's entry is null) and the
+            errors by item index. JSON crosses far faster than Ray's pickling of nested dicts.
+        """
+        items = json.loads(items_json)
+        # Load the SOPs not in memory (after a restart) side by side, then queue in item order.
+        missing = {item[0] for item in items if item[0] not in self._instances}
+        await asyncio.gather(*(self._instance(sop_id) for sop_id in missing), return_exceptions=True)
+        replies = await asyncio.gather(*[await self._queue(*item) for item in items])
+        errors = {index: reply["error"] for index, reply in enumerate(replies) if "error" in reply}
+        return json.dumps([None if "error" in reply else reply for reply in replies]), errors
+
+    async def _queue(
+        self, sop_id: str, event: dict[str, Any], sender: str | None, seq: int | None
+    ) -> asyncio.Future[dict[str, Any]]:
+        """Queue the event on its SOP; the future resolves to its reply once committed."""
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         try:
             instance = await self._instance(sop_id)
         except SopyError as error:
-            return {"error": error}
-        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._admit(instance, _Queued(event, sender, seq, reply))
-        return await reply
+            reply.set_result({"error": error})
+        else:
+            self._admit(instance, _Queued(event, sender, seq, reply))
+        return reply
 
     async def wait_result(self, sop_id: str) -> dict[str, Any]:
         """Wait until the SOP ends; `{"state": encoded}` or `{"error": SopyError}`."""
@@ -175,7 +215,7 @@ class SOPHostActor:
             record = instance.record.model_copy(
                 update={"phase": "cancelled", "error": {"type": "SOPCancelled", "message": reason}}
             )
-            await self._store.commit.remote(Commit(record=record))
+            await self._commits.call(Commit(record=record).rows())
             instance.record = record
             self._fail(instance, SOPCancelled(sop_id, reason), notify_parent=notify_parent)
         for child in await self._store.children.remote(sop_id):
@@ -357,7 +397,7 @@ class SOPHostActor:
             to_procedure=new_record.procedure["name"],
             prompt=result["prompt"],
         )
-        await self._store.commit.remote(Commit(record=new_record, entry=entry))
+        await self._commits.call(Commit(record=new_record, entry=entry).rows())
         instance.record = new_record
         reply = {"error": error} if error is not None else _reply(entry)
         instance.remember(event_id, reply)
@@ -368,25 +408,25 @@ class SOPHostActor:
         return reply
 
     async def _run_handler(self, record: SOPRecord, event: dict[str, Any]) -> dict[str, Any]:
-        actor = self._procedure_actor(record)
-        filters = Filters(
-            tuple(record.filters.get("observed", ())), tuple(record.filters.get("agents", ()))
-        )
+        filters = [record.filters.get("observed", []), record.filters.get("agents", [])]
+        call = [record.sop_id, record.procedure, record.state, event, filters]
         try:
-            result: dict[str, Any] = await actor.handle.remote(
-                record.sop_id, record.procedure, record.state, event, filters
-            )
+            result = await self._procedure_calls_for(record).call(call)
         except ray.exceptions.RayActorError as error:
             return {"error": RuntimeUnavailable(f"procedure actor unavailable: {error}")}
+        assert result is not None
         return result
 
-    def _procedure_actor(self, record: SOPRecord) -> Any:
+    def _procedure_calls_for(self, record: SOPRecord) -> Coalescer[list[Any], dict[str, Any]]:
         procedure = record.procedure
-        options = ProcedureOptions.model_validate(procedure.get("options", {}))
+        # Options are per class (`sop_options`): validate them once per procedure type.
+        options = self._options.get(procedure["type"])
+        if options is None:
+            options = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
         self._round_robin += 1
         name = procedure_actor_name(procedure["type"], options, self._round_robin % options.replicas)
-        actor = self._procedure_actors.get(name)
-        if actor is None:
+        calls = self._procedure_calls.get(name)
+        if calls is None:
             actor = ProcedureActor.options(
                 **ray_options(
                     name=name,
@@ -396,9 +436,9 @@ class SOPHostActor:
                     max_concurrency=options.max_concurrency,
                     runtime_env=record.runtime_env,
                 )
-            ).remote(self._namespace)
-            self._procedure_actors[name] = actor
-        return actor
+            ).remote(self._namespace, options.max_concurrency)
+            calls = self._procedure_calls[name] = Coalescer(functools.partial(_run_batch, actor))
+        return calls
 
     # -- endings ---------------------------------------------------------------------------
 

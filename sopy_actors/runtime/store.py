@@ -13,12 +13,27 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Commit", "LogEntry", "SOPRecord", "SQLiteStore", "Store", "StoredSOP"]
+__all__ = ["Commit", "CommitRows", "LogEntry", "SOPRecord", "SQLiteStore", "Store", "StoredSOP"]
 
 Phase = Literal["running", "done", "failed", "cancelled"]
 
 
-class SOPRecord(BaseModel):
+def _rebuild(cls: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+    return cls.model_construct(**fields)
+
+
+class _Transported(BaseModel):
+    """Crosses actor boundaries in every commit: pickled as its field dict, rebuilt unvalidated.
+
+    Pydantic's own pickling is several times slower than a dict's; these models are valid by
+    construction and only travel between the runtime's actors.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+class SOPRecord(_Transported):
     """One SOP's checkpoint: everything needed to resume it after a crash."""
 
     model_config = ConfigDict(frozen=True)
@@ -41,7 +56,7 @@ class SOPRecord(BaseModel):
     error: dict[str, Any] | None = None
 
 
-class LogEntry(BaseModel):
+class LogEntry(_Transported):
     """One committed event of an SOP."""
 
     model_config = ConfigDict(frozen=True)
@@ -58,13 +73,24 @@ class LogEntry(BaseModel):
     at: float = Field(default_factory=time.time)
 
 
-class Commit(BaseModel):
+class Commit(_Transported):
     """An atomic write: the new checkpoint and, if an event caused it, its log entry."""
 
     model_config = ConfigDict(frozen=True)
 
     record: SOPRecord
     entry: LogEntry | None = None
+
+    def rows(self) -> CommitRows:
+        """The commit rendered as rows; done where the commit is made, so only strings travel."""
+        entry = self.entry
+        event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
+        return _row(self.record), event
+
+
+# A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
+# time) and, if an event caused it, the `events` row (id, version, event id, entry JSON).
+CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
 
 
 class StoredSOP(BaseModel):
@@ -79,7 +105,7 @@ class Store(Protocol):
 
     def create(self, record: SOPRecord) -> bool: ...
 
-    def commit_many(self, commits: list[Commit]) -> None: ...
+    def write(self, commits: list[CommitRows]) -> None: ...
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None: ...
 
@@ -94,7 +120,7 @@ class Store(Protocol):
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sops (
-    sop_id TEXT PRIMARY KEY,
+    sop_id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,
     parent_id TEXT,
     phase TEXT NOT NULL,
@@ -143,22 +169,18 @@ class SQLiteStore:
             )
         return cursor.rowcount == 1
 
-    def commit_many(self, commits: list[Commit]) -> None:
-        """Write every commit in one transaction; an event id already logged is skipped."""
+    def write(self, commits: list[CommitRows]) -> None:
+        """Write rendered commits (`Commit.rows()`) in one transaction; a logged event id is skipped."""
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
                 "phase = excluded.phase, procedure_name = excluded.procedure_name, "
                 "version = excluded.version, record = excluded.record, updated = excluded.updated",
-                [_row(c.record) for c in commits],
+                [sop for sop, _ in commits],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                [
-                    (c.entry.sop_id, c.entry.version, c.entry.event_id, c.entry.model_dump_json())
-                    for c in commits
-                    if c.entry is not None
-                ],
+                [event for _, event in commits if event is not None],
             )
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:

@@ -9,11 +9,11 @@ from typing import Any
 
 import ray
 
-from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord, SQLiteStore, StoredSOP
+from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SQLiteStore, StoredSOP
 
 logger = logging.getLogger(__name__)
 
-_MAX_BATCH = 512
+_MAX_BATCHES = 64  # commit_batch calls written in one transaction
 
 
 @ray.remote
@@ -22,13 +22,14 @@ class StoreActor:
 
     Commits arriving while a batch is being written wait and go together in the next
     transaction, so a thousand concurrent SOPs cost a few transactions, not a thousand.
+    Hosts send commits already rendered as rows (`Commit.rows()`), so no model crosses.
     """
 
     def __init__(self, path: str) -> None:
         # One thread owns the connection: SQLite calls never block the event loop.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sopy-store")
         self._store = SQLiteStore(path)
-        self._pending: list[tuple[Commit, asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[CommitRows], asyncio.Future[None]]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         logger.info("path=<%s> | store ready", path)
@@ -40,18 +41,14 @@ class StoreActor:
         """Insert a new SOP record; False if the id exists."""
         return bool(await self._run(self._store.create, record))
 
-    async def commit(self, commit: Commit) -> None:
-        """Durably write one checkpoint (with its log entry); returns once it is on disk."""
+    async def commit_batch(self, commits: list[CommitRows]) -> None:
+        """Durably write rendered commits (`Commit.rows()`); returns once they are on disk."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((commit, future))
+        self._pending.append((commits, future))
         self._ensure_writer()
         assert self._wakeup is not None
         self._wakeup.set()
         await future
-
-    async def commit_batch(self, commits: list[Commit]) -> None:
-        """Durably write several checkpoints in one go."""
-        await asyncio.gather(*(self.commit(c) for c in commits))
 
     def _ensure_writer(self) -> None:
         if self._writer is None or self._writer.done():
@@ -64,9 +61,9 @@ class StoreActor:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
                 try:
-                    await self._run(self._store.commit_many, [c for c, _ in batch])
+                    await self._run(self._store.write, [rows for commits, _ in batch for rows in commits])
                 except Exception as error:  # noqa: BLE001 - each waiter gets the failure
                     logger.exception("commits=<%d> | store write failed", len(batch))
                     for _, future in batch:

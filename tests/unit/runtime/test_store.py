@@ -1,0 +1,102 @@
+"""The SQLite store on its own (no Ray): commits, reloads, the event log and its deduplication."""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord, SQLiteStore
+
+
+def record(sop_id: str = "s1", version: int = 0, parent_id: str | None = None, **changes: object) -> SOPRecord:
+    return SOPRecord(
+        sop_id=sop_id,
+        name="Docflow",
+        host="sopy-host-0",
+        parent_id=parent_id,
+        procedure={"type": "m:Drafting", "name": "Drafting", "data": {}},
+        state={"type": "m:Doc", "data": {"text": f"v{version}"}},
+        version=version,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def entry(sop_id: str, version: int, event_id: str) -> LogEntry:
+    return LogEntry(
+        sop_id=sop_id, version=version, event_id=event_id, event_type="DraftWritten",
+        outcome="stayed", from_procedure="Drafting", to_procedure="Drafting",
+    )
+
+
+def commit(sop_id: str, version: int, event_id: str) -> Commit:
+    return Commit(record=record(sop_id, version), entry=entry(sop_id, version, event_id))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "nested" / "store.sqlite3")
+
+
+def test_a_commit_survives_reopening_the_file(store: SQLiteStore) -> None:
+    assert store.create(record())
+    store.write([commit("s1", 1, "e1").rows(), commit("s1", 2, "e2").rows()])
+    store.close()
+    reopened = SQLiteStore(store.path)
+    loaded = reopened.load("s1")
+    assert loaded is not None
+    assert loaded.record == record("s1", 2)
+    assert [e.event_id for e in loaded.recent] == ["e1", "e2"]
+    assert [e.version for e in reopened.history("s1")] == [1, 2]
+
+
+def test_create_refuses_an_existing_id(store: SQLiteStore) -> None:
+    assert store.create(record())
+    assert not store.create(record(version=5))
+    loaded = store.load("s1")
+    assert loaded is not None and loaded.record.version == 0
+
+
+def test_an_event_id_logged_before_is_not_logged_twice(store: SQLiteStore) -> None:
+    store.create(record())
+    store.write([commit("s1", 1, "e1").rows()])
+    store.write([commit("s1", 2, "e1").rows()])  # a redelivery that slipped past the host
+    assert [(e.version, e.event_id) for e in store.history("s1")] == [(1, "e1")]
+
+
+def test_load_returns_only_the_most_recent_entries_oldest_first(store: SQLiteStore) -> None:
+    store.create(record())
+    store.write([commit("s1", v, f"e{v}").rows() for v in range(1, 11)])
+    loaded = store.load("s1", recent=3)
+    assert loaded is not None and [e.version for e in loaded.recent] == [8, 9, 10]
+    assert store.load("unknown") is None
+
+
+def test_a_failed_batch_writes_nothing(store: SQLiteStore) -> None:
+    store.create(record())
+    good = commit("s1", 1, "e1").rows()
+    broken = (("s2", None, *good[0][2:]), None)  # a NULL name violates NOT NULL, mid-batch
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write([good, broken])
+    assert store.history("s1") == []
+    loaded = store.load("s1")
+    assert loaded is not None and loaded.record.version == 0
+
+
+def test_children_list_and_config(store: SQLiteStore) -> None:
+    store.create(record("parent"))
+    store.create(record("child-a", parent_id="parent"))
+    store.create(record("child-b", parent_id="parent"))
+    store.write([Commit(record=record("child-b", 1, parent_id="parent", phase="done")).rows()])
+    assert store.children("parent") == ["child-a", "child-b"]
+    assert [s["sop_id"] for s in store.list_sops(phase="done")] == ["child-b"]
+    assert {s["sop_id"] for s in store.list_sops()} == {"parent", "child-a", "child-b"}
+    assert store.config("hosts", "4") == "4"
+    assert store.config("hosts", "8") == "4"  # the first value stays
+
+
+def test_commits_cross_processes_as_equal_models() -> None:
+    original = commit("s1", 3, "e3")
+    assert pickle.loads(pickle.dumps(original)) == original
