@@ -19,6 +19,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from sopy_actors.core.codec import encode_procedure, encode_state
 from sopy_actors.core.sop import SOP, set_engine
 from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP
+from sopy_actors.monitoring.reporter import MONITOR_ACTOR
 from sopy_actors.runtime.handle import SOPHandle
 from sopy_actors.runtime.host import SOPHostActor
 from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, host_name, ray_options
@@ -45,6 +46,9 @@ class RuntimeInfo(BaseModel):
     store_path: str
     hosts: int
     nodes: int
+    metrics_port: int | None = None
+    """Port of the Monitor's Prometheus `/metrics` on the head node (None: monitoring off)."""
+    metrics_host: str | None = None
 
 
 def _head_node_id() -> str:
@@ -87,6 +91,7 @@ class ActorEngine:
                 f"sop_id {sop_id!r} must be 1-128 characters of letters, digits and ._:-", fields=("sop_id",)
             )
         host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
+        monitor = self._monitor_for(sop)
         record = SOPRecord(
             sop_id=sop_id,
             name=sop.name,
@@ -100,8 +105,22 @@ class ActorEngine:
             runtime_env=ray.get_runtime_context().runtime_env or None,
         )
         ray.get(self.host(host).start.remote(record))
+        if monitor is not None:
+            ray.get(monitor.subscribe.remote(sop_id, host, sop.name, sop.health_every, sop.memory_budget))
         logger.info("sop=<%s>, host=<%s>, parent=<%s> | started", sop_id, host, record.parent_id)
         return SOPHandle(sop_id, host, self.config.namespace)
+
+    def _monitor_for(self, sop: SOP[Any]) -> Any:
+        """The Monitor actor if `sop` asked for HealthChecks (`SOP.monitored`), else None."""
+        if sop.health_every is None:
+            return None
+        try:
+            return ray.get_actor(MONITOR_ACTOR, namespace=self.config.namespace)
+        except ValueError:
+            raise RuntimeUnavailable(
+                f"SOP {sop.name} asks for HealthChecks, but namespace {self.config.namespace!r} runs "
+                "no Monitor: call init() with monitoring=True (the default)"
+            ) from None
 
     def host(self, name: str) -> Any:
         """The SOPHost actor of that name, created on first use."""
@@ -176,6 +195,9 @@ def init(
     num_cpus: int | None = None,
     include_dashboard: bool = False,
     log_to_driver: bool = True,
+    monitoring: bool = True,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> RuntimeInfo:
     """Connect to Ray (a new local cluster when `address` is None) and the system actors.
 
@@ -189,9 +211,14 @@ def init(
         num_cpus: CPUs of a new local cluster.
         include_dashboard: start Ray's dashboard with a new local cluster.
         log_to_driver: show actor logs in this process.
+        monitoring: start (or join) the Monitor: metrics, HealthChecks, the Prometheus endpoint.
+        metrics_port: the Monitor's `/metrics` port: None = the running Monitor's, or 9464 for
+            a new one; 0 = any free port (kept across Monitor restarts).
+        metrics_host: the address `/metrics` binds to on the head node (first driver decides).
 
     Raises:
-        InputError: a bad argument, or a store_dir the cluster's store does not use.
+        InputError: a bad argument, a store_dir the cluster's store does not use, or a
+            metrics_port the running Monitor does not use (or that is taken).
     """
     global _started_ray
     config = RuntimeConfig(namespace=namespace, hosts=hosts)
@@ -210,14 +237,27 @@ def init(
     store = _store_actor(namespace, str(directory.expanduser().resolve() / "store.sqlite3"))
     pool = int(ray.get(store.config.remote("hosts", str(config.hosts))))
     engine = _install(config.model_copy(update={"hosts": pool}))
+    store_path = ray.get(store.path.remote())
+    endpoint = None
+    if monitoring:
+        # The monitoring layer sits above the runtime (it uses ray_options and SOPHandle).
+        from sopy_actors.monitoring.api import start_monitor
+
+        db_path = str(Path(store_path).parent / "monitor.sqlite3")
+        endpoint = start_monitor(namespace, db_path=db_path, port=metrics_port, host=metrics_host)
     info = RuntimeInfo(
         namespace=namespace,
         address=ray.get_runtime_context().gcs_address,
-        store_path=ray.get(store.path.remote()),
+        store_path=store_path,
         hosts=engine.config.hosts,
         nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
+        metrics_port=endpoint.port if endpoint else None,
+        metrics_host=endpoint.host if endpoint else None,
     )
-    logger.info("namespace=<%s>, store=<%s>, hosts=<%d> | sopy_actors ready", namespace, info.store_path, info.hosts)
+    logger.info(
+        "namespace=<%s>, store=<%s>, hosts=<%d>, metrics=<%s> | sopy_actors ready",
+        namespace, info.store_path, info.hosts, endpoint.url if endpoint else "off",
+    )
     return info
 
 
@@ -228,6 +268,16 @@ def install_worker_engine(namespace: str) -> None:
     store = ray.get_actor(STORE_ACTOR, namespace=namespace)
     pool = int(ray.get(store.config.remote("hosts", "2")))
     _install(RuntimeConfig(namespace=namespace, hosts=pool))
+
+
+def current_sop() -> SOPHandle | None:
+    """The handle of the SOP whose handler is running here (in a ProcedureActor), else None.
+
+    A handler uses it to have results addressed to its own SOP, e.g.
+    `agent.submit(prompt, deliver_to=sopy_actors.current_sop())`.
+    """
+    sop_id = calling_sop.get()
+    return None if sop_id is None else attach(sop_id)
 
 
 def attach(sop_id: str) -> SOPHandle:

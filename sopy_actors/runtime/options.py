@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -31,11 +32,19 @@ def host_name(sop_id: str, *, pool: int, dedicated: bool) -> str:
     return f"sopy-host-{zlib.crc32(sop_id.encode()) % pool}"
 
 
-def procedure_actor_name(class_path: str, options: ProcedureOptions, replica: int) -> str:
-    """The ProcedureActor serving a procedure class (or the shared one)."""
+def procedure_actor_name(
+    class_path: str, options: ProcedureOptions, replica: int, runtime_env: dict[str, Any] | None = None
+) -> str:
+    """The ProcedureActor serving a procedure class (or the shared one) for one runtime_env.
+
+    The runtime_env (its uploaded packages are named by content hash) is part of the name:
+    two jobs shipping different code under the same `module:Class` path must not share an
+    actor, and a job shipping changed code gets actors running the new code.
+    """
+    code = "" if not runtime_env else f"@{zlib.crc32(json.dumps(runtime_env, sort_keys=True).encode()):08x}"
     if options.placement == "shared":
-        return SHARED_PROCEDURE_ACTOR
-    return f"sopy-procedure-{class_path}-{replica}"
+        return SHARED_PROCEDURE_ACTOR + code
+    return f"sopy-procedure-{class_path}{code}-{replica}"
 
 
 def ray_options(

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import ray
 
-from sopy_actors import attach
+from sopy_actors import ProcedureOptions, attach
+from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import ledger
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]
@@ -35,7 +36,8 @@ def test_sigkill_of_a_host_and_a_procedure_actor_mid_run_loses_no_event(runtime:
     futures = [h.submit(e) for h in handles for e in sent[h.sop_id][1:]]
 
     host = ray.get_actor("sopy-host-0", namespace=runtime.namespace)
-    procedure = ray.get_actor("sopy-procedure-tests.support.ledger:Recording-0", namespace=runtime.namespace)
+    name = procedure_actor_name("tests.support.ledger:Recording", ProcedureOptions(), 0, ray.get_runtime_context().runtime_env)
+    procedure = ray.get_actor(name, namespace=runtime.namespace)
     os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
     os.kill(ray.get(procedure.location.remote())["pid"], signal.SIGKILL)
 

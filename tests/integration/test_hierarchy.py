@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+import sopy_actors
 from sopy_actors import SOPCancelled
 from tests.support import family as f
+from tests.support import whoami
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -42,3 +44,12 @@ def test_cancelling_a_parent_cancels_its_children() -> None:
             attach(child).result(timeout=30)
     with pytest.raises(SOPCancelled):
         parent.result(timeout=30)
+
+
+@pytest.mark.parametrize("placement", ["spread", "dedicated"])
+def test_a_handler_gets_the_handle_of_its_own_sop(placement: str) -> None:
+    handle = whoami.make_sop().start(placement=placement)  # type: ignore[arg-type]
+    handle.send(whoami.Asked(payload="?"))
+    final = handle.result(timeout=120)
+    assert (final.sop_id, final.host) == (handle.sop_id, handle.host)
+    assert sopy_actors.current_sop() is None  # the driver runs no handler

@@ -8,8 +8,9 @@ import pytest
 import ray
 
 import sopy_actors
-from sopy_actors import InputError, Outcome, SOPHandle, UnknownSOP
+from sopy_actors import InputError, Outcome, ProcedureOptions, SOPHandle, UnknownSOP
 from sopy_actors.core.events import event_to_wire
+from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import docflow as d
 from tests.support.scenarios import SCENARIOS, Scenario
 
@@ -41,8 +42,9 @@ def test_each_procedure_class_runs_in_its_own_actor_and_sops_share_hosts(runtime
     for handle in handles:
         handle.send(d.DraftWritten(payload=d.Draft(text="x")), timeout=120)
     names = _named_actors(runtime)
-    drafting = "sopy-procedure-tests.support.docflow:Drafting-0"
-    reviewing = "sopy-procedure-tests.support.docflow:Reviewing-0"
+    env = ray.get_runtime_context().runtime_env
+    drafting = procedure_actor_name("tests.support.docflow:Drafting", ProcedureOptions(), 0, env)
+    reviewing = procedure_actor_name("tests.support.docflow:Reviewing", ProcedureOptions(), 0, env)
     assert {drafting, reviewing} <= names
     pids = {ray.get(ray.get_actor(n, namespace=runtime.namespace).location.remote())["pid"] for n in (drafting, reviewing)}
     assert len(pids) == 2

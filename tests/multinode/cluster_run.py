@@ -16,6 +16,8 @@ import ray
 from ray.cluster_utils import Cluster
 
 import sopy_actors
+from sopy_actors import ProcedureOptions
+from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import ledger
 
 SOPS = 24
@@ -62,7 +64,8 @@ def main() -> None:
     handles = [ledger.make_sop(EVENTS).start() for _ in range(SOPS)]
     for handle in handles:
         handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="d", index=0)), timeout=300)
-    names = [f"sopy-host-{i}" for i in range(4)] + ["sopy-procedure-tests.support.ledger:Recording-0"]
+    recording = procedure_actor_name("tests.support.ledger:Recording", ProcedureOptions(), 0, ray.get_runtime_context().runtime_env)
+    names = [f"sopy-host-{i}" for i in range(4)] + [recording]
     placement = {name: node_of(name, namespace) for name in names}
     futures = [
         h.submit(ledger.EntryAdded(payload=ledger.EntryData(sender="d", index=i)))
