@@ -1,0 +1,69 @@
+"""Specialist agents as Ray actors: strands Agents whose tool calls the SOP can veto.
+
+    agent = StrandsAgent(tools=[draft, submit], system_prompt="You write reports.",
+                         model=ScriptedModel([{"tool": "draft", "input": {...}}, "Done: {result}"]))
+    with sop:                              # tool calls become events of this SOP
+        result = agent("Execute the workflow")
+
+Modules: `spec` (AgentSpec), `providers` (ModelConfig, provider factory), `scripted` (the
+offline ScriptedModel), `tools` (`@tool` and its events), `guard` (the strands hooks), `actor`
+(AgentActor), `handle` (StrandsAgent), `future` (AgentFuture), `results`, `events`, `metrics`,
+`sessions`. Names are loaded on first use: `sopy_actors.agents.events` stays free of Ray and
+strands.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "AgentCompleted",
+    "AgentCompletion",
+    "AgentFuture",
+    "AgentResult",
+    "AgentSpec",
+    "AgentStatistics",
+    "ModelConfig",
+    "ScriptedModel",
+    "StrandsAgent",
+    "ToolCall",
+    "ToolOutput",
+    "ToolResultReady",
+    "ToolUse",
+    "ToolUseRequested",
+    "Usage",
+    "tool",
+]
+
+_MODULES = {
+    "AgentCompleted": "events",
+    "AgentCompletion": "events",
+    "AgentFuture": "future",
+    "AgentResult": "results",
+    "AgentSpec": "spec",
+    "AgentStatistics": "metrics",
+    "ModelConfig": "providers",
+    "ScriptedModel": "scripted",
+    "StrandsAgent": "handle",
+    "ToolCall": "results",
+    "ToolOutput": "events",
+    "ToolResultReady": "events",
+    "ToolUse": "events",
+    "ToolUseRequested": "events",
+    "Usage": "results",
+    "tool": "tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sopy_actors.agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"sopy_actors.agents.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,294 @@
+"""AgentActor: one async Ray actor per distinct AgentSpec, running its strands Agents.
+
+The actor builds its model once and one strands `Agent` per conversation (an Agent serves one
+invocation at a time), calls them with `invoke_async` only, and runs up to
+`spec.max_concurrency` calls at once; calls of one conversation queue behind each other. Every
+method runs on the actor's event loop and returns plain dicts. Calls are keyed by call id and
+idempotent: asking for a call the actor does not know (it restarted) starts it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import ray
+from strands import Agent
+from strands.tools.executors import SequentialToolExecutor
+
+from sopy_actors.agents.events import AgentCompleted, AgentCompletion
+from sopy_actors.agents.future import AgentRequest
+from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
+from sopy_actors.agents.metrics import AgentMetrics
+from sopy_actors.agents.providers import build_model
+from sopy_actors.agents.sessions import PendingCalls, session_manager
+from sopy_actors.agents.spec import AgentSpec, load_tool
+from sopy_actors.agents.results import ToolCall
+from sopy_actors.agents.tools import events_of
+from sopy_actors.monitoring import names
+from sopy_actors.monitoring.reporter import MetricsReporter
+
+__all__ = ["AgentActor"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_AGENTS = 512  # strands Agents kept in memory (persisted conversations are rebuilt on demand)
+_MAX_RESULTS = 4096  # finished calls remembered for late result() calls
+
+
+def _error(kind: str, message: str, *, retryable: bool = False) -> dict[str, Any]:
+    return {"type": kind, "message": message, "retryable": retryable}
+
+
+@ray.remote
+class AgentActor:
+    """Async actor serving one AgentSpec (see the module docstring).
+
+    Args:
+        spec: the AgentSpec as JSON data.
+        directory: where this actor keeps session files and pending calls.
+    """
+
+    def __init__(self, spec: dict[str, Any], directory: str) -> None:
+        self._spec = AgentSpec.model_validate(spec)
+        name = self._spec.name
+        self._model = build_model(self._spec.model, agent=name)
+        tools = [load_tool(reference) for reference in self._spec.tools]
+        self._tools = tools
+        self._guard = SOPGuard(name, {t.tool_name: events_of(t) for t in tools if hasattr(t, "tool_name")})
+        self._directory = Path(directory)
+        self._pending = PendingCalls(self._directory) if self._spec.persist_sessions else None
+        self._agents: OrderedDict[str, Agent] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._running_in: dict[str, str] = {}  # call id -> conversation, while inside invoke_async
+        self._slots = asyncio.Semaphore(self._spec.max_concurrency)
+        self._tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cancelled: set[str] = set()
+        self._metrics = AgentMetrics(name)
+        self._reporter = MetricsReporter(ray.get_runtime_context().namespace, kind="agent")
+        resumed = self._pending.load() if self._pending is not None else []
+        for request in resumed:
+            self._ensure(request)
+        logger.info(
+            "agent=<%s>, model=<%s>, pid=<%d>, resumed=<%d> | agent actor ready",
+            name, self._spec.model.describe(), os.getpid(), len(resumed),
+        )
+
+    # -- calls -----------------------------------------------------------------------------
+
+    async def wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run the call (unless it runs or ran already) and return its reply."""
+        return await asyncio.shield(self._ensure(request))
+
+    async def start(self, request: dict[str, Any]) -> str:
+        """Start the call in the background; returns its id at once."""
+        self._ensure(request)
+        return str(request["call_id"])
+
+    async def poll(self, request: dict[str, Any]) -> bool:
+        """Whether the call has finished (starting it if this actor does not know it)."""
+        return self._ensure(request).done()
+
+    async def cancel(self, call_id: str) -> bool:
+        """Cancel a call; False if it had already finished or is unknown."""
+        task = self._tasks.get(call_id)
+        if task is None or task.done():
+            return False
+        self._cancelled.add(call_id)
+        conversation = self._running_in.get(call_id)
+        if conversation is not None:
+            self._agents[conversation].cancel()  # strands stops at its next safe point
+        else:
+            task.cancel()
+        return True
+
+    def _ensure(self, data: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        call_id = data["call_id"]
+        if call_id in self._results:
+            done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            done.set_result(self._results[call_id])
+            return done
+        task = self._tasks.get(call_id)
+        if task is None:
+            request = AgentRequest.model_validate(data)
+            if self._pending is not None:
+                self._pending.add(request.model_dump(mode="json"))
+            task = asyncio.get_running_loop().create_task(self._run(request))
+            self._tasks[call_id] = task
+        return task
+
+    async def _run(self, request: AgentRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        call = CallContext(owner=request.sop.handle() if request.sop else None, call_id=request.call_id)
+        reply: dict[str, Any]
+        usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+        self._metrics.in_flight += 1
+        try:
+            async with self._slots, self._lock(request.conversation):
+                agent = self._agent(request.conversation)
+                self._running_in[request.call_id] = request.conversation
+                try:
+                    result = await agent.invoke_async(
+                        request.prompt, invocation_state={CONTEXT_KEY: call}
+                    )
+                finally:
+                    del self._running_in[request.call_id]
+            invocation = result.metrics.latest_agent_invocation
+            if invocation is not None:
+                usage = {key: int(value) for key, value in invocation.usage.items()}  # type: ignore[call-overload]
+            if request.call_id in self._cancelled:
+                reply = {"error": _error("Cancelled", f"call {request.call_id} was cancelled")}
+            else:
+                reply = {"ok": self._result(request, result, call, usage, time.perf_counter() - started)}
+        except asyncio.CancelledError:
+            reply = {"error": _error("Cancelled", f"call {request.call_id} was cancelled")}
+        except Exception as error:
+            logger.warning("agent=<%s>, call=<%s> | call failed", self._spec.name, request.call_id, exc_info=True)
+            retryable = type(error).__name__ in ("ModelThrottledException", "ConnectError", "ConnectTimeout")
+            reply = {"error": _error(type(error).__name__, str(error), retryable=retryable)}
+        finally:
+            self._metrics.in_flight -= 1
+        reply["call_id"] = request.call_id
+        latency = time.perf_counter() - started
+        records = call.tool_calls()
+        self._metrics.record(
+            latency=latency,
+            input_tokens=int(usage.get("inputTokens", 0)),
+            output_tokens=int(usage.get("outputTokens", 0)),
+            tool_calls=len(records),
+            rejected_tool_calls=sum(1 for r in records if r.status == "rejected"),
+            error="error" in reply,
+        )
+        self._report(records, failed="error" in reply, usage=usage, latency=latency)
+        if request.deliver_to is not None:
+            await self._deliver(request, reply)
+        self._finish(request.call_id, reply)
+        return reply
+
+    def _report(self, records: list[ToolCall], *, failed: bool, usage: dict[str, Any], latency: float) -> None:
+        """Send one call's counts to the Monitor (the reporter batches them; nothing waits)."""
+        name = self._spec.name
+        self._reporter.count(names.AGENT_CALLS, (name, "error" if failed else "ok"))
+        self._reporter.observe(names.AGENT_CALL_DURATION, (name,), latency)
+        for direction, key in (("input", "inputTokens"), ("output", "outputTokens")):
+            self._reporter.count(names.AGENT_TOKENS, (name, direction), int(usage.get(key, 0)))
+        for record in records:
+            # The model names the tool: only the agent's own tool names become label values.
+            tool = record.name if record.name in self._guard.events else "unknown"
+            self._reporter.count(names.TOOL_CALLS, (name, tool))
+            if record.status == "rejected":
+                self._reporter.count(names.TOOL_CALLS_REJECTED, (name, tool))
+
+    def _result(
+        self, request: AgentRequest, result: Any, call: CallContext, usage: dict[str, Any], latency: float
+    ) -> dict[str, Any]:
+        return {
+            "text": str(result).strip(),
+            "stop_reason": str(result.stop_reason),
+            "usage": {
+                "input_tokens": int(usage.get("inputTokens", 0)),
+                "output_tokens": int(usage.get("outputTokens", 0)),
+                "total_tokens": int(usage.get("totalTokens", 0)),
+            },
+            "tool_calls": [record.model_dump(mode="json") for record in call.tool_calls()],
+            "latency_seconds": latency,
+            "agent": self._spec.name,
+            "call_id": request.call_id,
+            "conversation": request.conversation,
+        }
+
+    async def _deliver(self, request: AgentRequest, reply: dict[str, Any]) -> None:
+        assert request.deliver_to is not None
+        error = reply.get("error")
+        completion = AgentCompletion(
+            agent=self._spec.name,
+            call_id=request.call_id,
+            result=reply.get("ok"),
+            error=error["message"] if error else None,
+            error_type=error["type"] if error else None,
+            retryable=bool(error and error["retryable"]),
+        )
+        # A deterministic id: a call run again after a restart is delivered once.
+        event = AgentCompleted(payload=completion, sender=self._spec.name, id=f"agent-completed-{request.call_id}")
+        try:
+            await request.deliver_to.handle().send_async(event)
+        except Exception as failure:  # noqa: BLE001 - the reply records it; the caller sees it
+            logger.warning(
+                "agent=<%s>, call=<%s>, sop=<%s> | AgentCompleted not delivered: %s",
+                self._spec.name, request.call_id, request.deliver_to.sop_id, failure,
+            )
+            reply["delivery_error"] = f"{type(failure).__name__}: {failure}"
+
+    def _finish(self, call_id: str, reply: dict[str, Any]) -> None:
+        self._results[call_id] = reply
+        while len(self._results) > _MAX_RESULTS:
+            self._results.popitem(last=False)
+        self._tasks.pop(call_id, None)
+        self._cancelled.discard(call_id)
+        if self._pending is not None:
+            self._pending.remove(call_id)
+
+    # -- agents ----------------------------------------------------------------------------
+
+    def _lock(self, conversation: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation)
+        if lock is None:
+            lock = self._locks[conversation] = asyncio.Lock()
+        return lock
+
+    def _agent(self, conversation: str) -> Agent:
+        agent = self._agents.get(conversation)
+        if agent is not None:
+            self._agents.move_to_end(conversation)
+            return agent
+        agent = Agent(
+            model=self._model,
+            tools=list(self._tools),
+            system_prompt=self._spec.system_prompt or None,
+            agent_id=self._spec.name,
+            name=self._spec.name,
+            hooks=[self._guard],
+            tool_executor=SequentialToolExecutor(),
+            callback_handler=None,
+            session_manager=(
+                session_manager(self._directory, conversation) if self._spec.persist_sessions else None
+            ),
+        )
+        self._agents[conversation] = agent
+        self._evict()
+        return agent
+
+    def _evict(self) -> None:
+        for conversation in list(self._agents):
+            if len(self._agents) <= _MAX_AGENTS:
+                return
+            lock = self._locks.get(conversation)
+            if lock is None or not lock.locked():
+                del self._agents[conversation]
+                self._locks.pop(conversation, None)
+
+    # -- inspection ------------------------------------------------------------------------
+
+    async def metrics(self) -> dict[str, Any]:
+        """The cumulative metrics snapshot (shape: `sopy_actors.agents.metrics`)."""
+        return self._metrics.snapshot()
+
+    async def messages(self, conversation: str) -> list[dict[str, Any]]:
+        """The strands messages of a conversation (restored from its session if persisted)."""
+        async with self._lock(conversation):
+            return [dict(message) for message in self._agent(conversation).messages]
+
+    async def location(self) -> dict[str, Any]:
+        """Process id, node id, and whether this process is a restart."""
+        context = ray.get_runtime_context()
+        return {
+            "pid": os.getpid(),
+            "node": context.get_node_id(),
+            "restarted": context.was_current_actor_reconstructed,
+        }

@@ -1,0 +1,88 @@
+"""Events agents send to SOPs: generic tool events and call completions.
+
+`ToolUseRequested` / `ToolResultReady` are what a guarded tool sends when its `@tool` names no
+event of its own; `AgentCompleted` is what `agent.submit(..., deliver_to=handle)` delivers. All
+three are optional (`sop_optional`): a procedure without a handler for them ignores them, so an
+SOP only has to handle what it cares about. Pure pydantic; importable without Ray or strands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sopy_actors.agents.results import AgentResult
+from sopy_actors.core.events import Event
+
+__all__ = [
+    "AgentCompleted",
+    "AgentCompletion",
+    "ToolOutput",
+    "ToolResultReady",
+    "ToolUse",
+    "ToolUseRequested",
+]
+
+
+class ToolUse(BaseModel):
+    """A tool call the model wants to make."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolOutput(BaseModel):
+    """What a tool returned, as the model sees it (text; JSON for structured results)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    text: str
+
+
+class ToolUseRequested(Event[ToolUse]):
+    """An agent asks to run a tool; a rejection keeps the tool from running."""
+
+    sop_optional = True
+
+
+class ToolResultReady(Event[ToolOutput]):
+    """A tool ran; a rejection shows the model the recovery prompt instead of the result."""
+
+    sop_optional = True
+
+
+class AgentCompletion(BaseModel):
+    """How a submitted agent call ended: its result, or an error.
+
+    Attributes:
+        agent: the agent's name.
+        call_id: the call's id (`AgentFuture.call_id`).
+        result: the result when the call succeeded.
+        error: what went wrong otherwise.
+        error_type: the error's class name ("AgentError", "Cancelled", ...).
+        retryable: whether calling again may succeed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    call_id: str
+    result: AgentResult | None = None
+    error: str | None = None
+    error_type: str | None = None
+    retryable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced a result."""
+        return self.result is not None
+
+
+class AgentCompleted(Event[AgentCompletion]):
+    """A submitted agent call finished (delivered to the SOP named by `deliver_to`)."""
+
+    sop_optional = True

@@ -1,0 +1,138 @@
+"""AgentFuture: a submitted agent call, as plain data that reattaches to its actor.
+
+A future is a frozen pydantic model (actor name, namespace and the call's request), so SOPy code
+may keep it where it keeps anything: in a procedure attribute or in state. It survives the
+runtime's JSON checkpoints and can be checked from any process connected to the cluster.
+The call itself runs in the AgentActor whether or not anybody waits; asking an actor that
+restarted since about a call it does not know starts that call again (same call id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from pydantic import BaseModel, ConfigDict
+
+from sopy_actors.agents.results import AgentResult
+from sopy_actors.errors import AgentError
+
+__all__ = ["AgentFuture", "AgentRequest", "SOPRef", "reply_to_result"]
+
+
+class SOPRef(BaseModel):
+    """An SOP's address as data (what an SOPHandle holds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    host: str
+    namespace: str
+
+    @classmethod
+    def of(cls, handle: Any) -> SOPRef:
+        """The reference of an SOPHandle."""
+        return cls(sop_id=handle.sop_id, host=handle.host, namespace=handle.namespace)
+
+    def handle(self) -> Any:
+        """A live SOPHandle for this SOP."""
+        from sopy_actors.runtime.handle import SOPHandle
+
+        return SOPHandle(self.sop_id, self.host, self.namespace)
+
+
+class AgentRequest(BaseModel):
+    """One agent call, as sent to the AgentActor.
+
+    Attributes:
+        call_id: unique id of the call (also the id of its AgentCompleted event).
+        prompt: the user prompt.
+        conversation: the conversation (strands session id) it continues.
+        sop: the SOP whose tool events it sends, or None (unguarded).
+        deliver_to: the SOP that receives AgentCompleted when the call ends, or None.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    prompt: str
+    conversation: str
+    sop: SOPRef | None = None
+    deliver_to: SOPRef | None = None
+
+
+def reply_to_result(reply: dict[str, Any], agent: str) -> AgentResult:
+    """The AgentResult of an actor reply, or raise its error.
+
+    Raises:
+        AgentError: the call failed or was cancelled (`retryable` says whether to try again).
+    """
+    if "error" in reply:
+        error = reply["error"]
+        raise AgentError(
+            f"agent=<{agent}>, call=<{reply.get('call_id', '')}> | {error['type']}: {error['message']}",
+            agent=agent,
+            retryable=bool(error.get("retryable")),
+        )
+    return AgentResult.model_validate(reply["ok"])
+
+
+class AgentFuture(BaseModel):
+    """The pending result of `StrandsAgent.submit`; storable in procedure attributes and state.
+
+    Attributes:
+        agent: the agent's name.
+        actor: the AgentActor's name.
+        namespace: the Ray namespace of the deployment.
+        request: the call.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    actor: str
+    namespace: str
+    request: AgentRequest
+
+    @property
+    def call_id(self) -> str:
+        """The call's id (the `call_id` of its AgentCompleted event)."""
+        return self.request.call_id
+
+    def _actor(self) -> Any:
+        try:
+            return ray.get_actor(self.actor, namespace=self.namespace)
+        except ValueError as error:
+            raise AgentError(
+                f"agent=<{self.agent}> | agent actor {self.actor} is gone: {error}", agent=self.agent, retryable=True
+            ) from error
+
+    def _get(self, ref: Any, timeout: float | None) -> Any:
+        try:
+            return ray.get(ref, timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise TimeoutError(f"agent=<{self.agent}>, call=<{self.call_id}> | no result within {timeout} s") from None
+        except ray.exceptions.RayActorError as error:
+            raise AgentError(
+                f"agent=<{self.agent}>, call=<{self.call_id}> | agent actor died: {error}",
+                agent=self.agent,
+                retryable=True,
+            ) from error
+
+    def done(self) -> bool:
+        """True once the call finished (with a result, an error, or cancelled)."""
+        return bool(self._get(self._actor().poll.remote(self.request.model_dump(mode="json")), None))
+
+    def result(self, timeout: float | None = None) -> AgentResult:
+        """Wait for the call and return its result.
+
+        Raises:
+            AgentError: the call failed or was cancelled.
+            TimeoutError: no result within `timeout` seconds (the call goes on).
+        """
+        reply = self._get(self._actor().wait.remote(self.request.model_dump(mode="json")), timeout)
+        return reply_to_result(reply, self.agent)
+
+    def cancel(self) -> bool:
+        """Cancel the call; True if it had not finished. Its result() then raises AgentError."""
+        return bool(self._get(self._actor().cancel.remote(self.call_id), None))

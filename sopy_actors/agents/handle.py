@@ -1,0 +1,253 @@
+"""StrandsAgent: the handle procedures hold to call a specialist agent.
+
+A handle is plain data (its `AgentSpec`), so it pickles, fits in procedure attributes (the
+runtime's JSON checkpoints) and works from any process connected with `sopy_actors.init()`:
+the driver, a procedure actor running a handler, another actor. Equal specs, called with the
+same job code (runtime_env), share one AgentActor (get-or-create by name, detached, restarted
+by Ray).
+
+Which SOP a call works for (whose tool events it sends):
+- `sop=handle` given: that SOP.
+- otherwise the SOP of the innermost `with sop:` block in this context (`current_run()`).
+- otherwise none: the tools run unguarded.
+Deadlock rule: inside a handler of SOP X (a procedure actor), X is busy with the event that runs
+the handler, so a blocking call (`agent(...)`) cannot wait on X for its tool events: such a call
+is unguarded unless `sop=` names another SOP, and `agent(..., sop=X)` raises `InputError`.
+`submit(..., sop=X)` is allowed: the handler returns before the first tool event reaches X
+(in a handler, `sopy_actors.current_sop()` is X's handle: `deliver_to=current_sop()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+from pydantic import BaseModel, ConfigDict
+
+from sopy_actors.agents.future import AgentFuture, AgentRequest, SOPRef, reply_to_result
+from sopy_actors.agents.metrics import AgentStatistics
+from sopy_actors.agents.results import AgentResult
+from sopy_actors.agents.sessions import agents_directory
+from sopy_actors.agents.spec import AgentSpec
+from sopy_actors.core.sop import current_run
+from sopy_actors.errors import InputError
+from sopy_actors.runtime.engine import current_engine
+from sopy_actors.runtime.handle import SOPHandle
+from sopy_actors.runtime.options import STORE_ACTOR, ray_options, runtime_env_key
+from sopy_actors.runtime.procedure_actor import calling_sop
+
+__all__ = ["StrandsAgent"]
+
+_ACTOR_CONCURRENCY = 1000  # waiting callers hold slots; the spec's max_concurrency limits model calls
+_actors: dict[tuple[str, str], Any] = {}
+_actors_lock = threading.Lock()
+
+
+def _owner(sop: SOPHandle | None, *, blocking: bool) -> SOPHandle | None:
+    """The SOP a call works for (see the module docstring)."""
+    calling = calling_sop.get()
+    if sop is not None:
+        if not isinstance(sop, SOPHandle):
+            raise InputError(f"sop must be an SOPHandle, got {type(sop).__name__}", fields=("sop",))
+        if blocking and sop.sop_id == calling:
+            raise InputError(
+                f"sop=<{calling}> | an agent called inside a handler of this SOP cannot send it tool "
+                "events: the SOP is busy with the event that runs the handler (deadlock). Call the "
+                "agent without sop= (unguarded), or use agent.submit(..., sop=handle, deliver_to=handle)",
+                fields=("sop",),
+            )
+        return sop
+    run = current_run()
+    if run is None:
+        return None
+    if not isinstance(run, SOPHandle):
+        raise InputError(
+            f"the current `with sop:` run is a {type(run).__name__}, which an agent actor cannot reach; "
+            "start the SOP on the actor runtime (sopy_actors.init()) to guard agent tools",
+            fields=("sop",),
+        )
+    return run if run.sop_id != calling else None
+
+
+class StrandsAgent(BaseModel):
+    """A specialist agent: `agent("...")` runs it, `agent.submit("...")` runs it in the background.
+
+    Args:
+        tools: its tools (`@sopy_actors.tool` or strands `@tool` functions, or "module:qualname").
+        system_prompt: its system prompt.
+        model: None ($SOPY_MODEL, else the offline scripted model), "provider:model", a
+            ScriptedModel or a ModelConfig (see `sopy_actors.agents.providers`).
+        name: its name (event sender, metrics label); default "agent-<hash of the spec>".
+        max_concurrency: calls its actor runs at once.
+        persist_sessions: keep conversations (and running calls) across actor restarts.
+
+    Raises:
+        InputError: an argument is invalid (names the field), including a model provider
+            whose strands extra is not installed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: AgentSpec
+
+    def __init__(
+        self,
+        spec: AgentSpec | None = None,
+        /,
+        *,
+        tools: Sequence[Any] = (),
+        system_prompt: str = "",
+        model: Any = None,
+        name: str | None = None,
+        max_concurrency: int = 4,
+        persist_sessions: bool = True,
+    ) -> None:
+        if spec is None:
+            fields = {
+                "system_prompt": system_prompt,
+                "tools": list(tools),
+                "model": model,
+                "max_concurrency": max_concurrency,
+                "persist_sessions": persist_sessions,
+            }
+            if name is None:
+                anonymous = AgentSpec(name="agent", **fields)
+                name = f"agent-{hashlib.sha256(anonymous.model_dump_json().encode()).hexdigest()[:8]}"
+            spec = AgentSpec(name=name, **fields)
+        elif not isinstance(spec, AgentSpec):
+            raise InputError(f"StrandsAgent(spec) takes an AgentSpec, got {type(spec).__name__}", fields=("spec",))
+        super().__init__(spec=spec)
+
+    # Validation (checkpoints, pickles) builds the model from its fields, not through __init__.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @property
+    def name(self) -> str:
+        """The agent's name (what `SOP.from_agent(agent)` filters on)."""
+        return self.spec.name
+
+    def __repr__(self) -> str:
+        return f"StrandsAgent({self.spec.name!r}, model={self.spec.model.describe()!r})"
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        prompt: str,
+        *,
+        sop: SOPHandle | None = None,
+        conversation: str | None = None,
+        timeout: float | None = None,
+    ) -> AgentResult:
+        """Run the agent on `prompt` and wait for its result (blocking; any process).
+
+        Args:
+            prompt: the user prompt.
+            sop: the SOP whose tool events this call sends (default: see the module docstring).
+            conversation: the conversation to continue; default `sop-<id>` of the owning SOP,
+                else a new one.
+            timeout: seconds to wait; the call goes on after a timeout.
+
+        Raises:
+            AgentError: the model or the agent loop failed, or the call was cancelled.
+            InputError: bad arguments, or `sop=` names the SOP whose handler is running.
+            TimeoutError: no result within `timeout`.
+        """
+        request = self._request(prompt, sop, conversation, None, blocking=True)
+        future = self._future(request)
+        reply = future._get(self._actor().wait.remote(request.model_dump(mode="json")), timeout)
+        return reply_to_result(reply, self.name)
+
+    def submit(
+        self,
+        prompt: str,
+        *,
+        deliver_to: SOPHandle | None = None,
+        sop: SOPHandle | None = None,
+        conversation: str | None = None,
+    ) -> AgentFuture:
+        """Start the agent on `prompt` in the background and return its future at once.
+
+        Args:
+            prompt: the user prompt.
+            deliver_to: an SOP that receives `AgentCompleted` (result or error) when the call
+                ends, delivered once even if the agent actor restarts meanwhile.
+            sop: the SOP whose tool events this call sends (default: see the module docstring;
+                here `sop=` may name the SOP whose handler is running).
+            conversation: the conversation to continue (default as for `__call__`).
+        """
+        if deliver_to is not None and not isinstance(deliver_to, SOPHandle):
+            raise InputError(f"deliver_to must be an SOPHandle, got {type(deliver_to).__name__}", fields=("deliver_to",))
+        request = self._request(prompt, sop, conversation, deliver_to, blocking=False)
+        future = self._future(request)
+        # Not waited for: an agent actor starting cold takes seconds, and submits must not queue
+        # behind it. Calls are idempotent by id, so result() starts the call if this was lost.
+        self._actor().start.remote(request.model_dump(mode="json"))
+        return future
+
+    def statistics(self) -> AgentStatistics:
+        """The agent actor's cumulative metrics (calls, errors, tokens, tool calls, latency)."""
+        return AgentStatistics.model_validate(ray.get(self._actor().metrics.remote()))
+
+    def messages(self, conversation: str) -> list[dict[str, Any]]:
+        """The strands messages of a conversation (for inspection and tests)."""
+        return list(ray.get(self._actor().messages.remote(conversation)))
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _request(
+        self, prompt: str, sop: SOPHandle | None, conversation: str | None, deliver_to: SOPHandle | None, *, blocking: bool
+    ) -> AgentRequest:
+        if not isinstance(prompt, str) or not prompt:
+            raise InputError("prompt must be a non-empty str", fields=("prompt",))
+        owner = _owner(sop, blocking=blocking)
+        if conversation is None:
+            conversation = f"sop-{owner.sop_id}" if owner is not None else f"call-{uuid.uuid4().hex}"
+        return AgentRequest(
+            call_id=uuid.uuid4().hex,
+            prompt=prompt,
+            conversation=conversation,
+            sop=SOPRef.of(owner) if owner is not None else None,
+            deliver_to=SOPRef.of(deliver_to) if deliver_to is not None else None,
+        )
+
+    def _future(self, request: AgentRequest) -> AgentFuture:
+        namespace = current_engine().config.namespace
+        return AgentFuture(agent=self.name, actor=self.actor_name(), namespace=namespace, request=request)
+
+    def actor_name(self) -> str:
+        """The name of the AgentActor serving this agent for the calling job's code.
+
+        The spec and the job's runtime_env (its packages are named by content hash) name the
+        actor, so a job shipping changed tool code gets an actor running that code.
+        """
+        return self.spec.actor_name() + runtime_env_key(current_engine().job_runtime_env())
+
+    def _actor(self) -> Any:
+        """The AgentActor of this spec, created on first use (one per spec per cluster)."""
+        from sopy_actors.agents.actor import AgentActor
+
+        namespace = current_engine().config.namespace
+        name = self.actor_name()
+        key = (namespace, name)
+        with _actors_lock:
+            actor = _actors.get(key)
+            if actor is None:
+                try:
+                    actor = ray.get_actor(name, namespace=namespace)
+                except ValueError:
+                    store = ray.get_actor(STORE_ACTOR, namespace=namespace)
+                    directory = agents_directory(str(ray.get(store.path.remote()))) / name
+                    options = ray_options(
+                        name=name,
+                        namespace=namespace,
+                        max_concurrency=_ACTOR_CONCURRENCY,
+                        runtime_env=current_engine().job_runtime_env(),  # user tool modules
+                    )
+                    actor = AgentActor.options(**options).remote(self.spec.model_dump(mode="json"), str(directory))
+                _actors[key] = actor
+        return actor

@@ -1,0 +1,79 @@
+"""What an agent call returns: `AgentResult`, its `Usage` and `ToolCall` records.
+
+Plain frozen pydantic models: they cross actor boundaries as `model_dump(mode="json")` data,
+fit in SOP state and event payloads, and need neither Ray nor strands.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AgentResult", "ToolCall", "Usage"]
+
+
+class Usage(BaseModel):
+    """Tokens one agent call used (summed over its model calls)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ToolCall(BaseModel):
+    """One tool call the model made during an agent call.
+
+    Attributes:
+        name: the tool's name.
+        input: the arguments the model gave.
+        tool_use_id: the model's id for the call.
+        status: "ok" (ran, result accepted), "error" (the tool failed or its result did not fit
+            the result event) or "rejected" (the SOP refused the call or its result).
+        message: what the model was shown as the tool's result (the recovery prompt when
+            rejected).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    tool_use_id: str = ""
+    status: Literal["ok", "error", "rejected"] = "ok"
+    message: str = ""
+
+
+class AgentResult(BaseModel):
+    """The outcome of one agent call; `str(result)` is its final text.
+
+    Attributes:
+        text: the model's final answer.
+        stop_reason: why the model stopped ("end_turn", "max_tokens", "cancelled", ...).
+        usage: tokens used by this call.
+        tool_calls: every tool call, in order.
+        latency_seconds: wall time of the call inside the agent actor.
+        agent: the agent's name.
+        call_id: this call's id.
+        conversation: the conversation (strands session) the call belongs to.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    stop_reason: str
+    usage: Usage = Field(default_factory=Usage)
+    tool_calls: tuple[ToolCall, ...] = ()
+    latency_seconds: float = 0.0
+    agent: str = ""
+    call_id: str = ""
+    conversation: str = ""
+
+    @property
+    def rejected_tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls (or results) the SOP refused."""
+        return tuple(call for call in self.tool_calls if call.status == "rejected")
+
+    def __str__(self) -> str:
+        return self.text

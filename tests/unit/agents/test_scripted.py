@@ -1,0 +1,67 @@
+"""ScriptedModel: a real strands Model, deterministic, usable directly in a strands Agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from strands import Agent
+
+from sopy_actors import InputError, ScriptedModel
+from tests.support import agentflow
+
+
+def _agent(steps: list) -> Agent:
+    return Agent(model=ScriptedModel(steps), tools=[agentflow.shout], callback_handler=None)
+
+
+def test_a_script_calls_tools_and_answers_with_the_last_result() -> None:
+    agent = _agent([{"tool": "shout", "input": {"text": "{prompt}"}}, "Heard: {result}"])
+    result = agent("hello there")
+    assert str(result).strip() == "Heard: HELLO THERE"
+    assert result.stop_reason == "end_turn"
+    assert result.metrics.cycle_count == 2
+
+
+def test_the_script_continues_across_calls_of_one_conversation() -> None:
+    agent = _agent(["first answer", "second answer to {prompt}"])
+    assert str(agent("one")).strip() == "first answer"
+    assert str(agent("two")).strip() == "second answer to two"
+    assert str(agent("three")).strip() == "second answer to three"  # the last step repeats
+
+
+def test_usage_is_counted_deterministically_from_text_lengths() -> None:
+    usages = []
+    for _ in range(2):
+        result = _agent(["x" * 40]).__call__("y" * 40)
+        usages.append(result.metrics.latest_agent_invocation.usage)
+    assert usages[0] == usages[1]
+    assert usages[0]["outputTokens"] == 10
+    assert usages[0]["inputTokens"] == 10
+    assert usages[0]["totalTokens"] == 20
+
+
+def test_stream_yields_strands_events_for_a_tool_call() -> None:
+    model = ScriptedModel([{"tool": "shout", "input": {"text": "a"}}])
+
+    async def collect() -> list[dict]:
+        return [e async for e in model.stream([{"role": "user", "content": [{"text": "hi"}]}])]
+
+    events = asyncio.run(collect())
+    assert [next(iter(e)) for e in events] == [
+        "messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata",
+    ]
+    assert events[1]["contentBlockStart"]["start"]["toolUse"]["name"] == "shout"
+    assert json.loads(events[2]["contentBlockDelta"]["delta"]["toolUse"]["input"]) == {"text": "a"}
+    assert events[4]["messageStop"]["stopReason"] == "tool_use"
+
+
+@pytest.mark.parametrize(
+    ("steps", "field"),
+    [([], "steps"), ("text", "steps"), ([{"name": "x", "input": {}}], "steps[0]"), (["ok", {"tool": ""}], "steps[1]")],
+)
+def test_malformed_scripts_are_refused_naming_the_step(steps: object, field: str) -> None:
+    with pytest.raises(InputError) as caught:
+        ScriptedModel(steps)  # type: ignore[arg-type]
+    assert caught.value.fields == (field,)
