@@ -8,7 +8,10 @@ Figures (each framework figure next to its bare-Ray baseline and their ratio):
 - throughput: events/s with `--sops` SOPs each sent one event concurrently vs the same number
   of pipelined calls to one bare actor (median of 5 rounds after a warm-up, alternating);
 - idle SOPs: `--idle` SOPs started and left idle; memory per idle SOP on the hosts;
-- sub-SOP start on an existing host vs starting a Ray actor.
+- sub-SOP start on an existing host vs starting a Ray actor;
+- monitoring: the throughput figure for SOPs of a namespace with the Monitor vs one without
+  (`init(monitoring=False)`), alternating rounds in the same cluster; and the time to scrape
+  `/metrics` with the `--idle` SOPs live.
 Not a test: nothing here asserts a time.
 """
 
@@ -20,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +164,43 @@ def sub_sop_start() -> dict[str, float]:
     }
 
 
+def _rate(handles: list[Any], round_: int) -> float:
+    started = time.perf_counter()
+    futures = [h.submit(_event(round_)) for h in handles]
+    for future in futures:
+        future.result()
+    return len(handles) / (time.perf_counter() - started)
+
+
+def monitoring_cost(sops: int, namespace: str, store_dir: str, hosts: int, rounds: int = 5) -> dict[str, float]:
+    """Events/s of SOPs whose hosts report to a Monitor vs SOPs of a namespace without one."""
+    sopy_actors.init(namespace=f"{namespace}-unmonitored", store_dir=tempfile.mkdtemp(), hosts=hosts, monitoring=False)
+    off = [ledger.make_sop(10**9).start() for _ in range(sops)]
+    sopy_actors.init(namespace=namespace, store_dir=store_dir)
+    on = [ledger.make_sop(10**9).start() for _ in range(sops)]
+    on_rates, off_rates = [], []
+    for round_ in range(rounds + 1):  # round 0 warms up both sides
+        on_rates.append(_rate(on, round_))
+        off_rates.append(_rate(off, round_))
+    with_monitor, without = statistics.median(on_rates[1:]), statistics.median(off_rates[1:])
+    return {
+        "monitored_events_per_s": round(with_monitor, 1),
+        "unmonitored_events_per_s": round(without, 1),
+        "monitoring_throughput_ratio": round(with_monitor / without, 3),
+    }
+
+
+def scrape_time(port: int, live: int, runs: int = 5) -> dict[str, float]:
+    """Median time of one `/metrics` scrape (with `live` SOPs on the hosts)."""
+    times, size = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:  # noqa: S310 - loopback
+            size = len(response.read())
+        times.append(time.perf_counter() - started)
+    return {"scrape_ms": round(statistics.median(times) * 1000, 2), "scrape_bytes": size, "scrape_live_sops": live}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200)
@@ -167,12 +208,16 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=10000)
     arguments = parser.parse_args()
     namespace, hosts = "bench", 2
-    sopy_actors.init(namespace=namespace, store_dir=tempfile.mkdtemp(), hosts=hosts, log_to_driver=False)
+    store_dir = tempfile.mkdtemp()
+    info = sopy_actors.init(namespace=namespace, store_dir=store_dir, hosts=hosts, log_to_driver=False, metrics_port=0)
     report: dict[str, Any] = {"benchmark": "runtime"}
     report.update(latency(arguments.events))
     report.update(throughput(arguments.sops))
     report.update(sub_sop_start())
+    report.update(monitoring_cost(arguments.sops, namespace, store_dir, hosts))
     report.update(idle_sops(arguments.idle, namespace, hosts))
+    assert info.metrics_port is not None
+    report.update(scrape_time(info.metrics_port, report["live_sop_instances"]))
     print(json.dumps(report))
     sopy_actors.shutdown()
 

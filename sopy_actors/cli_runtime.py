@@ -67,7 +67,9 @@ def _connect(arguments: argparse.Namespace, runtime_env: dict[str, Any] | None =
         store_dir=arguments.store_dir,
         runtime_env=runtime_env,
     )
+    metrics = f"http://{info.metrics_host}:{info.metrics_port}/metrics" if info.metrics_port else "off"
     print(f"connected: namespace={info.namespace} nodes={info.nodes} hosts={info.hosts} store={info.store_path}")
+    print(f"metrics: port={info.metrics_port or 'off'} {metrics}")
     return info
 
 

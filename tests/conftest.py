@@ -34,6 +34,7 @@ def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             store_dir=tmp_path_factory.mktemp("store"),
             num_cpus=2,
             log_to_driver=False,
+            metrics_port=0,  # other clusters on this machine may hold the default port
             # Ship the test workflows as a user ships theirs: detached hosts may have been
             # created by another job (a CLI run), whose workers cannot import `tests`.
             runtime_env={"py_modules": [str(Path(__file__).resolve().parent)], "excludes": ["__pycache__"]},

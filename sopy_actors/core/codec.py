@@ -8,6 +8,7 @@ so a tampered checkpoint can name installed classes but cannot run arbitrary cod
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -70,8 +71,11 @@ def resolve_class(path: str, base: type[T]) -> type[T]:
     return target
 
 
-def encode_value(value: Any, where: str = "value") -> Any:
+def encode_value(value: Any, where: str = "value", *, owner: object | None = None) -> Any:
     """JSON-compatible form of plain data, pydantic models, prompts, events and procedures.
+
+    Inside a procedure's attributes (`owner` is the procedure), a method bound to that same
+    procedure is stored by name, as SOPy's `self.failure_predictors = [self._check_x, ...]`.
 
     Raises:
         StateError: the value (or something inside it) has no JSON form; `where` names it.
@@ -79,11 +83,13 @@ def encode_value(value: Any, where: str = "value") -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
-        return [encode_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [encode_value(item, f"{where}[{i}]", owner=owner) for i, item in enumerate(value)]
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value) or _MARK in value:
             raise StateError(f"{where}: dict keys must be str (and not {_MARK!r}) to checkpoint")
-        return {key: encode_value(item, f"{where}.{key}") for key, item in value.items()}
+        return {key: encode_value(item, f"{where}.{key}", owner=owner) for key, item in value.items()}
+    if owner is not None and isinstance(value, types.MethodType) and value.__self__ is owner:
+        return {_MARK: "method", "name": value.__func__.__name__}
     if isinstance(value, Event):
         return {_MARK: "event", "wire": event_to_wire(value)}
     if isinstance(value, BaseModel):
@@ -98,15 +104,17 @@ def encode_value(value: Any, where: str = "value") -> Any:
     )
 
 
-def decode_value(data: Any) -> Any:
-    """Inverse of `encode_value`."""
+def decode_value(data: Any, *, owner: object | None = None) -> Any:
+    """Inverse of `encode_value` (`owner`: the procedure whose methods are named inside)."""
     if isinstance(data, list):
-        return [decode_value(item) for item in data]
+        return [decode_value(item, owner=owner) for item in data]
     if not isinstance(data, dict):
         return data
     kind = data.get(_MARK)
     if kind is None:
-        return {key: decode_value(item) for key, item in data.items()}
+        return {key: decode_value(item, owner=owner) for key, item in data.items()}
+    if kind == "method" and owner is not None:
+        return getattr(owner, data["name"])
     if kind == "event":
         return event_from_wire(data["wire"])
     if kind == "model":
@@ -133,7 +141,7 @@ def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
         "type": class_path(cls),
         "name": cls.__name__,
         "options": options.model_dump(mode="json"),
-        "attrs": encode_value(dict(vars(procedure)), f"{cls.__name__} attributes"),
+        "attrs": encode_value(dict(vars(procedure)), f"{cls.__name__} attributes", owner=procedure),
     }
 
 
@@ -141,7 +149,7 @@ def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
     """Rebuild a procedure without calling its constructor, then restore its attributes."""
     cls = resolve_class(data["type"], Procedure)
     procedure = cls.__new__(cls)
-    vars(procedure).update(decode_value(data["attrs"]))
+    vars(procedure).update(decode_value(data["attrs"], owner=procedure))
     return procedure
 
 

@@ -117,6 +117,8 @@ class SOP(Generic[S]):
         self.error_handler = error_handler
         self.observed: tuple[type[Event[Any]], ...] = ()
         self.agents: tuple[str, ...] = ()
+        self.health_every: float | None = None
+        self.memory_budget: int | None = None
         self._run: Any = None
         self._token: contextvars.Token[Any] | None = None
 
@@ -136,6 +138,29 @@ class SOP(Generic[S]):
     def from_agent(self, *agents: Any) -> Self:
         """Govern these agents: events they send reach this SOP, other senders' are ignored."""
         self.agents = tuple(a if isinstance(a, str) else str(getattr(a, "name", a)) for a in agents)
+        return self
+
+    def monitored(self, every: float = 5.0, *, memory_budget: int | None = None) -> Self:
+        """Have the Monitor send this SOP a `HealthCheck` event every `every` seconds until it ends.
+
+        Args:
+            every: seconds between HealthChecks.
+            memory_budget: bytes of node memory the SOP counts as available; the payload's
+                `memory_usage` is measured against it (default: each node's total memory).
+
+        Raises:
+            DefinitionError: `every` or `memory_budget` is not a positive number.
+        """
+        problems = []
+        if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
+            problems.append(f"monitored(every=...) must be a number of seconds > 0, got {every!r}")
+        if memory_budget is not None and (
+            isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget <= 0
+        ):
+            problems.append(f"monitored(memory_budget=...) must be a number of bytes > 0, got {memory_budget!r}")
+        if problems:
+            raise DefinitionError(f"SOP {self.name}", problems)
+        self.health_every, self.memory_budget = float(every), memory_budget
         return self
 
     def with_recovery(self, error_handler: ErrorHandler, retry_limits: int = 3) -> Self:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
 
+from sopy_actors.monitoring import names
+from sopy_actors.monitoring.reporter import MetricsReporter
 from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SQLiteStore, StoredSOP
 
 logger = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ class StoreActor:
         self._pending: list[tuple[list[CommitRows], asyncio.Future[None]]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._metrics = MetricsReporter(ray.get_runtime_context().namespace, kind="store")
         logger.info("path=<%s> | store ready", path)
 
     async def _run(self, function: Any, *args: Any) -> Any:
@@ -62,8 +66,10 @@ class StoreActor:
             self._wakeup.clear()
             while self._pending:
                 batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
+                started = time.perf_counter()
                 try:
                     await self._run(self._store.write, [rows for commits, _ in batch for rows in commits])
+                    self._metrics.observe(names.STORE_COMMIT_DURATION, (), time.perf_counter() - started)
                 except Exception as error:  # noqa: BLE001 - each waiter gets the failure
                     logger.exception("commits=<%d> | store write failed", len(batch))
                     for _, future in batch:
