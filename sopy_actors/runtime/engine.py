@@ -78,8 +78,20 @@ def _store_actor(namespace: str, path: str) -> Any:
 class ActorEngine:
     """Starts SOPs on SOPHost actors; installed as the engine behind `SOP.start()`."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, job_runtime_env: dict[str, Any] | None = None) -> None:
         self.config = config
+        self._job_runtime_env = job_runtime_env
+
+    def job_runtime_env(self) -> dict[str, Any] | None:
+        """The runtime_env of the job whose code runs here (its workflow and tool modules).
+
+        In a driver, the job's own. In a ProcedureActor, the one its SOPs were started with:
+        the actor's own runtime_env also holds what Ray merged in from the host that created it,
+        so it would name actors (procedure classes, agents) differently from the driver.
+        """
+        if self._job_runtime_env is not None:
+            return self._job_runtime_env
+        return ray.get_runtime_context().runtime_env or None
 
     def start(self, sop: SOP[Any], *, sop_id: str | None, placement: str) -> SOPHandle:
         """Create the SOP on its host (its first checkpoint is durable when this returns)."""
@@ -102,7 +114,7 @@ class ActorEngine:
             state=encode_state(sop.state),
             retry_limits=sop.retry_limits,
             filters={"observed": list(sop.filters.observed), "agents": list(sop.filters.agents)},
-            runtime_env=ray.get_runtime_context().runtime_env or None,
+            runtime_env=self.job_runtime_env(),
         )
         ray.get(self.host(host).start.remote(record))
         if monitor is not None:
@@ -135,9 +147,9 @@ class ActorEngine:
 _engine: ActorEngine | None = None
 
 
-def _install(config: RuntimeConfig) -> ActorEngine:
+def _install(config: RuntimeConfig, job_runtime_env: dict[str, Any] | None = None) -> ActorEngine:
     global _engine
-    _engine = ActorEngine(config)
+    _engine = ActorEngine(config, job_runtime_env)
     set_engine(_engine)
     return _engine
 
@@ -213,7 +225,8 @@ def init(
         log_to_driver: show actor logs in this process.
         monitoring: start (or join) the Monitor: metrics, HealthChecks, the Prometheus endpoint.
         metrics_port: the Monitor's `/metrics` port: None = the running Monitor's, or 9464 for
-            a new one; 0 = any free port (kept across Monitor restarts).
+            a new one (any free port if 9464 is taken); 0 = any free port. A Monitor restarted
+            after a crash binds its port again.
         metrics_host: the address `/metrics` binds to on the head node (first driver decides).
 
     Raises:
@@ -261,13 +274,18 @@ def init(
     return info
 
 
-def install_worker_engine(namespace: str) -> None:
-    """Give a Ray worker (a ProcedureActor) the engine, so handlers can start sub-SOPs."""
+def install_worker_engine(namespace: str, job_runtime_env: dict[str, Any] | None = None) -> None:
+    """Give a Ray worker (a ProcedureActor) the engine, so handlers can start sub-SOPs.
+
+    Args:
+        namespace: the deployment's namespace.
+        job_runtime_env: the runtime_env of the job whose SOPs this worker serves.
+    """
     if _engine is not None and _engine.config.namespace == namespace:
         return
     store = ray.get_actor(STORE_ACTOR, namespace=namespace)
     pool = int(ray.get(store.config.remote("hosts", "2")))
-    _install(RuntimeConfig(namespace=namespace, hosts=pool))
+    _install(RuntimeConfig(namespace=namespace, hosts=pool), job_runtime_env)
 
 
 def current_sop() -> SOPHandle | None:

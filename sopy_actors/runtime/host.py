@@ -31,6 +31,8 @@ from sopy_actors.errors import (
     SopyError,
     UnknownSOP,
 )
+from sopy_actors.monitoring import names
+from sopy_actors.monitoring.reporter import MetricsReporter
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name, ray_options
 from sopy_actors.runtime.procedure_actor import ProcedureActor
@@ -104,6 +106,7 @@ class SOPHostActor:
         self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
         self._commits: Coalescer[CommitRows, None] = Coalescer(self._store.commit_batch.remote)
         self._background: set[asyncio.Task[Any]] = set()
+        self._metrics = MetricsReporter(namespace, kind="host")
         logger.info("host=<%s> | started", name)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -117,7 +120,9 @@ class SOPHostActor:
                     f"SOP id {record.sop_id!r} exists already; use sopy_actors.attach() to reach it",
                     fields=("sop_id",),
                 )
-        self._instances.setdefault(record.sop_id, _Instance(record))
+        if record.sop_id not in self._instances:
+            self._instances[record.sop_id] = _Instance(record)
+            self._metrics.count(names.SOPS_STARTED, (record.name,))
         logger.debug("sop=<%s>, host=<%s> | started", record.sop_id, self._name)
 
     async def send(
@@ -225,8 +230,20 @@ class SOPHostActor:
                 await host.cancel.remote(child, f"parent {sop_id} was cancelled", False)
 
     async def statistics(self) -> dict[str, Any]:
-        """Counts for monitoring: live instances, busy ones, queued events."""
+        """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase."""
+        sops: dict[str, dict[str, int]] = {}
+        queued: dict[str, int] = {}
+        for instance in self._instances.values():
+            name, phase = instance.record.name, instance.record.phase
+            if phase == "running" and not instance.busy:
+                phase = "waiting"
+            phases = sops.setdefault(name, {})
+            phases[phase] = phases.get(phase, 0) + 1
+            if instance.queue:
+                queued[name] = queued.get(name, 0) + len(instance.queue)
         return {
+            "sops": sops,
+            "queued_by_sop": queued,
             "host": self._name,
             "pid": os.getpid(),
             "node": ray.get_runtime_context().get_node_id(),
@@ -362,6 +379,8 @@ class SOPHostActor:
             return {"error": SOPFailed(record.sop_id, f"cannot accept events: {reason}")}
         result = await self._run_handler(record, queued.event)
         if "error" in result:
+            wire_type = str(queued.event.get("type", ""))
+            self._count_event(record, wire_type.rpartition(":")[2].rpartition(".")[2], "failed", result)
             return {"error": result["error"]}
         outcome = Outcome(result["outcome"])
         retries = {Outcome.REJECTED: record.retries + 1, Outcome.IGNORED: record.retries}.get(outcome, 0)
@@ -398,6 +417,9 @@ class SOPHostActor:
             prompt=result["prompt"],
         )
         await self._commits.call(Commit(record=new_record, entry=entry).rows())
+        self._count_event(record, entry.event_type, entry.outcome, result)
+        if outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
+            self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
         instance.record = new_record
         reply = {"error": error} if error is not None else _reply(entry)
         instance.remember(event_id, reply)
@@ -406,6 +428,12 @@ class SOPHostActor:
         elif outcome is Outcome.ENDED:
             self._finish(instance)
         return reply
+
+    def _count_event(self, record: SOPRecord, event_type: str, outcome: str, result: dict[str, Any]) -> None:
+        procedure = record.procedure["name"]
+        self._metrics.count(names.EVENTS, (record.name, procedure, event_type, outcome))
+        if "seconds" in result:
+            self._metrics.observe(names.HANDLER_DURATION, (procedure, event_type), result["seconds"])
 
     async def _run_handler(self, record: SOPRecord, event: dict[str, Any]) -> dict[str, Any]:
         filters = [record.filters.get("observed", []), record.filters.get("agents", [])]
@@ -424,7 +452,7 @@ class SOPHostActor:
         if options is None:
             options = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
         self._round_robin += 1
-        name = procedure_actor_name(procedure["type"], options, self._round_robin % options.replicas)
+        name = procedure_actor_name(procedure["type"], options, self._round_robin % options.replicas, record.runtime_env)
         calls = self._procedure_calls.get(name)
         if calls is None:
             actor = ProcedureActor.options(
@@ -436,7 +464,7 @@ class SOPHostActor:
                     max_concurrency=options.max_concurrency,
                     runtime_env=record.runtime_env,
                 )
-            ).remote(self._namespace, options.max_concurrency)
+            ).remote(self._namespace, options.max_concurrency, record.runtime_env)
             calls = self._procedure_calls[name] = Coalescer(functools.partial(_run_batch, actor))
         return calls
 
@@ -461,6 +489,7 @@ class SOPHostActor:
 
     def _finish(self, instance: _Instance) -> None:
         record = instance.record
+        self._metrics.count(names.SOPS_FINISHED, (record.name, record.phase))
         self._wake(instance)
         if record.parent_id is not None:
             result = SubSOPResult(child_id=record.sop_id, name=record.name, state=record.state["data"])
@@ -469,6 +498,7 @@ class SOPHostActor:
     def _fail(self, instance: _Instance, error: SopyError, *, notify_parent: bool) -> None:
         instance.failure = error
         record = instance.record
+        self._metrics.count(names.SOPS_FINISHED, (record.name, record.phase))
         while instance.queue:
             queued = instance.queue.popleft()
             if not queued.reply.done():

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.options import ProcedureOptions
 
-__all__ = ["ProcedureOptions", "RuntimeConfig", "host_name", "procedure_actor_name", "ray_options"]
+__all__ = ["ProcedureOptions", "RuntimeConfig", "host_name", "procedure_actor_name", "ray_options", "runtime_env_key"]
 
 SHARED_PROCEDURE_ACTOR = "sopy-procedures-shared"
 STORE_ACTOR = "sopy-store"
@@ -32,6 +32,11 @@ def host_name(sop_id: str, *, pool: int, dedicated: bool) -> str:
     return f"sopy-host-{zlib.crc32(sop_id.encode()) % pool}"
 
 
+def runtime_env_key(runtime_env: dict[str, Any] | None) -> str:
+    """A short suffix naming a job's code ("" without a runtime_env) for actors that run it."""
+    return "" if not runtime_env else f"@{zlib.crc32(json.dumps(runtime_env, sort_keys=True).encode()):08x}"
+
+
 def procedure_actor_name(
     class_path: str, options: ProcedureOptions, replica: int, runtime_env: dict[str, Any] | None = None
 ) -> str:
@@ -41,7 +46,7 @@ def procedure_actor_name(
     two jobs shipping different code under the same `module:Class` path must not share an
     actor, and a job shipping changed code gets actors running the new code.
     """
-    code = "" if not runtime_env else f"@{zlib.crc32(json.dumps(runtime_env, sort_keys=True).encode()):08x}"
+    code = runtime_env_key(runtime_env)
     if options.placement == "shared":
         return SHARED_PROCEDURE_ACTOR + code
     return f"sopy-procedure-{class_path}{code}-{replica}"

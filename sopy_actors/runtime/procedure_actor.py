@@ -25,6 +25,7 @@ from sopy_actors.core.codec import (
 from sopy_actors.core.events import event_from_wire
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import SopyError
+from sopy_actors.monitoring.reporter import MetricsReporter
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,16 @@ def run_call(
 class ProcedureActor:
     """Threaded actor (`max_concurrency` handler calls at once); holds no SOP state."""
 
-    def __init__(self, namespace: str, max_concurrency: int = 16) -> None:
-        # Handlers may start sub-SOPs or attach to SOPs: give this process the engine.
+    def __init__(
+        self, namespace: str, max_concurrency: int = 16, job_runtime_env: dict[str, Any] | None = None
+    ) -> None:
+        # Handlers may start sub-SOPs, attach to SOPs and call agents: give this process the
+        # engine, with the runtime_env of the job whose SOPs it serves (see job_runtime_env()).
         from sopy_actors.runtime.engine import install_worker_engine
 
-        install_worker_engine(namespace)
+        install_worker_engine(namespace, job_runtime_env)
+        # Counts this actor's restarts; the host reports the handler durations it gets back.
+        self._metrics = MetricsReporter(namespace, kind="procedure")
         self._workers = max_concurrency
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="sopy-handler")
 

@@ -53,7 +53,11 @@ def test_sigkill_of_a_host_and_a_procedure_actor_mid_run_loses_no_event(runtime:
 
 def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: Any) -> None:
     store_dir = str(Path(runtime.store_path).parent)
-    common = f"import sopy_actors; sopy_actors.init('auto', namespace={runtime.namespace!r}, store_dir={store_dir!r})\n"
+    # The session cluster's exact address ("auto" may find another cluster on a shared machine).
+    common = (
+        f"import sopy_actors; sopy_actors.init({runtime.address!r}, namespace={runtime.namespace!r}, "
+        f"store_dir={store_dir!r})\n"
+    )
     starter = common + textwrap.dedent("""
         from tests.support import ledger
         handle = ledger.make_sop(2).start(sop_id="orphan-of-exited-driver")
@@ -68,7 +72,8 @@ def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: An
     """)
     root = Path(__file__).resolve().parents[2]
     for code, expected in ((starter, "started"), (follower, "{'old': [0], 'new': [1]}")):
-        done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600, check=False)
+        env = {**os.environ, "RAY_AUTH_MODE": "token"}  # explicit addresses need it (Ray 2.60)
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().splitlines()[-1] == expected
     assert attach("orphan-of-exited-driver").status().phase == "done"
