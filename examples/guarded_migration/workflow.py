@@ -1,13 +1,16 @@
 """Guarded file migration: back up every file before migrating it; roll back on failure.
 
-The SOP governs whoever does the file operations (later an LLM agent's tools): each operation
-is reported as an event, and the current procedure accepts it, moves the SOP on, or rejects it
-with a recovery prompt — a file migrated before every file is backed up is refused.
+The SOP governs whoever does the file operations (here an agent's tools, `tools.py`): each
+operation is asked for before it runs (`BackupRequested`, `MigrationRequested`,
+`DeletionRequested`, `RestoreRequested`) and reported after (`BackupCopied`, `FileMigrated`,
+...), and the current procedure accepts it, moves the SOP on, or rejects it with a recovery
+prompt. A migration asked for before every file is backed up is refused, and so is a deletion
+of a file that has no backup: the tool never runs.
 
     ReadFiles -> BackUpCopy (once per file) -> Migrate (once per file) -> ClearSource -> End
                                                  \\-> RollBack (once per migrated file) -> End
 
-Core only (no agents, no Ray). Draw and check it with
+Core only: this module imports no Ray and no agent code. Draw and check it with
 `sopy-actors graph examples/guarded_migration/workflow.py:ReadFiles --format mermaid` and
 `sopy-actors check examples/guarded_migration/workflow.py:ReadFiles`.
 """
@@ -21,21 +24,27 @@ from sopy_actors import SOP, End, Event, Procedure, cond, handler, make_prompt
 __all__ = [
     "BackUpCopy",
     "BackupCopied",
+    "BackupRequested",
     "ClearSource",
+    "DeletionRequested",
     "FileCopy",
     "FileList",
     "FileMigrated",
     "FileRestored",
     "FilesRead",
     "Migrate",
+    "MigrationRequested",
     "MigrationFailed",
     "MigrationFailure",
     "MigrationState",
     "ReadFiles",
+    "Restore",
+    "RestoreRequested",
     "RollBack",
     "SourceCleared",
     "SourceClearing",
     "Step",
+    "migration_sop",
     "sop",
 ]
 
@@ -76,11 +85,35 @@ class SourceClearing(BaseModel):
     removed: list[str]
 
 
+class Restore(BaseModel):
+    """Put one file back from the backup directory and drop its migrated copy."""
+
+    path: str
+    backup_dir: str
+    dest_dir: str
+
+
 class MigrationFailure(BaseModel):
     """A file operation that failed."""
 
     path: str
     reason: str
+
+
+class BackupRequested(Event[FileCopy]):
+    """A file is about to be copied into the backup directory."""
+
+
+class MigrationRequested(Event[FileCopy]):
+    """A file is about to be copied into the destination directory."""
+
+
+class DeletionRequested(Event[list[str]]):
+    """Files are about to be deleted."""
+
+
+class RestoreRequested(Event[Restore]):
+    """A file is about to be restored from the backup directory."""
 
 
 class FilesRead(Event[FileList]):
@@ -126,6 +159,14 @@ class BackUpCopy(Procedure[MigrationState]):
     prompt = make_prompt("Copy each file from the source directory to the backup directory.")
 
     @handler
+    def on_backup_requested(self, state: MigrationState, event: BackupRequested) -> Step | str:
+        if event.payload.path not in state.files:
+            return f"{event.payload.path} was not read from {state.source_dir}; back up only those files."
+        if event.payload.to_dir != state.backup_dir:
+            return f"Back up into {state.backup_dir}, not {event.payload.to_dir}."
+        return self
+
+    @handler
     def on_backup_copied(self, state: MigrationState, event: BackupCopied) -> Step | str:
         path = event.payload.path
         if path not in state.files:
@@ -137,9 +178,13 @@ class BackUpCopy(Procedure[MigrationState]):
         return self
 
     @handler
-    def on_early_migration(self, state: MigrationState, event: FileMigrated) -> str:
+    def on_early_migration(self, state: MigrationState, event: MigrationRequested | FileMigrated) -> str:
         missing = sorted(set(state.files) - set(state.backed_up))
         return f"Do not migrate {event.payload.path} yet: first back up {', '.join(missing)}."
+
+    @handler
+    def on_early_deletion(self, state: MigrationState, event: DeletionRequested) -> str:
+        return "Delete nothing before every file is backed up and migrated."
 
     @handler
     def on_failure(self, state: MigrationState, event: MigrationFailed) -> Step:
@@ -151,6 +196,19 @@ class Migrate(Procedure[MigrationState]):
     """Move every backed-up file to the destination directory."""
 
     prompt = make_prompt("Move each file from the source directory to the destination directory.")
+
+    @handler
+    def on_migration_requested(self, state: MigrationState, event: MigrationRequested) -> Step | str:
+        if event.payload.path not in state.backed_up:
+            return f"{event.payload.path} has no backup; only migrate the files in {state.backup_dir}."
+        if event.payload.to_dir != state.dest_dir:
+            return f"Migrate into {state.dest_dir}, not {event.payload.to_dir}."
+        return self
+
+    @handler
+    def on_early_deletion(self, state: MigrationState, event: DeletionRequested) -> str:
+        pending = sorted(set(state.files) - set(state.migrated))
+        return f"Delete nothing yet: first migrate {', '.join(pending)}."
 
     @handler
     def on_file_migrated(self, state: MigrationState, event: FileMigrated) -> Step | str:
@@ -177,6 +235,16 @@ class ClearSource(Procedure[MigrationState]):
     prompt = make_prompt("Delete the migrated files from the source directory.")
 
     @handler
+    def on_deletion_requested(self, state: MigrationState, event: DeletionRequested) -> Step | str:
+        unsafe = [path for path in event.payload if path not in state.migrated]
+        if unsafe:
+            return (
+                f"{', '.join(unsafe)} has no backup and was not migrated; delete only "
+                f"{', '.join(state.migrated)}."
+            )
+        return self
+
+    @handler
     def on_source_cleared(self, state: MigrationState, event: SourceCleared) -> Step | str:
         if cond(set(event.payload.removed) != set(state.files), "a file was not removed"):
             return "Remove every migrated file from the source directory, then report again."
@@ -197,6 +265,12 @@ class RollBack(Procedure[MigrationState]):
     )
 
     @handler
+    def on_restore_requested(self, state: MigrationState, event: RestoreRequested) -> Step | str:
+        if event.payload.path not in state.migrated:
+            return f"{event.payload.path} was not migrated; restore only {', '.join(state.migrated)}."
+        return self
+
+    @handler
     def on_file_restored(self, state: MigrationState, event: FileRestored) -> Step | str:
         path = event.payload.path
         if path not in state.migrated:
@@ -207,8 +281,10 @@ class RollBack(Procedure[MigrationState]):
         return self
 
 
-sop = SOP(
-    MigrationState(source_dir="data/source", dest_dir="data/dest", backup_dir="data/backup"),
-    ReadFiles(),
-    retry_limits=3,
-)
+def migration_sop(source_dir: str, dest_dir: str, backup_dir: str) -> SOP[MigrationState]:
+    """The migration SOP for three directories, entering at ReadFiles."""
+    state = MigrationState(source_dir=source_dir, dest_dir=dest_dir, backup_dir=backup_dir)
+    return SOP(state, ReadFiles(), retry_limits=3)
+
+
+sop = migration_sop("data/source", "data/dest", "data/backup")

@@ -21,7 +21,9 @@ Choices, so that the output is predictable:
 - Procedures the walk cannot find are still reported: every Procedure subclass defined at the
   top level of the entry's module (when the entry class is defined there too, not inside a
   function), plus any passed as `extra`, that no node uses is "unreachable", except base
-  classes of procedures that are reached (they are taken to be shared bases, not states).
+  classes of procedures that are reached (they are taken to be shared bases, not states)
+  and the procedures of the module's other SOPs: those reachable from an entry the module
+  names as `init_proc=X()` or `SOP(state, X())` (a sub-SOP) without touching this SOP.
 - A `return` whose target cannot be read statically is a warning with file:line. The node it
   belongs to might reach End through it, so it is not reported as having no path to End.
 """
@@ -296,6 +298,30 @@ class _Builder:
 
     def build(self, entry: Procedure[Any], extra: tuple[ProcedureClass, ...]) -> ProcedureGraph:
         start = self._node(type(entry), str(entry.prompt))
+        edges, warnings, dynamic = self._walk(start)
+        nodes = tuple(self._nodes.values())
+        reached = {node.procedure for node in nodes}
+        # Procedures of the module's other SOPs (entered by `init_proc=`, e.g. sub-SOPs) are
+        # theirs, not orphans; an SOP that reaches ours is ours, checked from the middle.
+        owned = set(reached)
+        for sub_entry in _sop_entries(type(entry)):
+            if sub_entry not in reached:
+                other = _Builder()
+                other._walk(other._node(sub_entry, str(sub_entry.prompt)))
+                theirs = {node.procedure for node in other._nodes.values() if not node.terminal}
+                if not theirs & reached:
+                    owned |= theirs
+        return ProcedureGraph(
+            entry=start,
+            nodes=nodes,
+            edges=tuple(edges),
+            unreachable=_unreachable(type(entry), extra, owned),
+            warnings=tuple(warnings),
+            dynamic_nodes=frozenset(dynamic),
+        )
+
+    def _walk(self, start: Node) -> tuple[dict[Edge, None], list[str], set[str]]:
+        """Read every handler reachable from `start`: the edges, warnings and dynamic nodes."""
         edges: dict[Edge, None] = {}
         warnings: list[str] = []
         dynamic: set[str] = set()
@@ -313,15 +339,7 @@ class _Builder:
                         else self._target(site.target, site.prompt, queue)
                     )
                     edges[Edge(node, target, events, site.condition, name)] = None
-        nodes = tuple(self._nodes.values())
-        return ProcedureGraph(
-            entry=start,
-            nodes=nodes,
-            edges=tuple(edges),
-            unreachable=_unreachable(type(entry), extra, {node.procedure for node in nodes}),
-            warnings=tuple(warnings),
-            dynamic_nodes=frozenset(dynamic),
-        )
+        return edges, warnings, dynamic
 
     def _target(self, procedure: ProcedureClass, prompt: str | None, queue: deque[Node]) -> Node:
         """The node a return leads to; a node seen for the first time is queued for reading."""
@@ -591,6 +609,23 @@ def _handlers_of(procedure: ProcedureClass) -> dict[str, tuple[EventClass, ...]]
     for event_type, name in procedure.sop_handlers.items():
         grouped.setdefault(name, []).append(event_type)
     return {name: tuple(events) for name, events in grouped.items()}
+
+
+def _sop_entries(entry: ProcedureClass) -> list[ProcedureClass]:
+    """Entry procedures of the SOPs written in the entry's module (`init_proc=X()`, `SOP(s, X())`)."""
+    module = sys.modules.get(entry.__module__)
+    try:
+        tree = ast.parse(inspect.getsource(module)) if module is not None else None
+    except (OSError, TypeError, SyntaxError):
+        return []
+    if tree is None:
+        return []
+    names: list[str] = []
+    for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+        candidates = [kw.value for kw in call.keywords if kw.arg == "init_proc"] + call.args[1:2]
+        names += [c.func.id for c in candidates if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
+    scope = vars(module)
+    return [scope[name] for name in dict.fromkeys(names) if _is_procedure_class(scope.get(name))]
 
 
 def _unreachable(

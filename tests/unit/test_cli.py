@@ -147,7 +147,7 @@ def test_check_passes_on_the_example(capsys: pytest.CaptureFixture[str]) -> None
     status = main(["check", EXAMPLE_TARGET])
 
     assert status == 0
-    assert capsys.readouterr().out == "ok: 5 procedures, 13 transitions\n"
+    assert capsys.readouterr().out == "ok: 5 procedures, 17 transitions\n"
 
 
 def test_graph_prints_the_sop_prompt_of_a_module_file(
@@ -242,16 +242,29 @@ def test_check_exits_1_and_prints_each_error_on_its_own_line(
     status = main(["check", f"{path}:Reviewing"])
 
     assert status == 1
+    # Writing and Editing belong to the module's own SOP (`sop = SOP(Draft(), Writing())`).
     assert capsys.readouterr().out.splitlines() == [
-        "error: procedure Writing is unreachable from the entry Reviewing: no reachable handler "
-        "returns it",
-        "error: procedure Editing is unreachable from the entry Reviewing: no reachable handler "
-        "returns it",
         "error: procedure Orphan is unreachable from the entry Reviewing: no reachable handler "
         "returns it",
         "error: procedure Stuck has no path to End: no chain of transitions from it reaches a "
         "return of End()",
     ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "summary"),
+    [
+        ("examples/hierarchical/workflow.py:MasterWorkflow", "ok: 2 procedures, 4 transitions"),
+        ("examples/hierarchical/workflow.py:StartDataProcessing", "ok: 2 procedures, 2 transitions"),
+        ("examples/flagship/workflow.py:Staging", "ok: 2 procedures, 4 transitions"),
+    ],
+)
+def test_check_leaves_the_procedures_of_the_modules_other_sops_alone(
+    entry: str, summary: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A master and the sub-SOPs it starts (`init_proc=`) share a module: each is its own SOP.
+    assert main(["check", str(REPO / entry)]) == 0
+    assert capsys.readouterr().out == summary + "\n"
 
 
 def test_check_prints_warnings_after_errors(
@@ -263,11 +276,8 @@ def test_check_prints_warnings_after_errors(
     status = main(["check", f"{path}:Orphan"])
 
     assert status == 1
+    # Writing and Editing belong to the module's own SOP (`sop = SOP(Draft(), Writing())`).
     assert capsys.readouterr().out.splitlines() == [
-        "error: procedure Writing is unreachable from the entry Orphan: no reachable handler "
-        "returns it",
-        "error: procedure Editing is unreachable from the entry Orphan: no reachable handler "
-        "returns it",
         "error: procedure Stuck is unreachable from the entry Orphan: no reachable handler "
         "returns it",
         "error: procedure Reviewing is unreachable from the entry Orphan: no reachable handler "
@@ -413,7 +423,7 @@ def test_console_script_checks_the_example_without_importing_ray() -> None:
 
     assert (checked.returncode, checked.stdout, checked.stderr) == (
         0,
-        "ok: 5 procedures, 13 transitions\n",
+        "ok: 5 procedures, 17 transitions\n",
         "",
     )
-    assert probe.stdout.splitlines() == ["ok: 5 procedures, 13 transitions", "False"]
+    assert probe.stdout.splitlines() == ["ok: 5 procedures, 17 transitions", "False"]

@@ -1,0 +1,34 @@
+"""Run the `sopy-actors` CLI as a user would, on the test session's own cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`sopy-actors ARGS...` from the repository root; never raises on a failing exit status."""
+    command = [sys.executable, "-m", "sopy_actors.cli", *args]
+    # An explicit cluster address needs token auth switched on in the client (Ray 2.60).
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def on_cluster(runtime: Any) -> tuple[str, ...]:
+    """CLI options joining the session's cluster and deployment by its exact address.
+
+    Not "auto": on a machine running several Ray clusters, "auto" may join another one.
+    """
+    return ("--address", runtime.address, "--namespace", runtime.namespace, "--store-dir", str(Path(runtime.store_path).parent))
+
+
+def run_example(runtime: Any, path: str) -> subprocess.CompletedProcess[str]:
+    """`sopy-actors run PATH` on the session's cluster; asserts it exited 0."""
+    result = run_cli("run", path, *on_cluster(runtime))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
