@@ -2,12 +2,14 @@
 
     python benchmarks/agents.py [--calls 40] [--conversations 64]
 
-Both sides run the same offline script (one tool call, then an answer) on a fresh conversation
-per call, in a Ray actor of their own, measured in the same run:
+Every side runs the same offline script (one tool call, then an answer) on a fresh conversation
+per call, measured in the same run; the baselines are the same strands Agent called directly
+in this process, and in a bare Ray actor:
 - latency: one call, driver -> answer. Framework: `StrandsAgent(...)(prompt, sop=handle)`
   (handle -> AgentActor -> strands -> guard: ToolUseRequested and ToolResultReady sent to the
   SOP and committed -> back), and the same without an SOP (unguarded); session files on
-  (the default). Bare: `ray.get(actor.ask.remote(prompt))` on a strands Agent built in the actor.
+  (the default). In process: `asyncio.run(agent.invoke_async(prompt))`. Bare actor:
+  `ray.get(actor.ask.remote(prompt))` on a strands Agent built in the actor.
 - throughput: `--conversations` concurrent calls (submit, then wait) on one AgentActor
   (`max_concurrency` 16), with and without session files, vs the same number of concurrent
   calls to the bare actor.
@@ -17,6 +19,7 @@ Not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -39,22 +42,27 @@ from tests.support import agentflow
 SCRIPT = [{"tool": "shout", "input": {"text": "{prompt}"}}, "Said {result}"]
 
 
+async def ask_strands(prompt: str) -> dict[str, Any]:
+    """The baseline call: a fresh strands Agent with the same model, tool and script."""
+    from strands import Agent
+    from strands.tools.executors import SequentialToolExecutor
+
+    agent = Agent(
+        model=ScriptedModel(SCRIPT),
+        tools=[agentflow.shout],
+        tool_executor=SequentialToolExecutor(),
+        callback_handler=None,
+    )
+    result = await agent.invoke_async(prompt)
+    return {"text": str(result), "stop_reason": result.stop_reason}
+
+
 @ray.remote(num_cpus=0)
 class BareAgentActor:
-    """The baseline: a strands Agent per call, in a plain async Ray actor."""
+    """The Ray baseline: the same strands call in a plain async Ray actor."""
 
     async def ask(self, prompt: str) -> dict[str, Any]:
-        from strands import Agent
-        from strands.tools.executors import SequentialToolExecutor
-
-        agent = Agent(
-            model=ScriptedModel(SCRIPT),
-            tools=[agentflow.shout],
-            tool_executor=SequentialToolExecutor(),
-            callback_handler=None,
-        )
-        result = await agent.invoke_async(prompt)
-        return {"text": str(result), "stop_reason": result.stop_reason}
+        return await ask_strands(prompt)
 
 
 def _timed(call: Any, count: int) -> list[float]:
@@ -72,16 +80,22 @@ def latency(calls: int) -> dict[str, Any]:
     handle = agentflow.publishing_sop().start()
     ray.get(bare.ask.remote("warm"))
     guarded("warm", sop=handle, conversation="warm")
+    asyncio.run(ask_strands("warm"))
+    in_process_times = _timed(lambda i: asyncio.run(ask_strands(f"p{i}")), calls)
     bare_times = _timed(lambda i: ray.get(bare.ask.remote(f"p{i}")), calls)
     guarded_times = _timed(lambda i: guarded(f"p{i}", sop=handle, conversation=f"g-{uuid.uuid4().hex}"), calls)
     unguarded_times = _timed(lambda i: guarded(f"p{i}", conversation=f"u-{uuid.uuid4().hex}"), calls)
+    in_process_ms = statistics.median(in_process_times) * 1000
     bare_ms = statistics.median(bare_times) * 1000
     guarded_ms = statistics.median(guarded_times) * 1000
     unguarded_ms = statistics.median(unguarded_times) * 1000
     return {
+        "call_ms_in_process": round(in_process_ms, 2),
         "call_ms_bare_actor": round(bare_ms, 2),
         "call_ms_guarded": round(guarded_ms, 2),
         "call_ms_unguarded": round(unguarded_ms, 2),
+        "guarded_over_in_process": round(guarded_ms / in_process_ms, 2),
+        "unguarded_over_in_process": round(unguarded_ms / in_process_ms, 2),
         "guarded_over_bare": round(guarded_ms / bare_ms, 2),
         "unguarded_over_bare": round(unguarded_ms / bare_ms, 2),
         "sop_events_per_guarded_call": 2,

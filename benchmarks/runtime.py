@@ -172,7 +172,7 @@ def _rate(handles: list[Any], round_: int) -> float:
     return len(handles) / (time.perf_counter() - started)
 
 
-def monitoring_cost(sops: int, namespace: str, store_dir: str, hosts: int, rounds: int = 5) -> dict[str, float]:
+def monitoring_cost(sops: int, namespace: str, store_dir: str, hosts: int, rounds: int = 9) -> dict[str, float]:
     """Events/s of SOPs whose hosts report to a Monitor vs SOPs of a namespace without one."""
     sopy_actors.init(namespace=f"{namespace}-unmonitored", store_dir=tempfile.mkdtemp(), hosts=hosts, monitoring=False)
     off = [ledger.make_sop(10**9).start() for _ in range(sops)]

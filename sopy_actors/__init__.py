@@ -1,7 +1,8 @@
 """sopy_actors: reliable LLM-agent workflows as SOPy state machines, running on Ray as actors.
 
 The core model (events, procedures, SOPs, the procedure graph) imports no Ray; runtime names
-(`init`, `attach`, ...) are loaded on first use, so `import sopy_actors` stays light.
+(`init`, `attach`, ...) and agent names (`StrandsAgent`, `tool`, ...) are loaded on first use, so
+`import sopy_actors` stays light.
 """
 
 from __future__ import annotations
@@ -38,18 +39,38 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY: dict[str, str] = {
     name: "sopy_actors.runtime"
     for name in (
-        "Receipt", "RuntimeInfo", "SOPHandle", "SOPStatus", "attach", "init", "list_sops", "shutdown"
+        "Receipt", "RuntimeInfo", "SOPHandle", "SOPStatus", "attach", "current_sop", "init", "list_sops",
+        "shutdown",
     )
 }
+_LAZY.update(
+    {
+        name: "sopy_actors.agents"
+        for name in (
+            "AgentCompleted", "AgentFuture", "AgentResult", "AgentSpec", "AgentStatistics",
+            "ModelConfig", "ScriptedModel", "StrandsAgent", "ToolResultReady", "ToolUseRequested",
+            "tool",
+        )
+    }
+)
+_LAZY.update({name: "sopy_actors.monitoring" for name in ("HealthCheck", "Monitor", "monitor")})
 
 __all__ = [
     "SOP",
+    "AgentCompleted",
     "AgentError",
+    "AgentFuture",
+    "AgentResult",
+    "AgentSpec",
+    "AgentStatistics",
     "DefinitionError",
     "End",
     "Event",
     "HandlerError",
+    "HealthCheck",
     "InputError",
+    "ModelConfig",
+    "Monitor",
     "Outcome",
     "Procedure",
     "ProcedureGraph",
@@ -63,23 +84,30 @@ __all__ = [
     "SOPFailed",
     "SOPHandle",
     "SOPStatus",
+    "ScriptedModel",
     "SopyError",
     "StateError",
+    "StrandsAgent",
     "SubSOPCompleted",
     "SubSOPFailed",
     "SubSOPResult",
+    "ToolResultReady",
+    "ToolUseRequested",
     "Transition",
     "TransitionError",
     "UnknownSOP",
     "attach",
     "cond",
     "current_run",
+    "current_sop",
     "handler",
     "init",
     "list_sops",
     "make_prompt",
     "make_prompt_from_procedure",
+    "monitor",
     "shutdown",
+    "tool",
 ]
 
 

@@ -8,13 +8,16 @@ import sys
 import sopy_actors
 
 PUBLIC_API = [
-    "SOP", "AgentError", "DefinitionError", "End", "Event", "HandlerError", "InputError",
-    "Outcome", "Procedure", "ProcedureGraph", "ProcedureOptions", "Prompt", "Receipt",
-    "RecoveryExhausted", "RuntimeInfo", "RuntimeUnavailable", "SOPCancelled", "SOPFailed",
-    "SOPHandle", "SOPStatus", "SopyError", "StateError", "SubSOPCompleted", "SubSOPFailed",
-    "SubSOPResult", "Transition", "TransitionError", "UnknownSOP", "attach", "cond",
-    "current_run", "handler", "init", "list_sops", "make_prompt", "make_prompt_from_procedure",
-    "shutdown",
+    "SOP", "AgentCompleted", "AgentError", "AgentFuture", "AgentResult", "AgentSpec",
+    "AgentStatistics", "DefinitionError", "End", "Event", "HandlerError", "HealthCheck", "InputError",
+    "ModelConfig", "Monitor", "Outcome", "Procedure", "ProcedureGraph", "ProcedureOptions", "Prompt",
+    "Receipt", "RecoveryExhausted", "RuntimeInfo", "RuntimeUnavailable", "SOPCancelled",
+    "SOPFailed", "SOPHandle", "SOPStatus", "ScriptedModel", "SopyError", "StateError",
+    "StrandsAgent", "SubSOPCompleted", "SubSOPFailed", "SubSOPResult", "ToolResultReady",
+    "ToolUseRequested", "Transition", "TransitionError", "UnknownSOP", "attach", "cond",
+    "current_run", "current_sop", "handler", "init", "list_sops", "make_prompt", "make_prompt_from_procedure",
+    "monitor",
+    "shutdown", "tool",
 ]
 
 
