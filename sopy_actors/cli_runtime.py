@@ -81,7 +81,11 @@ def _progress_line(summary: dict[str, Any]) -> str:
 
 
 class _Progress:
-    """Prints each SOP's procedure, version and phase whenever they change (a polling thread)."""
+    """Prints each SOP's procedure, version and phase whenever they change (a polling thread).
+
+    SOPs already in the store when the run starts (earlier runs in this namespace) are shown
+    only if they change while it runs.
+    """
 
     def __init__(self, every: float = 0.5) -> None:
         self._every = every
@@ -90,6 +94,7 @@ class _Progress:
         self._thread = threading.Thread(target=self._loop, name="sopy-progress", daemon=True)
 
     def __enter__(self) -> _Progress:
+        self.poll(show=False)
         self._thread.start()
         return self
 
@@ -102,7 +107,7 @@ class _Progress:
         while not self._stop.wait(self._every):
             self.poll()
 
-    def poll(self) -> None:
+    def poll(self, *, show: bool = True) -> None:
         import sopy_actors
 
         try:
@@ -113,7 +118,8 @@ class _Progress:
             key = (summary["procedure"], summary["version"], summary["phase"])
             if self._seen.get(summary["sop_id"]) != key:
                 self._seen[summary["sop_id"]] = key
-                print(_progress_line(summary), flush=True)
+                if show:
+                    print(_progress_line(summary), flush=True)
 
 
 def _run(arguments: argparse.Namespace) -> int:

@@ -178,7 +178,9 @@ class MetricsReporter:
             if not ready:
                 return True
             try:
-                ray.get(ref)
+                # The reply is ready; read it without ray.get, which warns in async actors even
+                # off their event loop (this is the reporter's own thread).
+                ref.future().result()
             except ray.exceptions.RayError as error:
                 logger.warning("kind=<%s>, seq=<%d> | Monitor did not take the batch (%s); resending", self.kind, batch["seq"], type(error).__name__)
                 if isinstance(error, ray.exceptions.ActorDiedError):

@@ -39,3 +39,13 @@ def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any)
     followed = run_cli("attach", sop_id, *on_cluster(runtime))
     assert followed.returncode == 0, followed.stderr[-2000:]
     assert "v1: " in followed.stdout and followed.stdout.rstrip().endswith("}")
+
+
+def test_a_second_run_shows_the_progress_of_its_own_sops_only(runtime: Any) -> None:
+    def progressed(out: str) -> set[str]:
+        return {line.split()[2].rstrip(":") for line in out.splitlines() if line.startswith("[progress]")}
+
+    first = progressed(run_example(runtime, "examples/hierarchical/main.py").stdout)
+    second = progressed(run_example(runtime, "examples/hierarchical/main.py").stdout)
+    assert len(first) == len(second) == 3  # the master and its two children
+    assert not first & second
