@@ -8,6 +8,7 @@ import os
 import re
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 _SOP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _HOST_CONCURRENCY = 100_000  # every waiting send()/result() holds one slot of an async actor
+_NODES_TTL_SECONDS = 10.0  # how long the list of alive nodes that hosts are placed on is reused
 _started_ray = False
 
 
@@ -81,6 +83,8 @@ class ActorEngine:
     def __init__(self, config: RuntimeConfig, job_runtime_env: dict[str, Any] | None = None) -> None:
         self.config = config
         self._job_runtime_env = job_runtime_env
+        self._nodes: list[str] = []
+        self._nodes_read = 0.0
 
     def job_runtime_env(self) -> dict[str, Any] | None:
         """The runtime_env of the job whose code runs here (its workflow and tool modules).
@@ -135,9 +139,28 @@ class ActorEngine:
             ) from None
 
     def host(self, name: str) -> Any:
-        """The SOPHost actor of that name, created on first use."""
-        options = ray_options(name=name, namespace=self.config.namespace, max_concurrency=_HOST_CONCURRENCY)
+        """The SOPHost actor of that name, created on first use on its node (see `_node_for`)."""
+        options = ray_options(
+            name=name,
+            namespace=self.config.namespace,
+            max_concurrency=_HOST_CONCURRENCY,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(self._node_for(name), soft=True),
+        )
         return SOPHostActor.options(**options).remote(self.config.namespace, name)
+
+    def _node_for(self, host: str) -> str:
+        """Pool host i goes to alive node i (mod their number); a dedicated host by its name's hash.
+
+        Ray's SPREAD is best effort and may put a whole pool on one node; the affinity is soft,
+        so a host whose node is gone starts (and restarts) elsewhere.
+        """
+        now = time.monotonic()
+        if now - self._nodes_read > _NODES_TTL_SECONDS or not self._nodes:
+            self._nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
+            self._nodes_read = now
+        suffix = host.rsplit("-", 1)[-1]
+        index = int(suffix) if suffix.isdigit() else zlib.crc32(host.encode())
+        return self._nodes[index % len(self._nodes)]
 
     def store(self) -> Any:
         """The Store actor."""
