@@ -8,13 +8,13 @@ references that the actor imports; they must live at the top level of an importa
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sopy_actors.agents.providers import ModelConfig, model_config_from
+from sopy_actors.core.codec import import_reference
 from sopy_actors.core.events import input_error
 from sopy_actors.errors import InputError
 
@@ -60,9 +60,7 @@ def load_tool(reference: str, where: str = "tools") -> Any:
     if not module_name or not qualname:
         raise InputError(f"Invalid {where}: {reference!r} is not 'module:qualname'", fields=(where,))
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = import_reference(reference)
     except (ImportError, AttributeError) as error:
         raise InputError(
             f"Invalid {where}: cannot import {reference}: {error} (is its module on the "

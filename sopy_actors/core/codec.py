@@ -49,6 +49,19 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def import_reference(reference: str) -> Any:
+    """The object a "module:qualname" reference names, importing its module.
+
+    Raises:
+        ImportError, AttributeError: the module or a name in it does not exist.
+    """
+    module_name, _, qualname = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def resolve_class(path: str, base: type[T]) -> type[T]:
     """Import the class a `class_path` names and check that it subclasses `base`.
 
@@ -59,9 +72,7 @@ def resolve_class(path: str, base: type[T]) -> type[T]:
     if not module_name or not qualname:
         raise InputError(f"Invalid class path {path!r}: expected 'module:QualName'")
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = import_reference(path)
     except (ImportError, AttributeError) as error:
         raise InputError(
             f"Cannot load {path}: {error} (is its module on the cluster's runtime_env?)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,16 @@ def run_example(runtime: Any, path: str) -> subprocess.CompletedProcess[str]:
     result = run_cli("run", path, *on_cluster(runtime))
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def assert_readme_shows_the_graph(example: Path, target: str, check_summary: str) -> None:
+    """The example README's mermaid block is what `sopy-actors graph` draws, and `check` passes."""
+    drawn = run_cli("graph", target, "--format", "mermaid")
+    checked = run_cli("check", target)
+    readme = (example / "README.md").read_text()
+    match = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    assert match is not None, "the example README has no mermaid block"
+    assert (drawn.returncode, drawn.stderr) == (0, "")
+    assert drawn.stdout == match.group(1)
+    assert (checked.returncode, checked.stdout) == (0, check_summary + "\n")
+    assert f"```\n{check_summary}\n```" in readme

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.examples.cli import ROOT, run_cli, run_example
+from tests.examples.cli import ROOT, assert_readme_shows_the_graph, run_cli, run_example
 
 EXAMPLE = ROOT / "examples" / "delegation"
 TARGET = "examples/delegation/workflow.py:TaskCoordinator"
@@ -23,16 +23,7 @@ def json_after(out: str, marker: str) -> Any:
 
 
 def test_readme_graph_is_the_graph_the_cli_draws_and_the_workflow_checks() -> None:
-    drawn = run_cli("graph", TARGET, "--format", "mermaid")
-    checked = run_cli("check", TARGET)
-
-    readme = (EXAMPLE / "README.md").read_text()
-    match = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
-    assert match is not None, "the example README has no mermaid block"
-    assert (drawn.returncode, drawn.stderr) == (0, "")
-    assert drawn.stdout == match.group(1)
-    assert (checked.returncode, checked.stdout) == (0, "ok: 3 procedures, 12 transitions\n")
-    assert "```\nok: 3 procedures, 12 transitions\n```" in readme
+    assert_readme_shows_the_graph(EXAMPLE, TARGET, "ok: 3 procedures, 12 transitions")
 
 
 def test_delegation_example_delegates_to_three_agents_that_do_real_work(runtime: Any) -> None:

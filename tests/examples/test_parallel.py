@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from tests.examples.cli import ROOT, run_cli, run_example
+from tests.examples.cli import ROOT, assert_readme_shows_the_graph, run_cli, run_example
 
 EXAMPLE = ROOT / "examples" / "parallel"
 TARGET = "examples/parallel/workflow.py:ParallelAgentCoordinator"
@@ -25,16 +25,7 @@ def transitions(section: str) -> list[str]:
 
 
 def test_readme_graph_is_the_graph_the_cli_draws_and_the_workflow_checks() -> None:
-    drawn = run_cli("graph", TARGET, "--format", "mermaid")
-    checked = run_cli("check", TARGET)
-
-    readme = (EXAMPLE / "README.md").read_text()
-    match = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
-    assert match is not None, "the example README has no mermaid block"
-    assert (drawn.returncode, drawn.stderr) == (0, "")
-    assert drawn.stdout == match.group(1)
-    assert (checked.returncode, checked.stdout) == (0, "ok: 4 procedures, 7 transitions\n")
-    assert "```\nok: 4 procedures, 7 transitions\n```" in readme
+    assert_readme_shows_the_graph(EXAMPLE, TARGET, "ok: 4 procedures, 7 transitions")
 
 
 def test_parallel_example_runs_three_agents_at_once_polling_and_event_driven(runtime: Any) -> None:
