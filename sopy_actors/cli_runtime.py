@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["add_attach", "add_run", "add_status"]
 
-_EXCLUDES = [".venv", ".git", "__pycache__", "*.sqlite3", ".sopy"]
+_EXCLUDES = [".venv", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", "*.sqlite3", ".sopy"]
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser, default_address: str | None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from sopy_actors.errors import InputError
 __all__ = ["DEFAULT_SCRIPT", "ScriptedModel", "validate_steps"]
 
 Step = str | dict[str, Any]
+
+_PLACEHOLDER = re.compile(r"\{result\}|\{prompt\}")
 
 DEFAULT_SCRIPT: tuple[Step, ...] = (
     (
@@ -156,7 +159,9 @@ class ScriptedModel(Model):
             yield {"messageStop": {"stopReason": "tool_use"}}
             output_tokens = _tokens(step["tool"] + arguments)
         else:
-            text = step.replace("{result}", _last_tool_result(messages)).replace("{prompt}", prompt)
+            # One pass: a tool result that itself contains "{prompt}" stays as it is.
+            values = {"{result}": _last_tool_result(messages), "{prompt}": prompt}
+            text = _PLACEHOLDER.sub(lambda match: values[match.group(0)], step)
             yield {"contentBlockDelta": {"delta": {"text": text}}}
             yield {"contentBlockStop": {}}
             yield {"messageStop": {"stopReason": "end_turn"}}

@@ -24,6 +24,23 @@ def test_a_script_calls_tools_and_answers_with_the_last_result() -> None:
     assert result.metrics.cycle_count == 2
 
 
+def test_placeholders_are_filled_once_so_a_result_is_never_read_as_a_template() -> None:
+    model = ScriptedModel([{"tool": "shout", "input": {"text": "a"}}, "{prompt} -> {result}"])
+    messages = [
+        {"role": "user", "content": [{"text": "ask"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t0", "name": "shout", "input": {}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t0", "status": "success", "content": [{"text": "see {prompt}"}]}}]},
+    ]
+
+    async def answer() -> str:
+        return "".join(
+            [e["contentBlockDelta"]["delta"]["text"] async for e in model.stream(messages) if "contentBlockDelta" in e]
+        )
+
+    # The tool's text reaches the answer as it is: "{prompt}" inside it is not filled in.
+    assert asyncio.run(answer()) == "ask -> see {prompt}"
+
+
 def test_the_script_continues_across_calls_of_one_conversation() -> None:
     agent = _agent(["first answer", "second answer to {prompt}"])
     assert str(agent("one")).strip() == "first answer"
