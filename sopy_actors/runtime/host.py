@@ -18,7 +18,7 @@ from typing import Any
 
 import ray
 
-from sopy_actors.core.events import event_type_name
+from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.transition import FINISHED_PROMPT, Outcome
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 _RECENT_REPLIES = 256
 _MAX_SENDERS = 64
 _GAP_SECONDS = 60.0
+_NOTIFY_ATTEMPTS = 8  # tries to tell a parent, backing off to 30 s, before leaving it to a restart
 
 
 @dataclass(slots=True)
@@ -90,6 +91,21 @@ async def _run_batch(actor: Any, calls: list[list[Any]]) -> list[dict[str, Any]]
     return results
 
 
+def _child_event(record: SOPRecord) -> SubSOPCompleted | SubSOPFailed:
+    """What a finished child tells its parent, from its final record alone."""
+    if record.phase == "done":
+        result = SubSOPResult(child_id=record.sop_id, name=record.name, state=record.state["data"])
+        return SubSOPCompleted(id=f"sub-sop-completed-{record.sop_id}", payload=result)
+    error = record.error or {}
+    detail = SubSOPError(
+        child_id=record.sop_id,
+        name=record.name,
+        error_type=str(error.get("type", "SOPFailed")),
+        message=str(error.get("message", record.phase)),
+    )
+    return SubSOPFailed(id=f"sub-sop-failed-{record.sop_id}", payload=detail)
+
+
 @ray.remote
 class SOPHostActor:
     """Hosts SOP instances routed to it by id; all methods run on one event loop."""
@@ -107,6 +123,9 @@ class SOPHostActor:
         self._commits: Coalescer[CommitRows, None] = Coalescer(self._store.commit_batch.remote)
         self._background: set[asyncio.Task[Any]] = set()
         self._metrics = MetricsReporter(namespace, kind="host")
+        # Ray runs an async actor's __init__ on its event loop. A restarted host tells the
+        # parents its crash left untold (see _notify_parent).
+        self._spawn(self._resend_pending_notifications())
         logger.info("host=<%s> | started", name)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -218,7 +237,11 @@ class SOPHostActor:
             return
         if instance.record.phase == "running":
             record = instance.record.model_copy(
-                update={"phase": "cancelled", "error": {"type": "SOPCancelled", "message": reason}}
+                update={
+                    "phase": "cancelled",
+                    "error": {"type": "SOPCancelled", "message": reason},
+                    "parent_notified": not notify_parent,  # a cancelled parent is not told
+                }
             )
             await self._commits.call(Commit(record=record).rows())
             instance.record = record
@@ -491,9 +514,7 @@ class SOPHostActor:
         record = instance.record
         self._metrics.count(names.SOPS_FINISHED, (record.name, record.phase))
         self._wake(instance)
-        if record.parent_id is not None:
-            result = SubSOPResult(child_id=record.sop_id, name=record.name, state=record.state["data"])
-            self._spawn(self._tell_parent(record, SubSOPCompleted(payload=result)))
+        self._spawn(self._notify_parent(record))
 
     def _fail(self, instance: _Instance, error: SopyError, *, notify_parent: bool) -> None:
         instance.failure = error
@@ -504,15 +525,36 @@ class SOPHostActor:
             if not queued.reply.done():
                 queued.reply.set_result({"error": error})
         self._wake(instance)
-        if notify_parent and record.parent_id is not None:
-            detail = SubSOPError(
-                child_id=record.sop_id, name=record.name, error_type=type(error).__name__, message=str(error)
-            )
-            self._spawn(self._tell_parent(record, SubSOPFailed(payload=detail)))
+        if notify_parent:
+            self._spawn(self._notify_parent(record))
 
-    async def _tell_parent(self, record: SOPRecord, event: SubSOPCompleted | SubSOPFailed) -> None:
+    async def _notify_parent(self, record: SOPRecord) -> None:
+        """Tell the parent that this child ended, retrying; then record that it was told.
+
+        The event's id is fixed per child, so a resend (a retry, or a restarted host finishing
+        what its crash interrupted) is recognised by the parent and applied once.
+        """
+        if not record.parent_pending:
+            return
+        wire = event_to_wire(_child_event(record))
+        for attempt in range(_NOTIFY_ATTEMPTS):
+            try:
+                await self._send_to_parent(record, wire)
+                break
+            except (ray.exceptions.RayError, ValueError) as error:  # ValueError: no such actor yet
+                logger.warning("sop=<%s>, parent=<%s> | telling the parent failed: %s", record.sop_id, record.parent_id, error)
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        else:
+            logger.error("sop=<%s>, parent=<%s> | parent not told; the next start of this host retries", record.sop_id, record.parent_id)
+            return
+        told = record.model_copy(update={"parent_notified": True})
+        await self._commits.call(Commit(record=told).rows())
+        instance = self._instances.get(record.sop_id)
+        if instance is not None and instance.record.version == record.version:
+            instance.record = told
+
+    async def _send_to_parent(self, record: SOPRecord, wire: dict[str, Any]) -> None:
         assert record.parent_id is not None
-        wire = {"type": event_type_name(type(event)), "data": event.model_dump(mode="json")}
         stored = await self._store.load.remote(record.parent_id, 0)
         if stored is None:
             logger.warning("sop=<%s>, parent=<%s> | parent is gone", record.sop_id, record.parent_id)
@@ -521,3 +563,8 @@ class SOPHostActor:
         reply = await parent_host.send.remote(record.parent_id, wire, None, None)
         if "error" in reply:
             logger.warning("sop=<%s>, parent=<%s> | parent refused the child's result: %s", record.sop_id, record.parent_id, reply["error"])
+
+    async def _resend_pending_notifications(self) -> None:
+        for record in await self._store.pending_notifications.remote(self._name):
+            logger.info("sop=<%s>, parent=<%s> | telling the parent after a restart", record.sop_id, record.parent_id)
+            self._spawn(self._notify_parent(record))

@@ -54,6 +54,12 @@ class SOPRecord(_Transported):
     runtime_env: dict[str, Any] | None = None
     last_prompt: str | None = None
     error: dict[str, Any] | None = None
+    parent_notified: bool = False  # the parent has been told of this child's end
+
+    @property
+    def parent_pending(self) -> bool:
+        """A finished child whose parent has not been told yet."""
+        return self.parent_id is not None and self.phase != "running" and not self.parent_notified
 
 
 class LogEntry(_Transported):
@@ -113,6 +119,8 @@ class Store(Protocol):
 
     def children(self, sop_id: str) -> list[str]: ...
 
+    def pending_notifications(self, host: str) -> list[SOPRecord]: ...
+
     def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]: ...
 
     def config(self, key: str, default: str) -> str: ...
@@ -127,7 +135,8 @@ CREATE TABLE IF NOT EXISTS sops (
     procedure_name TEXT NOT NULL,
     version INTEGER NOT NULL,
     record TEXT NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    parent_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sops_parent ON sops(parent_id);
 CREATE TABLE IF NOT EXISTS events (
@@ -156,6 +165,10 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sops)")}
+        if "parent_pending" not in columns:  # a store written before the column existed
+            self._db.execute("ALTER TABLE sops ADD COLUMN parent_pending INTEGER NOT NULL DEFAULT 0")
+        self._db.execute("CREATE INDEX IF NOT EXISTS sops_parent_pending ON sops(parent_pending) WHERE parent_pending = 1")
 
     def close(self) -> None:
         """Close the database."""
@@ -165,7 +178,7 @@ class SQLiteStore:
         """Insert a new SOP; False if the id is taken."""
         with self._transaction():
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _row(record)
+                "INSERT OR IGNORE INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(record)
             )
         return cursor.rowcount == 1
 
@@ -173,9 +186,10 @@ class SQLiteStore:
         """Write rendered commits (`Commit.rows()`) in one transaction; a logged event id is skipped."""
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
+                "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
                 "phase = excluded.phase, procedure_name = excluded.procedure_name, "
-                "version = excluded.version, record = excluded.record, updated = excluded.updated",
+                "version = excluded.version, record = excluded.record, updated = excluded.updated, "
+                "parent_pending = excluded.parent_pending",
                 [sop for sop, _ in commits],
             )
             self._db.executemany(
@@ -203,6 +217,12 @@ class SQLiteStore:
             "SELECT entry FROM events WHERE sop_id = ? ORDER BY version", (sop_id,)
         ).fetchall()
         return [LogEntry.model_validate_json(r[0]) for r in rows]
+
+    def pending_notifications(self, host: str) -> list[SOPRecord]:
+        """Finished children on `host` whose parents have not been told of their end yet."""
+        rows = self._db.execute("SELECT record FROM sops WHERE parent_pending = 1").fetchall()
+        records = [SOPRecord.model_validate_json(r[0]) for r in rows]
+        return [record for record in records if record.host == host]
 
     def children(self, sop_id: str) -> list[str]:
         """Ids of the SOPs started by this one."""
@@ -254,4 +274,5 @@ def _row(record: SOPRecord) -> tuple[Any, ...]:
         record.version,
         record.model_dump_json(),
         time.time(),
+        int(record.parent_pending),
     )

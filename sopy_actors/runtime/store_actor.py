@@ -90,6 +90,11 @@ class StoreActor:
         result: list[LogEntry] = await self._run(self._store.history, sop_id)
         return result
 
+    async def pending_notifications(self, host: str) -> list[SOPRecord]:
+        """Finished children on `host` whose parents have not been told yet (see SOPHostActor)."""
+        result: list[SOPRecord] = await self._run(self._store.pending_notifications, host)
+        return result
+
     async def children(self, sop_id: str) -> list[str]:
         """Ids of an SOP's children."""
         result: list[str] = await self._run(self._store.children, sop_id)

@@ -249,10 +249,12 @@ def test_a_killed_agent_actor_restarts_and_resumes_the_conversation_from_its_ses
     actor = _actor(agent, runtime)
     before = ray.get(actor.location.remote())["pid"]
     ray.kill(actor, no_restart=False)
+    # ray.kill returns before the process is gone: a call sent now could still start in the old
+    # process and run again after the restart (documented). Wait for the new process first.
+    after = wait_for(lambda: (here := ray.get(actor.location.remote()))["pid"] != before and here, what="the restart")
+    assert after["restarted"]
 
     assert agent("two", conversation="kept", timeout=120).text == "second answer"
-    after = ray.get(actor.location.remote())
-    assert after["pid"] != before and after["restarted"]
     texts = [b["text"] for m in agent.messages("kept") for b in m["content"] if "text" in b]
     assert texts == ["one", "first answer", "two", "second answer"]
 

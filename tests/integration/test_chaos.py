@@ -14,8 +14,9 @@ import pytest
 import ray
 
 from sopy_actors import ProcedureOptions, attach
-from sopy_actors.runtime.options import procedure_actor_name
-from tests.support import ledger
+from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
+from sopy_actors.runtime.store import Commit
+from tests.support import family, ledger
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]
 
@@ -59,13 +60,13 @@ def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: An
         f"store_dir={store_dir!r})\n"
     )
     starter = common + textwrap.dedent("""
-        from tests.support import ledger
+        from tests.support import family, ledger
         handle = ledger.make_sop(2).start(sop_id="orphan-of-exited-driver")
         handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="old", index=0)))
         print("started")
     """)
     follower = common + textwrap.dedent("""
-        from tests.support import ledger
+        from tests.support import family, ledger
         handle = sopy_actors.attach("orphan-of-exited-driver")
         handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="new", index=1)))
         print(handle.result(timeout=300).entries)
@@ -77,3 +78,24 @@ def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: An
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().splitlines()[-1] == expected
     assert attach("orphan-of-exited-driver").status().phase == "done"
+
+
+def test_a_child_end_committed_just_before_its_host_died_still_reaches_the_parent(runtime: Any) -> None:
+    parent = family.parent_sop().start()
+    parent.send(family.SpawnAndWait(payload="quiet"), timeout=120)
+    (child_id,) = parent.state().children
+    store = ray.get_actor(STORE_ACTOR, namespace=runtime.namespace)
+    stored = ray.get(store.load.remote(child_id, 0))
+    host = ray.get_actor(stored.record.host, namespace=runtime.namespace)
+    # The child's host commits its End, then dies before telling the parent: write that final
+    # checkpoint as the host would have, and kill the host's process.
+    state = {**stored.record.state, "data": {**stored.record.state["data"], "output": "QUIET"}}
+    final = stored.record.model_copy(update={"phase": "done", "version": stored.record.version + 1, "state": state})
+    ray.get(store.commit_batch.remote([Commit(record=final).rows()]))
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+
+    # The restarted host finds the untold parent in the Store and tells it, once.
+    assert parent.result(timeout=300).results == {"quiet": "QUIET"}
+    told = [e for e in parent.history() if e.event_type == "SubSOPCompleted"]
+    assert [e.event_id for e in told] == [f"sub-sop-completed-{child_id}"]
+    assert ray.get(store.pending_notifications.remote(stored.record.host)) == []

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from tests.support import metered
-from tests.support.monitoring import PrometheusServer, have_prometheus, scrape, settled, value, wait_for
+from tests.support.monitoring import (
+    PrometheusServer,
+    have_prometheus,
+    scrape,
+    settled,
+    value,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(
     not have_prometheus(), reason="/usr/bin/prometheus not installed (Debian package prometheus; .ci/run installs it)"

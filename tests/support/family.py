@@ -47,6 +47,10 @@ class Finish(Event[str]):
     pass
 
 
+class SpawnAndWait(Event[str]):
+    """Start a child that waits for work, and wait for its end."""
+
+
 def child_sop(text: str) -> SOP[ChildState]:
     return SOP(state=ChildState(text=text), init_proc=Working())
 
@@ -73,6 +77,11 @@ class Coordinating(Procedure[ParentState]):
     def on_idle(self, state: ParentState, event: SpawnIdle) -> Procedure[ParentState]:
         state.children.append(child_sop(event.payload).start().sop_id)
         return self
+
+    @handler
+    def on_spawn_and_wait(self, state: ParentState, event: SpawnAndWait) -> Procedure[ParentState]:
+        state.children.append(child_sop(event.payload).start().sop_id)
+        return AwaitingChild()
 
     @handler
     def on_finish(self, state: ParentState, event: Finish) -> Procedure[ParentState]:
