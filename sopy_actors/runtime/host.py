@@ -433,7 +433,7 @@ class SOPHostActor:
             version=new_record.version,
             event_id=event_id,
             event_type=result["event_type"],
-            sender=queued.sender,
+            sender=data.get("sender"),
             outcome=outcome.value,
             from_procedure=record.procedure["name"],
             to_procedure=new_record.procedure["name"],

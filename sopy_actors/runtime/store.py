@@ -63,7 +63,10 @@ class SOPRecord(_Transported):
 
 
 class LogEntry(_Transported):
-    """One committed event of an SOP."""
+    """One committed event of an SOP.
+
+    `sender` is the event's own `sender` field (an agent's name for its tool events), if set.
+    """
 
     model_config = ConfigDict(frozen=True)
 

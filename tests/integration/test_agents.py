@@ -92,6 +92,7 @@ def test_a_rejected_tool_call_never_runs_leaves_the_sop_unchanged_and_the_next_c
         ("PublishRequested", "stayed"),
         ("Published", "ended"),
     ]
+    assert {entry.sender for entry in handle.history()} == {"guarded-writer"}  # who asked, in the log
 
 
 def test_twenty_sops_drive_agents_concurrently_and_every_rejection_lands_in_its_own_sop(tmp_path: Path) -> None:
