@@ -193,6 +193,24 @@ class StrandsAgent(BaseModel):
         """The agent actor's cumulative metrics (calls, errors, tokens, tool calls, latency)."""
         return AgentStatistics.model_validate(ray.get(self._actor().metrics.remote()))
 
+    def shutdown(self) -> None:
+        """Stop the actor (the process) serving this agent for the calling job's code.
+
+        Handles with an equal spec share that actor, so they are stopped too; their next call
+        starts a new one. Conversations stay in their session files and are resumed, and calls
+        in flight run again when the next actor starts, as after a crash. A no-op when no
+        actor runs.
+        """
+        namespace = current_engine().config.namespace
+        name = self.actor_name()
+        with _actors_lock:
+            _actors.pop((namespace, name), None)
+        try:
+            actor = ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        ray.kill(actor, no_restart=True)
+
     def messages(self, conversation: str) -> list[dict[str, Any]]:
         """The strands messages of a conversation (for inspection and tests)."""
         return list(ray.get(self._actor().messages.remote(conversation)))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import ray
 
@@ -295,3 +296,17 @@ def test_agent_calls_tokens_and_tool_calls_reach_the_prometheus_endpoint(tmp_pat
     tokens = sum(r.usage.input_tokens for r in (refused, accepted))
     assert value(text, "sopy_agent_tokens_total", agent="metered-writer", direction="input") == tokens
     assert value(text, "sopy_agent_call_duration_seconds_count", agent="metered-writer") == 2
+
+
+def test_shutdown_stops_the_agent_process_and_a_later_call_resumes_the_conversation(runtime: Any) -> None:
+    agent = StrandsAgent(model=ScriptedModel(["first answer", "second answer"]), name="stoppable")
+    assert agent("one", conversation="kept").text == "first answer"
+    pid = ray.get(_actor(agent, runtime).location.remote())["pid"]
+
+    agent.shutdown()
+
+    wait_for(lambda: not psutil.pid_exists(pid), what="the agent process to exit")
+    assert agent("two", conversation="kept", timeout=120).text == "second answer"
+    assert ray.get(_actor(agent, runtime).location.remote())["pid"] != pid
+    agent.shutdown()
+    StrandsAgent(model=ScriptedModel(["x"]), name="never-started").shutdown()  # nothing to stop
