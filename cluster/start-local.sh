@@ -9,4 +9,9 @@ ray start --head --port="$port" --num-cpus=1 --resources='{"head": 1}' --disable
 for i in 1 2; do
     ray start --address="127.0.0.1:$port" --num-cpus=2 --dashboard-agent-listen-port=$((52365 + i))
 done
+# Worker nodes register a moment after `ray start` returns: wait for all three.
+for _ in $(seq 60); do
+    [ "$(ray status 2>/dev/null | grep -c ' node_')" -ge 3 ] && break
+    sleep 1
+done
 ray status
