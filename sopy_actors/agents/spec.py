@@ -2,7 +2,8 @@
 
 Equal specs name the same `AgentActor` (`AgentSpec.actor_name()`), so every handle built from
 the same tools, prompt and model shares one actor. Tools are stored as `module:qualname`
-references that the actor imports; they must live at the top level of an importable module.
+references that the actor imports (`sopy_actors.core.references`); they must live at the top
+level of an importable module.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sopy_actors.agents.providers import ModelConfig, model_config_from
-from sopy_actors.core.codec import import_reference
 from sopy_actors.core.events import input_error
+from sopy_actors.core.references import reference_of, resolve_reference
 from sopy_actors.errors import InputError
 
 __all__ = ["AgentSpec", "load_tool", "tool_reference"]
@@ -27,27 +28,19 @@ def tool_reference(tool: Any, where: str = "tools") -> str:
     """The `module:qualname` of a tool (a `@tool` function or a plain function), checked to import.
 
     Raises:
-        InputError: the tool is defined in `__main__` or inside a function, or the reference
-            does not lead back to it.
+        InputError: the tool is not a function, is a lambda or defined inside a function or
+            in an unshipped `__main__`, or the reference does not lead back to it.
     """
     if isinstance(tool, str):
         load_tool(tool, where)
         return tool
-    function = getattr(tool, "_tool_func", tool)  # a strands DecoratedFunctionTool wraps its function
-    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
-    if not callable(function) or not module or not qualname:
+    if not callable(tool):
         raise InputError(f"Invalid {where}: {tool!r} is not a tool function", fields=(where,))
-    if module == "__main__" or "<locals>" in qualname:
-        place = "in __main__" if module == "__main__" else "inside a function"
-        raise InputError(
-            f"Invalid {where}: tool {qualname} is defined {place}; agent actors import tools by "
-            "name, so define it at the top level of an importable module",
-            fields=(where,),
-        )
-    reference = f"{module}:{qualname}"
-    if load_tool(reference, where) is not tool:
-        raise InputError(f"Invalid {where}: {reference} does not name this tool", fields=(where,))
-    return reference
+    try:
+        # A strands @tool copies its function's __module__ and __qualname__ onto itself.
+        return reference_of(tool, what="tool")
+    except InputError as error:
+        raise _field_error(where, error) from None
 
 
 def load_tool(reference: str, where: str = "tools") -> Any:
@@ -56,18 +49,14 @@ def load_tool(reference: str, where: str = "tools") -> Any:
     Raises:
         InputError: the reference is malformed or does not import.
     """
-    module_name, _, qualname = reference.partition(":")
-    if not module_name or not qualname:
-        raise InputError(f"Invalid {where}: {reference!r} is not 'module:qualname'", fields=(where,))
     try:
-        target = import_reference(reference)
-    except (ImportError, AttributeError) as error:
-        raise InputError(
-            f"Invalid {where}: cannot import {reference}: {error} (is its module on the "
-            "cluster's runtime_env?)",
-            fields=(where,),
-        ) from None
-    return target
+        return resolve_reference(reference)
+    except InputError as error:
+        raise _field_error(where, error) from None
+
+
+def _field_error(where: str, error: InputError) -> InputError:
+    return InputError(f"Invalid {where}: {error}", fields=(where,))
 
 
 class AgentSpec(BaseModel):
@@ -92,7 +81,7 @@ class AgentSpec(BaseModel):
     name: str
     system_prompt: str = ""
     tools: tuple[str, ...] = ()
-    model: ModelConfig = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    model: ModelConfig = Field(default=None, validate_default=True)
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     persist_sessions: bool = True
 
@@ -115,7 +104,7 @@ class AgentSpec(BaseModel):
         if tools is None:
             return ()
         if isinstance(tools, str) or not isinstance(tools, list | tuple):
-            raise ValueError("must be a list of tools")  # noqa: TRY004 - pydantic reports ValueErrors
+            raise ValueError("must be a list of tools")
         references = tuple(tool_reference(t, f"tools[{i}]") for i, t in enumerate(tools))
         if len(set(references)) != len(references):
             raise ValueError("lists a tool twice")

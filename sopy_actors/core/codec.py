@@ -1,85 +1,34 @@
 """JSON encoding of procedures (with their attributes), states and values — never pickle.
 
-Checkpoints and messages carry classes by name (`module:QualName`). Decoding imports the
-module by name and accepts only subclasses of the expected base (Procedure, BaseModel, Event),
-so a tampered checkpoint can name installed classes but cannot run arbitrary code.
+Checkpoints and messages carry classes by name (`module:QualName`, see
+`sopy_actors.core.references`). Decoding imports the module by name and accepts only
+subclasses of the expected base (Procedure, BaseModel, Event), so a tampered checkpoint can
+name installed classes but cannot run arbitrary code.
 """
 
 from __future__ import annotations
 
-import importlib
 import types
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from sopy_actors.core.events import Event, event_from_wire, event_to_wire, input_error
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import Procedure, Prompt
+from sopy_actors.core.references import reference_of, resolve_reference
 from sopy_actors.errors import InputError, StateError
 
 __all__ = [
-    "class_path",
     "decode_procedure",
     "decode_state",
     "decode_value",
     "encode_procedure",
     "encode_state",
     "encode_value",
-    "resolve_class",
 ]
 
-T = TypeVar("T")
 _MARK = "__sop__"
-
-
-def class_path(cls: type) -> str:
-    """`module:QualName` of a class; refuses classes that other processes cannot import.
-
-    Raises:
-        InputError: the class is defined in `__main__` or inside a function.
-    """
-    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
-        where = "in __main__" if cls.__module__ == "__main__" else "inside a function"
-        raise InputError(
-            f"{cls.__qualname__} is defined {where}; other Ray processes import workflow classes "
-            "by name, so define it at the top level of an importable module (run the file with "
-            "`sopy-actors run FILE.py`, which imports it as a module)"
-        )
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def import_reference(reference: str) -> Any:
-    """The object a "module:qualname" reference names, importing its module.
-
-    Raises:
-        ImportError, AttributeError: the module or a name in it does not exist.
-    """
-    module_name, _, qualname = reference.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
-
-
-def resolve_class(path: str, base: type[T]) -> type[T]:
-    """Import the class a `class_path` names and check that it subclasses `base`.
-
-    Raises:
-        InputError: the path is malformed, cannot be imported, or names something else.
-    """
-    module_name, _, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
-    if not module_name or not qualname:
-        raise InputError(f"Invalid class path {path!r}: expected 'module:QualName'")
-    try:
-        target = import_reference(path)
-    except (ImportError, AttributeError) as error:
-        raise InputError(
-            f"Cannot load {path}: {error} (is its module on the cluster's runtime_env?)"
-        ) from None
-    if not (isinstance(target, type) and issubclass(target, base)):
-        raise InputError(f"{path} is not a {base.__name__} subclass")
-    return target
 
 
 def encode_value(value: Any, where: str = "value", *, owner: object | None = None) -> Any:
@@ -104,7 +53,7 @@ def encode_value(value: Any, where: str = "value", *, owner: object | None = Non
     if isinstance(value, Event):
         return {_MARK: "event", "wire": event_to_wire(value)}
     if isinstance(value, BaseModel):
-        return {_MARK: "model", "type": class_path(type(value)), "data": value.model_dump(mode="json")}
+        return {_MARK: "model", "type": reference_of(type(value)), "data": value.model_dump(mode="json")}
     if isinstance(value, Prompt):
         return {_MARK: "prompt", "text": value.text}
     if isinstance(value, Procedure):
@@ -129,7 +78,7 @@ def decode_value(data: Any, *, owner: object | None = None) -> Any:
     if kind == "event":
         return event_from_wire(data["wire"])
     if kind == "model":
-        return _validate(resolve_class(data["type"], BaseModel), data["data"])
+        return _validate(resolve_reference(data["type"], BaseModel), data["data"])
     if kind == "prompt":
         return Prompt(data["text"])
     if kind == "procedure":
@@ -149,7 +98,7 @@ def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
     cls = type(procedure)
     options = getattr(cls, "sop_options", None) or ProcedureOptions()
     return {
-        "type": class_path(cls),
+        "type": reference_of(cls),
         "name": cls.__name__,
         "options": options.model_dump(mode="json"),
         "attrs": encode_value(dict(vars(procedure)), f"{cls.__name__} attributes", owner=procedure),
@@ -158,7 +107,7 @@ def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
 
 def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
     """Rebuild a procedure without calling its constructor, then restore its attributes."""
-    cls = resolve_class(data["type"], Procedure)
+    cls = resolve_reference(data["type"], Procedure)
     procedure = cls.__new__(cls)
     vars(procedure).update(decode_value(data["attrs"], owner=procedure))
     return procedure
@@ -166,9 +115,9 @@ def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
 
 def encode_state(state: BaseModel) -> dict[str, Any]:
     """A state model as `{"type", "data"}`."""
-    return {"type": class_path(type(state)), "data": state.model_dump(mode="json")}
+    return {"type": reference_of(type(state)), "data": state.model_dump(mode="json")}
 
 
 def decode_state(data: dict[str, Any]) -> BaseModel:
     """Rebuild and validate a state model."""
-    return _validate(resolve_class(data["type"], BaseModel), data["data"])
+    return _validate(resolve_reference(data["type"], BaseModel), data["data"])

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sopy_actors.core.references import local_reference, portable_reference
 from sopy_actors.errors import InputError
 
 __all__ = ["Event", "event_from_wire", "event_to_wire", "event_type_name", "input_error"]
@@ -71,7 +72,7 @@ class Event(BaseModel, Generic[T]):
     description: str = ""
     sender: str | None = None
     target: str | None = None
-    toolUseId: str | None = None  # noqa: N815 - SOPy's spelling
+    toolUseId: str | None = None
     id: str = Field(default_factory=_new_event_id, min_length=1)
 
     sop_event_type: ClassVar[str] = ""
@@ -99,12 +100,18 @@ class Event(BaseModel, Generic[T]):
 
 
 def event_type_name(event_type: type[Event[Any]]) -> str:
-    """The stable wire name of an event class: `module:QualName`."""
-    return event_type.sop_event_type or f"{event_type.__module__}:{event_type.__qualname__}"
+    """The stable wire name of an event class: `module:QualName`.
+
+    An event class of a script run as `python FILE.py` is named by the module the script is
+    shipped under (`sopy_actors.core.references.portable_reference`), as every process knows it.
+    """
+    name = event_type.sop_event_type or f"{event_type.__module__}:{event_type.__qualname__}"
+    return portable_reference(name)
 
 
 def _registered(name: str) -> type[Event[Any]] | None:
     """The event class of a wire name, importing its module on first use (classes only)."""
+    name = local_reference(name)  # in the driver, its shipped script is __main__: never re-import it
     if name not in _REGISTRY:
         module, _, _ = name.partition(":")
         if module and module != "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sopy_actors.core.references import reference_of, resolve_reference
 from sopy_actors.errors import InputError
 
 __all__ = ["ProbeSpec", "function_path", "run_probe"]
@@ -48,22 +48,15 @@ def function_path(function: Callable[..., Any]) -> str:
     """`module:qualname` of a top-level function, so a restarted Monitor can import it again.
 
     Raises:
-        InputError: a lambda, a nested function, or one defined in `__main__`.
+        InputError: a lambda, a nested function, or one in an unshipped `__main__`.
     """
-    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname or "." in qualname:
-        raise InputError(
-            f"probe function {qualname or function!r} must be a top-level function of an importable "
-            "module (the Monitor imports it by name, also after a restart); pass a URL or move it"
-        )
-    return f"{module}:{qualname}"
+    return reference_of(function, what="probe function")
 
 
 def _resolve(path: str) -> Callable[..., Any]:
-    module, _, name = path.partition(":")
-    function = getattr(importlib.import_module(module), name)
+    function = resolve_reference(path)
     if not callable(function):
-        raise InputError(f"{path} is not callable")
+        raise InputError(f"probe target {path} is not callable")
     return function  # type: ignore[no-any-return]
 
 
@@ -73,14 +66,14 @@ def run_probe(spec: ProbeSpec) -> dict[str, Any]:
     error: str | None = None
     try:
         if spec.kind == "url":
-            with urllib.request.urlopen(spec.target, timeout=spec.timeout) as response:  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(spec.target, timeout=spec.timeout) as response:
                 if response.status >= 400:
                     error = f"HTTP {response.status}"
         elif _resolve(spec.target)() is False:
             error = "returned False"
     except urllib.error.HTTPError as failure:
         error = f"HTTP {failure.code}"
-    except Exception as failure:  # noqa: BLE001 - any failure means the dependency is down
+    except Exception as failure:
         error = f"{type(failure).__name__}: {failure}"
     return {
         "up": error is None,
