@@ -1,12 +1,12 @@
-"""Per-agent call metrics: the AgentActor's cumulative snapshot and its frozen view.
+"""Per-agent call counters: the AgentActor's cumulative snapshot and its frozen view.
 
-`AgentActor.metrics()` returns a plain dict (the Monitor reads it; counters are cumulative since
-the actor process started, so a restart resets them, as Prometheus counters do; `pid` and
-`started_at` tell a reset apart):
+`AgentActor.metrics()` (on the agent's actor, on its event loop) returns a plain dict that
+`StrandsAgent.statistics()` validates as `AgentStatistics`. Counters are cumulative since the
+actor process started, so a restart resets them; `pid` and `started_at` tell a reset apart:
 
 ```
 {
-  "agent": "researcher",          # the only label: the agent's name (bounded)
+  "agent": "researcher",          # the agent's name
   "pid": 12345, "started_at": 1700000000.0,
   "calls": 12,                    # finished calls (ok + errors)
   "errors": 1,                    # calls that raised (model, tool loop, cancelled)
@@ -17,9 +17,12 @@ the actor process started, so a restart resets them, as Prometheus counters do; 
   "latency_seconds_buckets": {"0.05": 1, "0.1": 3, ..., "+Inf": 12}   # cumulative (le)
 }
 ```
-Metric names for an exporter: `sopy_agent_calls_total`, `sopy_agent_errors_total`,
-`sopy_agent_tokens_total{kind=input|output}`, `sopy_agent_tool_calls_total`,
-`sopy_agent_rejected_tool_calls_total`, `sopy_agent_call_duration_seconds` (histogram).
+The Monitor does not read this snapshot: the AgentActor reports each call to it through its
+`MetricsReporter`, and `/metrics` totals survive agent restarts: `sopy_agent_calls_total`
+(`agent`, `outcome` = ok or error), `sopy_agent_call_duration_seconds` (histogram over the same
+buckets as `latency_seconds_buckets`), `sopy_agent_tokens_total` (`agent`, `direction` = input
+or output), `sopy_tool_calls_total` and `sopy_tool_calls_rejected_total` (`agent`, `tool`).
+`in_flight` has no counterpart there.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["LATENCY_BUCKETS", "AgentMetrics", "AgentStatistics"]
+from sopy_actors.telemetry.names import AGENT_CALL_DURATION
 
-LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+__all__ = ["AgentMetrics", "AgentStatistics"]
+
+_BUCKETS = AGENT_CALL_DURATION.buckets
 
 
 class AgentStatistics(BaseModel):
@@ -71,7 +76,7 @@ class AgentMetrics:
         self.input_tokens = self.output_tokens = 0
         self.tool_calls = self.rejected_tool_calls = 0
         self.latency_sum = self.latency_max = 0.0
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.buckets = [0] * (len(_BUCKETS) + 1)
 
     def record(
         self,
@@ -92,13 +97,13 @@ class AgentMetrics:
         self.rejected_tool_calls += rejected_tool_calls
         self.latency_sum += latency
         self.latency_max = max(self.latency_max, latency)
-        index = next((i for i, bound in enumerate(LATENCY_BUCKETS) if latency <= bound), len(LATENCY_BUCKETS))
+        index = next((i for i, bound in enumerate(_BUCKETS) if latency <= bound), len(_BUCKETS))
         self.buckets[index] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """The plain-dict snapshot described in the module docstring."""
         cumulative, running = {}, 0
-        for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), self.buckets, strict=True):
+        for bound, count in zip((*map(str, _BUCKETS), "+Inf"), self.buckets, strict=True):
             running += count
             cumulative[bound] = running
         return {
