@@ -32,13 +32,13 @@ from typing import Any
 
 import ray
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `tests.support` imports
 
 import sopy_actors
 from sopy_actors import ScriptedModel, StrandsAgent
 from tests.support import agentflow
 
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = [{"tool": "shout", "input": {"text": "{prompt}"}}, "Said {result}"]
 
 

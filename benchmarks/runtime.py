@@ -32,8 +32,8 @@ import ray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sopy_actors  # noqa: E402
-from tests.support import ledger  # noqa: E402
+import sopy_actors
+from tests.support import ledger
 
 
 @ray.remote(num_cpus=0)
@@ -201,7 +201,7 @@ def scrape_time(port: int, live: int, runs: int = 5) -> dict[str, float]:
     times, size = [], 0
     for _ in range(runs):
         started = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
             size = len(response.read())
         times.append(time.perf_counter() - started)
     return {"scrape_ms": round(statistics.median(times) * 1000, 2), "scrape_bytes": size, "scrape_live_sops": live}

@@ -11,16 +11,21 @@ SopyError                    root; `retryable` tells recovery whether trying aga
 ├── SOPFailed                an SOP ended in failure (its `result()` raises this or the cause)
 │   └── SOPCancelled         an SOP (or its parent) was cancelled
 ├── RuntimeUnavailable       Ray, a host or a system actor cannot be reached (retryable)
+│   └── TimedOut             no answer within the timeout (also a TimeoutError)
 ├── AgentError               an agent, its model or a tool failed
 └── RecoveryExhausted        rejections or recovery attempts went past the retry limit
 ```
 
-Errors cross actor boundaries, so every class round-trips through pickle: the base class's
-`__reduce__` rebuilds an error from its message and attributes, whatever its constructor takes.
+Errors cross actor boundaries in one wire format, `error_to_wire` / `error_from_wire`: a JSON
+dict of the class name, the message and the attributes. Only the classes of this tree are
+rebuilt (by name, never by import); any other exception is first turned into a `SopyError` by
+`as_sopy_error`, whose `retryable` comes from one isinstance map. Every class also round-trips
+through pickle: the base class's `__reduce__` rebuilds it from its message and attributes.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 __all__ = [
@@ -34,8 +39,13 @@ __all__ = [
     "SOPFailed",
     "SopyError",
     "StateError",
+    "TimedOut",
     "TransitionError",
     "UnknownSOP",
+    "as_sopy_error",
+    "error_from_wire",
+    "error_to_wire",
+    "is_retryable",
 ]
 
 
@@ -68,7 +78,7 @@ class DefinitionError(SopyError):
 
     def __init__(self, subject: str, problems: list[str]) -> None:
         self.subject = subject
-        self.problems = list(problems)
+        self.problems = tuple(problems)
         count = len(self.problems)
         reasons = "reason" if count == 1 else "reasons"
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
@@ -155,6 +165,10 @@ class RuntimeUnavailable(SopyError):
     retryable = True
 
 
+class TimedOut(RuntimeUnavailable, TimeoutError):
+    """No answer within the timeout; the operation may still complete (try again or wait)."""
+
+
 class AgentError(SopyError):
     """An agent, its model or one of its tools failed.
 
@@ -183,3 +197,76 @@ class RecoveryExhausted(SopyError):
         self.last_prompt = last_prompt
         detail = f"; last recovery prompt: {last_prompt}" if last_prompt else ""
         super().__init__(f"sop=<{sop_id}> | recovery exhausted after {attempts} attempts{detail}")
+
+
+# Errors worth retrying, by class (checked with isinstance): the one map. Third-party classes
+# are named by module and looked up in `sys.modules` only: an error of a module that was never
+# imported cannot occur, so nothing is imported here.
+_RETRYABLE: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
+_RETRYABLE_ELSEWHERE = (
+    ("httpx", "ConnectError"),
+    ("httpx", "ConnectTimeout"),
+    ("strands.types.exceptions", "ModelThrottledException"),
+)
+_WIRE_ATTRIBUTES = (str, int, float, bool, type(None))
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether calling again may succeed: a SopyError says so itself, others by their class."""
+    if isinstance(error, SopyError):
+        return error.retryable
+    if isinstance(error, _RETRYABLE):
+        return True
+    for module_name, class_name in _RETRYABLE_ELSEWHERE:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and isinstance(error, cls):
+            return True
+    return False
+
+
+def _error_classes() -> dict[str, type[SopyError]]:
+    classes: dict[str, type[SopyError]] = {}
+    pending: list[type[SopyError]] = [SopyError]
+    while pending:
+        cls = pending.pop()
+        classes[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return classes
+
+
+def as_sopy_error(error: BaseException, *, wrap: type[SopyError] | None = None) -> SopyError:
+    """`error` itself if it is a SopyError, else a `wrap` (default RuntimeUnavailable) saying what it was.
+
+    The wrapper's `retryable` comes from the error's class (timeouts and connection errors are).
+    """
+    if isinstance(error, SopyError):
+        return error
+    cls = wrap or RuntimeUnavailable
+    wrapped = _rebuild(cls, f"{type(error).__name__}: {error}", {})
+    wrapped.retryable = is_retryable(error)
+    return wrapped
+
+
+def error_to_wire(error: BaseException) -> dict[str, Any]:
+    """The error as JSON data: `{"type", "message", "attributes"}`; see `error_from_wire`."""
+    sopy_error = as_sopy_error(error)
+    attributes = {
+        name: list(value) if isinstance(value, tuple | list) else value
+        for name, value in vars(sopy_error).items()
+        if isinstance(value, (*_WIRE_ATTRIBUTES, tuple, list))
+    }
+    return {"type": type(sopy_error).__name__, "message": str(sopy_error), "attributes": attributes}
+
+
+def error_from_wire(data: dict[str, Any]) -> SopyError:
+    """The error `error_to_wire` encoded, as the same class with the same attributes.
+
+    A type name outside this module's tree (a newer peer, a tampered record) becomes a
+    `SopyError` with the same message; nothing is imported.
+    """
+    cls = _error_classes().get(str(data.get("type")), SopyError)
+    attributes = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in dict(data.get("attributes") or {}).items()
+    }
+    return _rebuild(cls, str(data.get("message", "")), attributes)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 import sopy_actors
+import sopy_actors.errors
+import sopy_actors.runtime
 
 # Wall-clock deadlines flake on a loaded 2-core machine; the property is what is tested.
 settings.register_profile("sopy", deadline=None, max_examples=100)
@@ -27,7 +29,7 @@ def ray_tmpdir() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sopy_actors.RuntimeInfo]:
+def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sopy_actors.runtime.RuntimeInfo]:
     try:
         info = sopy_actors.init(
             namespace=f"test-{uuid.uuid4().hex[:8]}",
@@ -39,7 +41,7 @@ def runtime(ray_tmpdir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             # created by another job (a CLI run), whose workers cannot import `tests`.
             runtime_env={"py_modules": [str(Path(__file__).resolve().parent)], "excludes": ["__pycache__"]},
         )
-    except sopy_actors.RuntimeUnavailable as error:
+    except sopy_actors.errors.RuntimeUnavailable as error:
         # Only the start of Ray itself is excused (see init(): Ray 2.60's raylet gives its
         # dashboard agent 15 s, which a starved machine can miss five times in a row).
         pytest.skip(f"a local Ray node could not start on this machine: {error}")

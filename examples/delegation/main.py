@@ -18,7 +18,8 @@ from workflow import (
     create_database,
 )
 
-from sopy_actors import SOP, ProcedureGraph
+from sopy_actors import SOP
+from sopy_actors.core.graph import ProcedureGraph
 
 
 def main() -> dict[str, object]:
@@ -50,7 +51,7 @@ def main() -> dict[str, object]:
         record = handle.state_data()["tasks"][task.type]
         print(f"    {record['agent']} agent: {record['text']}")
         print(f"    tools: {', '.join(record['tools'])}; tokens: {record['input_tokens']} in, {record['output_tokens']} out")
-    if not handle.done:
+    if handle.status().phase != "done":
         raise RuntimeError(f"the coordinator did not end: the review found {handle.state().review}")
     final: CoordinationState = handle.result(timeout=60)
 

@@ -78,7 +78,10 @@ def make_team(workdir: Path) -> Team:
             tools=[write_report], name="writer", system_prompt="You write concise markdown reports.",
             model=model([
                 {"tool": "write_report", "input": {"path": str(workdir / "report.md"), "markdown": full_report}},
-                {"tool": "write_report", "input": {"path": report, "markdown": "# Sales report\n\ncompleteness and consistency are fine.\n"}},
+                {
+                    "tool": "write_report",
+                    "input": {"path": report, "markdown": "# Sales report\n\ncompleteness and consistency are fine.\n"},
+                },
                 {"tool": "write_report", "input": {"path": report, "markdown": full_report}},
                 "Report written to {result}.",
             ]),
@@ -101,7 +104,10 @@ def show_sop(sop_id: str) -> list[dict[str, Any]]:
     status = handle.status()
     refused = []
     for entry in handle.history():
-        print(f"{status.name} v{entry.version}: {entry.event_type} {entry.from_procedure} -> {entry.to_procedure} ({entry.outcome})")
+        print(
+            f"{status.name} v{entry.version}: {entry.event_type} "
+            f"{entry.from_procedure} -> {entry.to_procedure} ({entry.outcome})"
+        )
         if entry.outcome == "rejected":
             refused.append({"sop": status.name, "event": entry.event_type, "prompt": entry.prompt})
     return refused

@@ -182,7 +182,7 @@ class Checking(Procedure[ReportState]):
         if check is None:
             return f"Agent call {event.payload.call_id} is not a check of this report."
         if cond(event.payload.result is None, "the check failed"):
-            state.checks[check] = f"FAILED: {event.payload.error}"
+            state.checks[check] = f"FAILED: {event.payload.message}"
         else:
             state.checks[check] = event.payload.result.text
             state.tokens[event.payload.agent] = event.payload.result.usage.total_tokens

@@ -22,8 +22,8 @@ from typing import Any
 from tools import ALL_TOOLS
 from workflow import ReadFiles, migration_sop
 
-from sopy_actors import ScriptedModel, StrandsAgent, make_prompt_from_procedure
-from sopy_actors.core.graph import ProcedureGraph
+from sopy_actors import ScriptedModel, StrandsAgent
+from sopy_actors.core.graph import ProcedureGraph, make_prompt_from_procedure
 
 FILES = {"a.txt": "alpha\n", "b.txt": "bravo\n", "c.txt": "charlie\n"}
 

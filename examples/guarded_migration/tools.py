@@ -22,7 +22,6 @@ from workflow import (
     MigrationFailed,
     MigrationFailure,
     MigrationRequested,
-    Restore,
     RestoreRequested,
     SourceCleared,
     SourceClearing,

@@ -13,8 +13,8 @@ from workflow import (
     master_sop,
 )
 
-from sopy_actors import attach, make_prompt_from_procedure
-from sopy_actors.core.graph import ProcedureGraph
+from sopy_actors import attach
+from sopy_actors.core.graph import ProcedureGraph, make_prompt_from_procedure
 
 
 def main() -> dict[str, object]:
@@ -33,7 +33,10 @@ def main() -> dict[str, object]:
         handle = attach(sop_id)
         status = handle.status()
         for entry in handle.history():
-            print(f"{status.name} v{entry.version}: {entry.event_type} {entry.from_procedure} -> {entry.to_procedure} ({entry.outcome})")
+            print(
+                f"{status.name} v{entry.version}: {entry.event_type} "
+                f"{entry.from_procedure} -> {entry.to_procedure} ({entry.outcome})"
+            )
     print("--- final state")
     result = final.model_dump(mode="json")
     print(json.dumps(result, indent=2))

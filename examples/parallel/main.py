@@ -17,12 +17,21 @@ from workflow import (
     tool_output,
 )
 
-from sopy_actors import SOP, ProcedureGraph
+from sopy_actors import SOP
+from sopy_actors.core.graph import ProcedureGraph
 
 TASKS = [
     ParallelTask(id="signups", category="data", description="Total the daily sign-ups 120, 95, 143, 88 and 131."),
-    ParallelTask(id="wording", category="analysis", description="Analyse the wording of: the quick brown fox jumps over the lazy dog while the dog sleeps."),
-    ParallelTask(id="plan", category="writing", description="Outline this plan: Ray runs the agents. The SOP guards them. Futures report back."),
+    ParallelTask(
+        id="wording",
+        category="analysis",
+        description="Analyse the wording of: the quick brown fox jumps over the lazy dog while the dog sleeps.",
+    ),
+    ParallelTask(
+        id="plan",
+        category="writing",
+        description="Outline this plan: Ray runs the agents. The SOP guards them. Futures report back.",
+    ),
 ]
 
 
@@ -35,7 +44,7 @@ def run(wait_for: Literal["polling", "events"]) -> dict[str, Any]:
     print(f"coordinator <- ParallelTaskStart: {receipt.outcome.value}, now in {receipt.procedure}")
     if wait_for == "polling":
         checks = 0
-        while not handle.done:
+        while handle.status().phase != "done":
             time.sleep(0.2)
             checks += 1
             receipt = handle.send(CheckCompletion(payload=checks))
@@ -56,7 +65,10 @@ def run(wait_for: Literal["polling", "events"]) -> dict[str, Any]:
         timeline[task_id] = {"agent": outcome.result.agent, **{k: work[k] for k in ("started", "finished", "pid")}}
         usage = outcome.result.usage
         print(f"{task_id} ({outcome.agent}, agent {outcome.result.agent}): {outcome.result.text}")
-        print(f"    tokens: {usage.input_tokens} in, {usage.output_tokens} out; agent call {outcome.result.latency_seconds:.2f} s")
+        print(
+            f"    tokens: {usage.input_tokens} in, {usage.output_tokens} out; "
+            f"agent call {outcome.result.latency_seconds:.2f} s"
+        )
     first = min(t["started"] for t in timeline.values())
     print("--- timeline (seconds from the first tool start)")
     for task_id, t in timeline.items():

@@ -27,17 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sopy_actors import (
-    AgentError,
-    End,
-    Event,
-    Procedure,
-    cond,
-    current_sop,
-    handler,
-    make_prompt,
-    tool,
-)
+from sopy_actors import End, Event, Procedure, cond, current_sop, handler, make_prompt, tool
 from sopy_actors.agents import (
     AgentCompleted,
     AgentFuture,
@@ -45,6 +35,7 @@ from sopy_actors.agents import (
     ScriptedModel,
     StrandsAgent,
 )
+from sopy_actors.errors import AgentError
 
 WORK_SECONDS = 1.0
 

@@ -9,8 +9,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from workflow import BUILDER, IndexBuilder, PredictiveRecovery, predictive_sop
 
 import sopy_actors
+import sopy_actors.monitoring
 from sopy_actors.core.graph import ProcedureGraph
-from sopy_actors.monitoring.nodes import head_node_id
+from sopy_actors.runtime.rayutil import head_node_id
 
 _TARGET = 1.05  # the builder at full parallelism should read 5 % over the memory budget
 _WORKERS = 8
@@ -19,7 +20,7 @@ _WORKERS = 8
 def main() -> dict[str, object]:
     """Set a budget relative to the node's current memory, load it, and let the SOP react."""
     print(f"--- graph\n{ProcedureGraph.build(PredictiveRecovery()).to_mermaid()}")
-    monitor = sopy_actors.monitor()
+    monitor = sopy_actors.monitoring.monitor()
     head = next(n for n in monitor.health().nodes.values() if n.head)
     used = head.memory_used_bytes
     available = head.memory_total_bytes - used

@@ -14,8 +14,7 @@ strands.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sopy_actors._lazy import lazy_exports
 
 __all__ = [
     "AgentCompleted",
@@ -56,14 +55,6 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sopy_actors.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"sopy_actors.agents.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), {name: f"sopy_actors.agents.{module}" for name, module in _MODULES.items()}
+)

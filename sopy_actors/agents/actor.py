@@ -26,12 +26,13 @@ from sopy_actors.agents.future import AgentRequest
 from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
 from sopy_actors.agents.metrics import AgentMetrics
 from sopy_actors.agents.providers import build_model
+from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.sessions import PendingCalls, session_manager
 from sopy_actors.agents.spec import AgentSpec, load_tool
-from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.tools import events_of
-from sopy_actors.monitoring import names
-from sopy_actors.monitoring.reporter import MetricsReporter
+from sopy_actors.errors import AgentError, as_sopy_error, error_to_wire
+from sopy_actors.telemetry import names
+from sopy_actors.telemetry.reporter import MetricsReporter
 
 __all__ = ["AgentActor"]
 
@@ -41,8 +42,6 @@ _MAX_AGENTS = 512  # strands Agents kept in memory (persisted conversations are 
 _MAX_RESULTS = 4096  # finished calls remembered for late result() calls
 
 
-def _error(kind: str, message: str, *, retryable: bool = False) -> dict[str, Any]:
-    return {"type": kind, "message": message, "retryable": retryable}
 
 
 @ray.remote
@@ -125,7 +124,7 @@ class AgentActor:
 
     async def _run(self, request: AgentRequest) -> dict[str, Any]:
         started = time.perf_counter()
-        call = CallContext(owner=request.sop.handle() if request.sop else None, call_id=request.call_id)
+        call = CallContext(owner=request.sop, call_id=request.call_id)
         reply: dict[str, Any]
         usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
         self._metrics.in_flight += 1
@@ -143,15 +142,20 @@ class AgentActor:
             if invocation is not None:
                 usage = {key: int(value) for key, value in invocation.usage.items()}  # type: ignore[call-overload]
             if request.call_id in self._cancelled:
-                reply = {"error": _error("Cancelled", f"call {request.call_id} was cancelled")}
+                reply = {"error": self._cancelled_error(request)}
             else:
                 reply = {"ok": self._result(request, result, call, usage, time.perf_counter() - started)}
         except asyncio.CancelledError:
-            reply = {"error": _error("Cancelled", f"call {request.call_id} was cancelled")}
+            reply = {"error": self._cancelled_error(request)}
         except Exception as error:
             logger.warning("agent=<%s>, call=<%s> | call failed", self._spec.name, request.call_id, exc_info=True)
-            retryable = type(error).__name__ in ("ModelThrottledException", "ConnectError", "ConnectTimeout")
-            reply = {"error": _error(type(error).__name__, str(error), retryable=retryable)}
+            failure = as_sopy_error(error, wrap=AgentError)
+            failure = AgentError(
+                f"agent=<{self._spec.name}>, call=<{request.call_id}> | {failure}",
+                agent=self._spec.name,
+                retryable=failure.retryable,
+            )
+            reply = {"error": error_to_wire(failure)}
         finally:
             self._metrics.in_flight -= 1
         reply["call_id"] = request.call_id
@@ -203,22 +207,23 @@ class AgentActor:
             "conversation": request.conversation,
         }
 
+    def _cancelled_error(self, request: AgentRequest) -> dict[str, Any]:
+        error = AgentError(
+            f"agent=<{self._spec.name}>, call=<{request.call_id}> | Cancelled: the call was cancelled",
+            agent=self._spec.name,
+        )
+        return error_to_wire(error)
+
     async def _deliver(self, request: AgentRequest, reply: dict[str, Any]) -> None:
         assert request.deliver_to is not None
-        error = reply.get("error")
         completion = AgentCompletion(
-            agent=self._spec.name,
-            call_id=request.call_id,
-            result=reply.get("ok"),
-            error=error["message"] if error else None,
-            error_type=error["type"] if error else None,
-            retryable=bool(error and error["retryable"]),
+            agent=self._spec.name, call_id=request.call_id, result=reply.get("ok"), error=reply.get("error")
         )
         # A deterministic id: a call run again after a restart is delivered once.
         event = AgentCompleted(payload=completion, sender=self._spec.name, id=f"agent-completed-{request.call_id}")
         try:
-            await request.deliver_to.handle().send_async(event)
-        except Exception as failure:  # noqa: BLE001 - the reply records it; the caller sees it
+            await request.deliver_to.send_async(event)
+        except Exception as failure:
             logger.warning(
                 "agent=<%s>, call=<%s>, sop=<%s> | AgentCompleted not delivered: %s",
                 self._spec.name, request.call_id, request.deliver_to.sop_id, failure,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.core.events import Event
+from sopy_actors.errors import InputError, SopyError, error_from_wire
 
 __all__ = [
     "AgentCompleted",
@@ -62,9 +63,7 @@ class AgentCompletion(BaseModel):
         agent: the agent's name.
         call_id: the call's id (`AgentFuture.call_id`).
         result: the result when the call succeeded.
-        error: what went wrong otherwise.
-        error_type: the error's class name ("AgentError", "Cancelled", ...).
-        retryable: whether calling again may succeed.
+        error: otherwise the error, in the wire format of `sopy_actors.errors`.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -72,14 +71,32 @@ class AgentCompletion(BaseModel):
     agent: str
     call_id: str
     result: AgentResult | None = None
-    error: str | None = None
-    error_type: str | None = None
-    retryable: bool = False
+    error: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         """True when the call produced a result."""
         return self.result is not None
+
+    @property
+    def message(self) -> str | None:
+        """What went wrong, in words (None when the call succeeded)."""
+        return None if self.error is None else str(self.error.get("message", ""))
+
+    @property
+    def retryable(self) -> bool:
+        """Whether calling again may succeed."""
+        return self.error is not None and self.exception().retryable
+
+    def exception(self) -> SopyError:
+        """The call's error as the exception `result()` raises (an AgentError).
+
+        Raises:
+            InputError: the call succeeded; there is no error.
+        """
+        if self.error is None:
+            raise InputError(f"agent=<{self.agent}>, call=<{self.call_id}> | the call succeeded")
+        return error_from_wire(self.error)
 
 
 class AgentCompleted(Event[AgentCompletion]):

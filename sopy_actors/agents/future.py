@@ -15,30 +15,11 @@ import ray
 from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.agents.results import AgentResult
-from sopy_actors.errors import AgentError
+from sopy_actors.errors import AgentError, error_from_wire
+from sopy_actors.runtime.handle import SOPHandle
+from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["AgentFuture", "AgentRequest", "SOPRef", "reply_to_result"]
-
-
-class SOPRef(BaseModel):
-    """An SOP's address as data (what an SOPHandle holds)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    host: str
-    namespace: str
-
-    @classmethod
-    def of(cls, handle: Any) -> SOPRef:
-        """The reference of an SOPHandle."""
-        return cls(sop_id=handle.sop_id, host=handle.host, namespace=handle.namespace)
-
-    def handle(self) -> Any:
-        """A live SOPHandle for this SOP."""
-        from sopy_actors.runtime.handle import SOPHandle
-
-        return SOPHandle(self.sop_id, self.host, self.namespace)
+__all__ = ["AgentFuture", "AgentRequest", "reply_to_result"]
 
 
 class AgentRequest(BaseModel):
@@ -57,8 +38,8 @@ class AgentRequest(BaseModel):
     call_id: str
     prompt: str
     conversation: str
-    sop: SOPRef | None = None
-    deliver_to: SOPRef | None = None
+    sop: SOPHandle | None = None
+    deliver_to: SOPHandle | None = None
 
 
 def reply_to_result(reply: dict[str, Any], agent: str) -> AgentResult:
@@ -68,12 +49,7 @@ def reply_to_result(reply: dict[str, Any], agent: str) -> AgentResult:
         AgentError: the call failed or was cancelled (`retryable` says whether to try again).
     """
     if "error" in reply:
-        error = reply["error"]
-        raise AgentError(
-            f"agent=<{agent}>, call=<{reply.get('call_id', '')}> | {error['type']}: {error['message']}",
-            agent=agent,
-            retryable=bool(error.get("retryable")),
-        )
+        raise error_from_wire(reply["error"])
     return AgentResult.model_validate(reply["ok"])
 
 
@@ -108,16 +84,12 @@ class AgentFuture(BaseModel):
             ) from error
 
     def _get(self, ref: Any, timeout: float | None) -> Any:
-        try:
-            return ray.get(ref, timeout=timeout)
-        except ray.exceptions.GetTimeoutError:
-            raise TimeoutError(f"agent=<{self.agent}>, call=<{self.call_id}> | no result within {timeout} s") from None
-        except ray.exceptions.RayActorError as error:
-            raise AgentError(
-                f"agent=<{self.agent}>, call=<{self.call_id}> | agent actor died: {error}",
-                agent=self.agent,
-                retryable=True,
-            ) from error
+        return wait(
+            ref,
+            timeout,
+            what=f"agent=<{self.agent}>, call=<{self.call_id}> | the agent actor",
+            on_death=lambda message: AgentError(message, agent=self.agent, retryable=True),
+        )
 
     def done(self) -> bool:
         """True once the call finished (with a result, an error, or cancelled)."""

@@ -134,7 +134,7 @@ class SOPGuard(HookProvider):
         """Send one event to the owner; the recovery prompt if it was refused, else None."""
         try:
             receipt = await call.owner.send_async(message)
-        except Exception as error:  # noqa: BLE001 - whatever stops the SOP, the model must hear it
+        except Exception as error:
             logger.warning(
                 "agent=<%s>, sop=<%s>, event=<%s> | the SOP could not take the event: %s",
                 self.agent, call.owner.sop_id, type(message).__name__, error,

@@ -8,7 +8,7 @@ by Ray).
 
 Which SOP a call works for (whose tool events it sends):
 - `sop=handle` given: that SOP.
-- otherwise the SOP of the innermost `with sop:` block in this context (`current_run()`).
+- otherwise the SOP of the innermost `with sop:` block in this context .
 - otherwise none: the tools run unguarded.
 Deadlock rule: inside a handler of SOP X (a procedure actor), X is busy with the event that runs
 the handler, so a blocking call (`agent(...)`) cannot wait on X for its tool events: such a call
@@ -28,17 +28,17 @@ from typing import Any
 import ray
 from pydantic import BaseModel, ConfigDict
 
-from sopy_actors.agents.future import AgentFuture, AgentRequest, SOPRef, reply_to_result
+from sopy_actors.agents.future import AgentFuture, AgentRequest, reply_to_result
 from sopy_actors.agents.metrics import AgentStatistics
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.agents.sessions import agents_directory
 from sopy_actors.agents.spec import AgentSpec
-from sopy_actors.core.sop import current_run
+from sopy_actors.core.context import handling_sop_id, innermost_run
 from sopy_actors.errors import InputError
 from sopy_actors.runtime.engine import current_engine
 from sopy_actors.runtime.handle import SOPHandle
-from sopy_actors.runtime.options import STORE_ACTOR, ray_options, runtime_env_key
-from sopy_actors.runtime.procedure_actor import calling_sop
+from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options, runtime_env_key
+from sopy_actors.runtime.rayutil import wait
 
 __all__ = ["StrandsAgent"]
 
@@ -49,7 +49,7 @@ _actors_lock = threading.Lock()
 
 def _owner(sop: SOPHandle | None, *, blocking: bool) -> SOPHandle | None:
     """The SOP a call works for (see the module docstring)."""
-    calling = calling_sop.get()
+    calling = handling_sop_id()
     if sop is not None:
         if not isinstance(sop, SOPHandle):
             raise InputError(f"sop must be an SOPHandle, got {type(sop).__name__}", fields=("sop",))
@@ -61,7 +61,7 @@ def _owner(sop: SOPHandle | None, *, blocking: bool) -> SOPHandle | None:
                 fields=("sop",),
             )
         return sop
-    run = current_run()
+    run = innermost_run()
     if run is None:
         return None
     if not isinstance(run, SOPHandle):
@@ -191,7 +191,7 @@ class StrandsAgent(BaseModel):
 
     def statistics(self) -> AgentStatistics:
         """The agent actor's cumulative metrics (calls, errors, tokens, tool calls, latency)."""
-        return AgentStatistics.model_validate(ray.get(self._actor().metrics.remote()))
+        return AgentStatistics.model_validate(wait(self._actor().metrics.remote(), what=f"agent=<{self.name}> | the agent actor"))
 
     def shutdown(self) -> None:
         """Stop the actor (the process) serving this agent for the calling job's code.
@@ -213,7 +213,7 @@ class StrandsAgent(BaseModel):
 
     def messages(self, conversation: str) -> list[dict[str, Any]]:
         """The strands messages of a conversation (for inspection and tests)."""
-        return list(ray.get(self._actor().messages.remote(conversation)))
+        return list(wait(self._actor().messages.remote(conversation), what=f"agent=<{self.name}> | the agent actor"))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -229,8 +229,8 @@ class StrandsAgent(BaseModel):
             call_id=uuid.uuid4().hex,
             prompt=prompt,
             conversation=conversation,
-            sop=SOPRef.of(owner) if owner is not None else None,
-            deliver_to=SOPRef.of(deliver_to) if deliver_to is not None else None,
+            sop=owner,
+            deliver_to=deliver_to,
         )
 
     def _future(self, request: AgentRequest) -> AgentFuture:
@@ -259,13 +259,13 @@ class StrandsAgent(BaseModel):
                     actor = ray.get_actor(name, namespace=namespace)
                 except ValueError:
                     store = ray.get_actor(STORE_ACTOR, namespace=namespace)
-                    directory = agents_directory(str(ray.get(store.path.remote()))) / name
+                    directory = agents_directory(str(wait(store.path.remote(), what="the Store"))) / name
                     options = ray_options(
                         name=name,
                         namespace=namespace,
                         max_concurrency=_ACTOR_CONCURRENCY,
                         runtime_env=current_engine().job_runtime_env(),  # user tool modules
                     )
-                    actor = AgentActor.options(**options).remote(self.spec.model_dump(mode="json"), str(directory))
+                    actor = create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory))
                 _actors[key] = actor
         return actor

@@ -117,7 +117,7 @@ def _from_string(text: str) -> ModelConfig:
     if provider == "llamacpp":
         base_url, model_id = name or base_url, None
     return ModelConfig(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         model_id=model_id,
         base_url=base_url,
         api_key_env=os.environ.get("SOPY_MODEL_API_KEY_ENV") or None,

@@ -3,10 +3,10 @@
 A script is a list of steps. A step `{"tool": name, "input": {...}}` makes a tool call; a str
 step is a final answer. In answers, `{result}` stands for the text of the last tool result; in
 answers and in string values of tool inputs, `{prompt}` stands for the last user prompt (so one
-script can serve many callers: `{"tool": "save", "input": {"path": "{prompt}/out.txt"}}`). Step i is played when the conversation holds i assistant
-messages, so the model keeps no state of its own: one instance serves every conversation of an
-agent actor, and a conversation restored from its session continues where it stopped. Past the
-end, the last step repeats.
+script can serve many callers: `{"tool": "save", "input": {"path": "{prompt}/out.txt"}}`).
+Step i is played when the conversation holds i assistant messages, so the model keeps no state
+of its own: one instance serves every conversation of an agent actor, and a conversation
+restored from its session continues where it stopped. Past the end, the last step repeats.
 
 Token usage is counted deterministically (one token per four characters, at least one), so
 metrics carry real numbers offline.
@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from strands.models.model import Model
+from strands.types.exceptions import StructuredOutputException
 
 from sopy_actors.errors import InputError
 
@@ -103,6 +104,13 @@ def _last_prompt(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _fill(text: str, messages: list[dict[str, Any]]) -> str:
+    """A str step with `{result}` and `{prompt}` filled in, in one pass (a tool result that
+    itself contains "{prompt}" stays as it is)."""
+    values = {"{result}": _last_tool_result(messages), "{prompt}": _last_prompt(messages)}
+    return _PLACEHOLDER.sub(lambda match: values[match.group(0)], text)
+
+
 class ScriptedModel(Model):
     """A strands `Model` that plays a fixed script of tool calls and answers; no network.
 
@@ -128,9 +136,26 @@ class ScriptedModel(Model):
     async def structured_output(
         self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """Not supported: script a tool call to the output model's tool instead."""
-        raise NotImplementedError("ScriptedModel has no structured_output(); script the output tool")
-        yield {}  # pragma: no cover - makes this an async generator, as the interface requires
+        """Play this point's step as `output_model`: a tool step's input, or a str step as JSON.
+
+        Raises:
+            StructuredOutputException: the step does not validate as `output_model`.
+        """
+        messages = list(prompt)
+        step = self._step(messages)
+        try:
+            data = step["input"] if isinstance(step, dict) else json.loads(_fill(step, messages))
+            output = output_model.model_validate(data)
+        except (ValueError, TypeError) as error:  # bad JSON or a pydantic ValidationError
+            raise StructuredOutputException(
+                f"scripted step is not a valid {output_model.__name__}: {error}"
+            ) from error
+        yield {"output": output}
+
+    def _step(self, messages: list[dict[str, Any]]) -> Step:
+        """The step for this point: step i once the conversation holds i assistant messages."""
+        index = sum(1 for message in messages if message.get("role") == "assistant")
+        return self.steps[min(index, len(self.steps) - 1)]
 
     async def stream(  # type: ignore[override]  # plain dicts: strands' TypedDicts are dicts
         self,
@@ -141,7 +166,7 @@ class ScriptedModel(Model):
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Stream the step for this point of the conversation as strands stream events."""
         index = sum(1 for message in messages if message.get("role") == "assistant")
-        step = self.steps[min(index, len(self.steps) - 1)]
+        step = self._step(messages)
         seen = [system_prompt or ""] + [t for m in messages for t in _texts(m.get("content", []))]
         input_tokens = _tokens("".join(seen))
         yield {"messageStart": {"role": "assistant"}}
@@ -159,9 +184,7 @@ class ScriptedModel(Model):
             yield {"messageStop": {"stopReason": "tool_use"}}
             output_tokens = _tokens(step["tool"] + arguments)
         else:
-            # One pass: a tool result that itself contains "{prompt}" stays as it is.
-            values = {"{result}": _last_tool_result(messages), "{prompt}": prompt}
-            text = _PLACEHOLDER.sub(lambda match: values[match.group(0)], step)
+            text = _fill(step, messages)
             yield {"contentBlockDelta": {"delta": {"text": text}}}
             yield {"contentBlockStop": {}}
             yield {"messageStop": {"stopReason": "end_turn"}}

@@ -84,7 +84,7 @@ def tool(
     ]
     if problems:
         raise DefinitionError("@tool", problems)
-    events = ToolEvents(result_event, use_event)  # type: ignore[arg-type]
+    events = ToolEvents(result_event, use_event)
 
     def decorate(function: Callable[..., Any]) -> Any:
         return _mark(strands.tool(function, **strands_options), events)

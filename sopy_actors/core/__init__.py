@@ -5,8 +5,8 @@ Nothing here imports Ray, strands or prometheus_client.
 
 from sopy_actors.core.events import Event
 from sopy_actors.core.procedure import End, Procedure, Prompt, cond, handler, make_prompt
-from sopy_actors.core.sop import SOP, current_run
-from sopy_actors.core.transition import Outcome, Snapshot, Transition, apply, run_handler
+from sopy_actors.core.sop import SOP, current_sop
+from sopy_actors.core.transition import Outcome, Snapshot, Transition, advance, run_handler
 
 __all__ = [
     "SOP",
@@ -17,9 +17,9 @@ __all__ = [
     "Prompt",
     "Snapshot",
     "Transition",
-    "apply",
+    "advance",
     "cond",
-    "current_run",
+    "current_sop",
     "handler",
     "make_prompt",
     "run_handler",

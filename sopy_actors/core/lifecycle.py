@@ -10,6 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from sopy_actors.core.events import Event
+from sopy_actors.errors import SopyError, error_from_wire
 
 __all__ = ["SubSOPCompleted", "SubSOPError", "SubSOPFailed", "SubSOPResult"]
 
@@ -29,12 +30,25 @@ class SubSOPResult(BaseModel):
 
 
 class SubSOPError(BaseModel):
-    """Why a child SOP failed."""
+    """Why a child SOP failed: its error in the wire format of `sopy_actors.errors`."""
 
     child_id: str
     name: str
-    error_type: str
-    message: str
+    error: dict[str, Any]
+
+    @property
+    def error_type(self) -> str:
+        """The error's class name, e.g. "RecoveryExhausted" or "SOPCancelled"."""
+        return str(self.error.get("type", "SopyError"))
+
+    @property
+    def message(self) -> str:
+        """The error's message."""
+        return str(self.error.get("message", ""))
+
+    def exception(self) -> SopyError:
+        """The child's error as the exception it raised (same class and fields)."""
+        return error_from_wire(self.error)
 
 
 class SubSOPCompleted(Event[SubSOPResult]):

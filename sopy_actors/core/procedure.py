@@ -73,7 +73,7 @@ def _resolve(function: Callable[..., Any], annotation: Any, owner: type) -> Any:
     if not isinstance(annotation, str):
         return annotation
     namespace = {**getattr(function, "__globals__", {}), owner.__name__: owner}
-    return eval(annotation, namespace)  # noqa: S307 - the class's own source annotation
+    return eval(annotation, namespace)
 
 
 def _collect_handlers(
@@ -105,7 +105,7 @@ def _register(
         return [f"handler {name} has no annotation on '{event_parameter.name}' (the event type)"]
     try:
         annotation = _resolve(function, event_parameter.annotation, cls)
-    except Exception as error:  # noqa: BLE001 - any failure means the name is not resolvable
+    except Exception as error:
         return [f"handler {name}: annotation {event_parameter.annotation!r} cannot be resolved ({error})"]
     event_types = _event_types_of(annotation)
     if event_types is None:
@@ -134,7 +134,7 @@ class Procedure(Generic[S]):
         sop_options: how the class runs on the actor runtime (`ProcedureOptions`).
     """
 
-    prompt: ClassVar[Prompt] = Prompt()
+    prompt: Prompt = Prompt()
     ignore: ClassVar[tuple[type[Event[Any]], ...]] = ()
     sop_handlers: ClassVar[dict[type[Event[Any]], str]] = {}
     sop_options: ClassVar[ProcedureOptions | None] = None
@@ -157,7 +157,7 @@ class Procedure(Generic[S]):
         """Name of the method that handles `event_type` (or a base class of it), if any."""
         for klass in event_type.__mro__:
             if klass in cls.sop_handlers:
-                return cls.sop_handlers[klass]  # type: ignore[index]
+                return cls.sop_handlers[klass]
         return None
 
     @property

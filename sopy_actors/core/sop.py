@@ -6,20 +6,44 @@ runtime on Ray (`SOP.start()` once `sopy_actors.init()` has run).
 
 from __future__ import annotations
 
-import contextvars
+import contextlib
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from sopy_actors.core.context import handling_sop_id, innermost_run, within
 from sopy_actors.core.events import Event, event_type_name
 from sopy_actors.core.procedure import Procedure
 from sopy_actors.core.transition import Filters, Snapshot
 from sopy_actors.errors import DefinitionError, RecoveryExhausted, RuntimeUnavailable
 
-__all__ = ["SOP", "ErrorHandler", "Run", "current_run", "finish_with_recovery"]
+__all__ = ["SOP", "ErrorHandler", "Run", "SOPStatus", "current_sop", "finish_with_recovery", "set_engine"]
 
 S = TypeVar("S", bound=BaseModel)
+
+
+class SOPStatus(BaseModel):
+    """Where an SOP is (the same on every engine).
+
+    Attributes:
+        phase: waiting (for an event), running (handling one), done, failed or cancelled.
+        host: the SOP host actor that runs it ("local" in process).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    name: str
+    procedure: str
+    version: int
+    retries: int
+    phase: Literal["waiting", "running", "done", "failed", "cancelled"]
+    queued: int
+    parent_id: str | None
+    children: list[str]
+    host: str
+    last_prompt: str | None
 
 
 class Run(Protocol):
@@ -27,14 +51,7 @@ class Run(Protocol):
 
     sop_id: str
 
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def procedure_name(self) -> str: ...
-
-    @property
-    def last_prompt(self) -> str | None: ...
+    def status(self) -> SOPStatus: ...
 
 
 ErrorHandler = Callable[[Any], None]
@@ -42,11 +59,12 @@ ErrorHandler = Callable[[Any], None]
 
 
 class _Engine(Protocol):
-    def start(self, sop: SOP[Any], *, sop_id: str | None, placement: str) -> Any: ...
+    def start(self, sop: SOP[Any], *, sop_id: str | None, placement: Literal["spread", "dedicated"]) -> Any: ...
+
+    def attach(self, sop_id: str) -> Any: ...
 
 
 _engine: _Engine | None = None
-_current: contextvars.ContextVar[Any] = contextvars.ContextVar("sopy_current_run", default=None)
 
 
 def set_engine(engine: _Engine | None) -> None:
@@ -55,9 +73,17 @@ def set_engine(engine: _Engine | None) -> None:
     _engine = engine
 
 
-def current_run() -> Any:
-    """The run of the innermost `with sop:` block in this context, or None."""
-    return _current.get()
+def current_sop() -> Any:
+    """The SOP this code works for, or None.
+
+    In a handler (on the actor runtime), the handle of the SOP being handled, e.g. for
+    `agent.submit(prompt, deliver_to=current_sop())`; elsewhere, the run of the innermost
+    `with sop:` block (an `SOPHandle`, or a `LocalSOP` in process).
+    """
+    sop_id = handling_sop_id()
+    if sop_id is not None and _engine is not None:
+        return _engine.attach(sop_id)
+    return innermost_run()
 
 
 def finish_with_recovery(
@@ -69,9 +95,9 @@ def finish_with_recovery(
         RecoveryExhausted: the SOP is still not at End after `retry_limits` handler calls.
     """
     attempts = 0
-    while not run.done:
+    while (status := run.status()).phase != "done":
         if error_handler is None or attempts >= retry_limits:
-            raise RecoveryExhausted(run.sop_id, attempts, run.last_prompt)
+            raise RecoveryExhausted(run.sop_id, attempts, status.last_prompt)
         attempts += 1
         error_handler(run)
 
@@ -120,7 +146,7 @@ class SOP(Generic[S]):
         self.health_every: float | None = None
         self.memory_budget: int | None = None
         self._run: Any = None
-        self._token: contextvars.Token[Any] | None = None
+        self._within: contextlib.AbstractContextManager[None] | None = None
 
     @property
     def name(self) -> str:
@@ -174,11 +200,11 @@ class SOP(Generic[S]):
         """The event filters set by `observes` and `from_agent`."""
         return Filters(tuple(event_type_name(e) for e in self.observed), self.agents)
 
-    def initial_snapshot(self) -> Snapshot[S]:
+    def initial_snapshot(self) -> Snapshot[Procedure[S], S]:
         """A fresh snapshot: a copy of the initial state, in the entry procedure, version 0."""
         return Snapshot(procedure=self.init_proc, state=self.state.model_copy(deep=True))
 
-    def start(self, *, sop_id: str | None = None, placement: str = "spread") -> Any:
+    def start(self, *, sop_id: str | None = None, placement: Literal["spread", "dedicated"] = "spread") -> Any:
         """Start a run on the installed engine and return its handle.
 
         Raises:
@@ -194,12 +220,13 @@ class SOP(Generic[S]):
 
     def __enter__(self) -> Any:
         self._run = self.start()
-        self._token = _current.set(self._run)
+        self._within = within(self._run)
+        self._within.__enter__()
         return self._run
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._token is not None:
-            _current.reset(self._token)
-            self._token = None
+        if self._within is not None:
+            self._within.__exit__(None, None, None)
+            self._within = None
         if exc_type is None:
             finish_with_recovery(self._run, self.error_handler, self.retry_limits)

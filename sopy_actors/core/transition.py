@@ -1,7 +1,10 @@
-"""The pure transition function every engine calls: one event in, one `Transition` out.
+"""The pure transition functions every engine calls.
 
-No I/O, no clocks, no Ray. The in-process engine calls it directly; on the actor runtime a
-ProcedureActor calls it and the SOP host commits what it returns.
+`step` runs one event's handler and returns a `Transition`; `advance` is the one commit rule:
+from a snapshot and what an event did, the next snapshot and its consequence (rejections
+counted, retry limit, End). No I/O, no clocks, no Ray. The in-process engine calls both; on
+the actor runtime a ProcedureActor calls `step` and the SOP host calls `advance` on the JSON
+forms of procedure and state (it never imports workflow code).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import copy
 import enum
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,11 +20,26 @@ from sopy_actors.core.events import Event, event_type_name
 from sopy_actors.core.procedure import End, Procedure
 from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
 
-__all__ = ["Outcome", "Snapshot", "Filters", "Transition", "apply", "run_handler", "step"]
+__all__ = [
+    "FINISHED_PROMPT",
+    "Advanced",
+    "Filters",
+    "Outcome",
+    "Phase",
+    "Snapshot",
+    "Transition",
+    "advance",
+    "run_handler",
+    "step",
+]
 
 S = TypeVar("S")
+P = TypeVar("P")
 
 FINISHED_PROMPT = "The procedure has already finished."
+"""The recovery prompt of an event sent after End: refused, nothing committed."""
+
+Phase = Literal["running", "done", "failed"]
 
 
 class Outcome(enum.StrEnum):
@@ -54,24 +72,82 @@ class Transition(Generic[S]):
 
 
 @dataclass(frozen=True)
-class Snapshot(Generic[S]):
+class Snapshot(Generic[P, S]):
     """Everything an SOP instance is between events; what a checkpoint stores.
+
+    In process `P` is the procedure and `S` the state; the SOP host holds their JSON forms.
 
     Attributes:
         procedure: the current procedure, with its attributes.
         state: the current state.
         version: how many events have been committed.
-        retries: consecutive rejections so far.
-        done: True once the SOP reached End.
+        retries: rejections counted against the retry limit so far.
+        phase: running, done (reached End) or failed (went past the retry limit).
         last_prompt: the last recovery prompt (or End prompt).
     """
 
-    procedure: Procedure[S]
+    procedure: P
     state: S
     version: int = 0
     retries: int = 0
-    done: bool = False
+    phase: Phase = "running"
     last_prompt: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the SOP reached End."""
+        return self.phase == "done"
+
+
+@dataclass(frozen=True)
+class Advanced(Generic[P, S]):
+    """The consequence of committing one event.
+
+    Attributes:
+        snapshot: the snapshot to commit.
+        outcome: what the event did.
+        prompt: the event's recovery prompt (rejected) or End prompt (ended).
+        failure: set when this rejection went past the retry limit; the SOP is failed.
+    """
+
+    snapshot: Snapshot[P, S]
+    outcome: Outcome
+    prompt: str | None
+    failure: RecoveryExhausted | None = None
+
+
+def advance(
+    snapshot: Snapshot[P, S],
+    outcome: Outcome,
+    procedure: P,
+    state: S,
+    prompt: str | None,
+    *,
+    retry_limits: int,
+    sop_id: str = "",
+) -> Advanced[P, S]:
+    """The one commit rule: the snapshot after an event with `outcome`; never raises.
+
+    A rejection adds one retry, an ignored event leaves the count alone, anything else resets
+    it. The (retry_limits + 1)-th rejection in a row fails the SOP (`failure` is set).
+    """
+    if outcome is Outcome.REJECTED:
+        retries = snapshot.retries + 1
+    elif outcome is Outcome.IGNORED:
+        retries = snapshot.retries
+    else:
+        retries = 0
+    failure = RecoveryExhausted(sop_id, retries, prompt) if retries > retry_limits else None
+    phase: Phase = "failed" if failure is not None else "done" if outcome is Outcome.ENDED else "running"
+    after = Snapshot(
+        procedure=procedure,
+        state=state,
+        version=snapshot.version + 1,
+        retries=retries,
+        phase=phase,
+        last_prompt=prompt if prompt is not None else snapshot.last_prompt,
+    )
+    return Advanced(after, outcome, prompt, failure)
 
 
 def _copy_state(state: S) -> S:
@@ -134,34 +210,6 @@ def run_handler(
         f"sop=<{sop_id}>, procedure=<{procedure.sop_name}>, event=<{event_name}> | handler "
         f"{name} returned {result!r} ({type(result).__name__}); return another procedure "
         "(e.g. Next()), self to stay, End() to finish, or a str to reject the event"
-    )
-
-
-def apply(
-    snapshot: Snapshot[S], transition: Transition[S], *, retry_limits: int, sop_id: str = ""
-) -> Snapshot[S]:
-    """The snapshot after committing `transition`; counts consecutive rejections.
-
-    A rejection adds one retry, an ignored event leaves the count alone, anything else resets it.
-
-    Raises:
-        RecoveryExhausted: this rejection is the (retry_limits + 1)-th in a row.
-    """
-    if transition.outcome is Outcome.REJECTED:
-        retries = snapshot.retries + 1
-    elif transition.outcome is Outcome.IGNORED:
-        retries = snapshot.retries
-    else:
-        retries = 0
-    if retries > retry_limits:
-        raise RecoveryExhausted(sop_id, retries, transition.prompt)
-    return Snapshot(
-        procedure=transition.procedure,
-        state=transition.state,
-        version=snapshot.version + 1,
-        retries=retries,
-        done=transition.outcome is Outcome.ENDED,
-        last_prompt=transition.prompt if transition.prompt is not None else snapshot.last_prompt,
     )
 
 

@@ -6,11 +6,8 @@ and the reporter import Ray and are loaded on first use (module `__getattr__`).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from sopy_actors._lazy import lazy_exports
 from sopy_actors.monitoring.health import DependencyStatus, HealthCheck, HealthMetrics, NodeHealth
-from sopy_actors.monitoring.names import FAMILIES, Family
 from sopy_actors.monitoring.predictors import (
     RISK_LEVELS,
     Predictor,
@@ -22,13 +19,14 @@ from sopy_actors.monitoring.predictors import (
     performance_degradation,
     resource_exhaustion,
 )
+from sopy_actors.telemetry.names import FAMILIES, Family
 
 _LAZY: dict[str, str] = {
     "MetricsEndpoint": "sopy_actors.monitoring.api",
     "Monitor": "sopy_actors.monitoring.api",
     "monitor": "sopy_actors.monitoring.api",
     "start_monitor": "sopy_actors.monitoring.api",
-    "MetricsReporter": "sopy_actors.monitoring.reporter",
+    "MetricsReporter": "sopy_actors.telemetry.reporter",
 }
 
 __all__ = [
@@ -55,14 +53,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sopy_actors.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

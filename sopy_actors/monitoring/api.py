@@ -9,13 +9,14 @@ import ray
 from pydantic import BaseModel, ConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sopy_actors.errors import InputError, RuntimeUnavailable
+from sopy_actors.errors import InputError, RuntimeUnavailable, TimedOut
 from sopy_actors.monitoring.health import HealthMetrics
 from sopy_actors.monitoring.monitor_actor import MonitorActor
-from sopy_actors.monitoring.nodes import head_node_id
 from sopy_actors.monitoring.probes import ProbeSpec, function_path
-from sopy_actors.monitoring.reporter import MONITOR_ACTOR
-from sopy_actors.runtime.options import ray_options
+from sopy_actors.runtime.engine import current_engine
+from sopy_actors.runtime.options import create_actor, ray_options
+from sopy_actors.runtime.rayutil import head_node_id, wait
+from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 
 __all__ = ["MetricsEndpoint", "Monitor", "monitor", "start_monitor"]
 
@@ -60,10 +61,7 @@ class Monitor:
             ) from error
 
     def _get(self, ref: Any, timeout: float = 60.0) -> Any:
-        try:
-            return ray.get(ref, timeout=timeout)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as error:
-            raise RuntimeUnavailable(f"Monitor unavailable: {error}") from error
+        return wait(ref, timeout, what="the Monitor")
 
     def endpoint(self) -> MetricsEndpoint:
         """Where `/metrics` is served."""
@@ -116,8 +114,6 @@ def monitor() -> Monitor:
     Raises:
         RuntimeUnavailable: init() has not run in this process.
     """
-    from sopy_actors.runtime.engine import current_engine
-
     return Monitor(current_engine().config.namespace)
 
 
@@ -135,10 +131,12 @@ def start_monitor(
         max_concurrency=_MONITOR_THREADS,
         scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),
     )
-    actor = MonitorActor.options(**options).remote(namespace, db_path, port, host, sample_every)
+    actor = create_actor(MonitorActor, options, namespace, db_path, port, host, sample_every)
     try:
-        endpoint = MetricsEndpoint.model_validate(ray.get(actor.endpoint.remote(), timeout=120))
-    except ray.exceptions.RayActorError as error:
+        endpoint = MetricsEndpoint.model_validate(wait(actor.endpoint.remote(), 120, what="the Monitor"))
+    except TimedOut:
+        raise
+    except RuntimeUnavailable as error:  # the actor died starting: its port is the usual cause
         raise InputError(
             f"the Monitor could not start (is metrics port {port} on {host} taken? pass another "
             f"metrics_port, or 0 for any free port): {error}",

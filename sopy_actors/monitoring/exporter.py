@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from sopy_actors.monitoring.names import FAMILIES, Family
+from sopy_actors.telemetry.names import FAMILIES, Family
 
 __all__ = ["Snapshot", "TotalsCollector", "serve"]
 

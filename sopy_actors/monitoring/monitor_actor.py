@@ -29,20 +29,23 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.errors import RecoveryExhausted, SOPFailed, SopyError, UnknownSOP
-from sopy_actors.monitoring import names
 from sopy_actors.monitoring.exporter import Snapshot, TotalsCollector, serve
 from sopy_actors.monitoring.health import HealthCheck, HealthMetrics
 from sopy_actors.monitoring.nodes import NodeProbeActor, read_node, short_node_id
 from sopy_actors.monitoring.predictors import (
     RISK_LEVELS,
+    Predictor,
     dependency_failure,
     error_rate_increase,
     performance_degradation,
     resource_exhaustion,
 )
 from sopy_actors.monitoring.probes import ProbeSpec, run_probe
-from sopy_actors.monitoring.reporter import actor_restarted
 from sopy_actors.monitoring.totals import Batch, MonitorDB, Series
+from sopy_actors.runtime.options import create_actor
+from sopy_actors.runtime.rayutil import alive_nodes
+from sopy_actors.telemetry import names
+from sopy_actors.telemetry.reporter import actor_restarted
 
 __all__ = ["DEFAULT_METRICS_PORT", "MonitorActor"]
 
@@ -56,7 +59,7 @@ _BASELINE = 600.0
 _RESPONSE_TIMES = 50
 _CALL_TIMEOUT = 5.0
 _HOST_PREFIX = "sopy-host-"
-_PREDICTORS = {
+_PREDICTORS: dict[str, Predictor] = {
     "resource_exhaustion": resource_exhaustion,
     "performance_degradation": performance_degradation,
     "error_rate_increase": error_rate_increase,
@@ -88,11 +91,8 @@ class MonitorActor:
 
     def subscribe(self, sop_id: str, host: str, name: str, every: float, memory_budget: int | None = None) -> None:
         """Send `HealthCheck` to an SOP every `every` seconds until it finishes."""
-        self._core.call(self._core.subscribe(sop_id, {"host": host, "name": name, "every": every, "memory_budget": memory_budget}))
-
-    def unsubscribe(self, sop_id: str) -> None:
-        """Stop sending HealthChecks to an SOP."""
-        self._core.call(self._core.unsubscribe(sop_id))
+        subscription = {"host": host, "name": name, "every": every, "memory_budget": memory_budget}
+        self._core.call(self._core.subscribe(sop_id, subscription))
 
     def register_probe(self, spec: ProbeSpec) -> None:
         """Run a dependency probe every `spec.every` seconds (replaces one of the same name)."""
@@ -148,10 +148,7 @@ class _MonitorCore:
         """Bind `/metrics`: a restarted Monitor takes its saved port again; a new one the
         requested port (None: 9464). When the saved or default port is taken, any free port."""
         saved = self.db.setting("metrics_port")
-        if restarted and saved:
-            port = int(saved)
-        else:
-            port = DEFAULT_METRICS_PORT if requested is None else requested
+        port = int(saved) if restarted and saved else DEFAULT_METRICS_PORT if requested is None else requested
         try:
             server, bound = serve(TotalsCollector(self.snapshot), port=port, host=host)
         except OSError:
@@ -196,10 +193,10 @@ class _MonitorCore:
         """Copy of every series for `/metrics` (called on the HTTP server's thread)."""
         with self.lock:
             data: Snapshot = {}
-            for (name, labels), value in self.totals.counters.items():
-                data.setdefault(name, {})[labels] = value
-            for (name, labels), value in self.totals.histograms.items():
-                data.setdefault(name, {})[labels] = [list(value[0]), value[1], value[2]]
+            for (name, labels), total in self.totals.counters.items():
+                data.setdefault(name, {})[labels] = total
+            for (name, labels), histogram in self.totals.histograms.items():
+                data.setdefault(name, {})[labels] = [list(histogram[0]), histogram[1], histogram[2]]
             for name, series in self.gauges.items():
                 data[name] = dict(series)
             return data
@@ -275,7 +272,7 @@ class _MonitorCore:
         while True:
             try:
                 await self._sample()
-            except Exception:  # noqa: BLE001 - one bad sample must not end sampling
+            except Exception:
                 logger.exception("health sample failed")
             await asyncio.sleep(self.sample_every)
 
@@ -289,12 +286,14 @@ class _MonitorCore:
         self._set_gauge(names.EVENT_ERROR_RATIO, {(): error_rate})
         self._set_gauge(names.EVENT_REJECTION_RATIO, {(): rejection_rate})
         metrics = await self.health()
-        risks = {(name,): float(RISK_LEVELS.index(p(metrics))) for name, p in _PREDICTORS.items()}
+        risks: dict[tuple[str, ...], float] = {
+            (name,): float(RISK_LEVELS.index(p(metrics))) for name, p in _PREDICTORS.items()
+        }
         self._set_gauge(names.HEALTH_RISK, risks)
 
     async def _sample_nodes(self) -> None:
         loop = asyncio.get_running_loop()
-        alive = [n for n in await loop.run_in_executor(None, ray.nodes) if n.get("Alive")]
+        alive = await loop.run_in_executor(None, alive_nodes)
         readings: dict[str, dict[str, Any]] = {}
         for node in alive:
             node_id = str(node["NodeID"])
@@ -304,7 +303,7 @@ class _MonitorCore:
                 probe = self.node_probes.get(node_id)
                 if probe is None:
                     strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
-                    probe = self.node_probes[node_id] = NodeProbeActor.options(scheduling_strategy=strategy).remote()
+                    probe = self.node_probes[node_id] = create_actor(NodeProbeActor, {"scheduling_strategy": strategy})
                 try:
                     reading = await asyncio.wait_for(probe.read.remote(), timeout=_CALL_TIMEOUT)
                 except (TimeoutError, ray.exceptions.RayError):
@@ -314,7 +313,10 @@ class _MonitorCore:
         for node_id in gone:
             self.node_probes.pop(node_id)
         self.nodes = readings
-        self._set_gauge(names.NODE_MEMORY, {(n,): r["memory_used_bytes"] / (r["memory_total_bytes"] or 1) for n, r in readings.items()})
+        memory: dict[tuple[str, ...], float] = {
+            (n,): r["memory_used_bytes"] / (r["memory_total_bytes"] or 1) for n, r in readings.items()
+        }
+        self._set_gauge(names.NODE_MEMORY, memory)
         self._set_gauge(names.NODE_CPU, {(n,): r["cpu_usage"] for n, r in readings.items()})
 
     async def _sample_hosts(self) -> None:
@@ -364,7 +366,7 @@ class _MonitorCore:
         from sopy_actors.runtime.handle import SOPHandle
 
         subscription = self.subs[sop_id]
-        handle = SOPHandle(sop_id, subscription["host"], self.namespace)
+        handle = SOPHandle(sop_id, host=subscription["host"], namespace=self.namespace)
         every = float(subscription["every"])
         while sop_id in self.subs:
             event = HealthCheck(payload=await self.health(subscription.get("memory_budget")), sender="sopy-monitor")

@@ -7,7 +7,7 @@ from pathlib import Path
 import psutil
 import ray
 
-__all__ = ["NodeProbeActor", "head_node_id", "read_node", "short_node_id"]
+__all__ = ["NodeProbeActor", "read_node", "short_node_id"]
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -46,14 +46,6 @@ def read_node() -> dict[str, float | int]:
 def short_node_id(node_id: str) -> str:
     """The `node` label: the first 12 hex digits of a Ray node id."""
     return node_id[:12]
-
-
-def head_node_id() -> str:
-    """The Ray node id of the live head node."""
-    for node in ray.nodes():
-        if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
-            return str(node["NodeID"])
-    raise RuntimeError("the Ray cluster has no live head node")
 
 
 @ray.remote(num_cpus=0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sopy_actors.monitoring.names import Family, family
+from sopy_actors.telemetry.names import Family, family
 
 __all__ = ["Batch", "MonitorDB", "Series", "Totals"]
 
@@ -172,13 +172,13 @@ class MonitorDB:
     def rows(self, table: str) -> dict[str, dict[str, Any]]:
         """All subscriptions or probes, by key."""
         assert table in ("subscriptions", "probes")
-        return {key: json.loads(data) for key, data in self._db.execute(f"SELECT * FROM {table}")}  # noqa: S608
+        return {key: json.loads(data) for key, data in self._db.execute(f"SELECT * FROM {table}")}
 
     def put(self, table: str, key: str, data: dict[str, Any] | None) -> None:
         """Insert or replace a subscription or probe; None deletes it."""
         assert table in ("subscriptions", "probes")
         key_column = "sop_id" if table == "subscriptions" else "name"
         if data is None:
-            self._db.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (key,))  # noqa: S608
+            self._db.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (key,))
         else:
-            self._db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", (key, json.dumps(data)))  # noqa: S608
+            self._db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", (key, json.dumps(data)))

@@ -1,17 +1,23 @@
-"""The actor runtime: SOPs on SOPHost actors, handlers in ProcedureActors, a SQLite Store."""
+"""The actor runtime: SOPs on SOPHost actors, handlers in ProcedureActors, a SQLite Store.
 
-from sopy_actors.runtime.engine import RuntimeInfo, attach, current_sop, init, list_sops, shutdown
-from sopy_actors.runtime.handle import Receipt, SendFuture, SOPHandle, SOPStatus
+`sopy_actors.init()` (in `sopy_actors.bootstrap`) connects this runtime and then starts the
+Monitor, which sits above it.
+"""
+
+from sopy_actors.core.sop import SOPStatus
+from sopy_actors.runtime.connect import RuntimeInfo
+from sopy_actors.runtime.engine import attach, list_sops
+from sopy_actors.runtime.handle import SendFuture, SOPHandle
+from sopy_actors.runtime.messages import Receipt
+from sopy_actors.runtime.store import SOPSummary
 
 __all__ = [
     "Receipt",
     "RuntimeInfo",
     "SOPHandle",
     "SOPStatus",
+    "SOPSummary",
     "SendFuture",
     "attach",
-    "current_sop",
-    "init",
     "list_sops",
-    "shutdown",
 ]

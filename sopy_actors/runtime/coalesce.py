@@ -52,7 +52,7 @@ class Coalescer(Generic[T, R]):
     async def _send(self, batch: list[tuple[T, asyncio.Future[R | None]]]) -> None:
         try:
             results: list[Any] | None = await self._send_batch([item for item, _ in batch])
-        except BaseException as error:  # noqa: BLE001 - every waiter of the batch gets it
+        except BaseException as error:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)

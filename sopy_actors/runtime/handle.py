@@ -1,7 +1,8 @@
 """SOPHandle: what a driver, a handler or an agent holds to talk to one running SOP.
 
-Small and picklable (an id, a host name, a namespace), so it can be passed to any actor.
-Blocking methods use `ray.get`; `send_async` is for async code such as agent actors.
+Plain data (an id, a host name, a namespace; a frozen model), so it can be passed to any
+actor and kept in state. Blocking methods wait with `rayutil.wait`; `send_async` is for async
+code such as agent actors.
 """
 
 from __future__ import annotations
@@ -9,20 +10,22 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import ray
 from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.core.codec import decode_state
 from sopy_actors.core.events import Event, event_to_wire
-from sopy_actors.core.transition import Outcome
+from sopy_actors.core.sop import SOPStatus
 from sopy_actors.errors import InputError, RuntimeUnavailable
+from sopy_actors.runtime.messages import Receipt, Reply, SendItem, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR
-from sopy_actors.runtime.sending import PendingReply, SendBatcher, get_reply
+from sopy_actors.runtime.rayutil import wait
+from sopy_actors.runtime.sending import PendingReply, SendBatcher
 from sopy_actors.runtime.store import LogEntry
 
-__all__ = ["Receipt", "SOPHandle", "SOPStatus", "SendFuture"]
+__all__ = ["SOPHandle", "SendFuture"]
 
 # Events from one process to one SOP carry increasing sequence numbers, so the host applies
 # them in the order they were sent even though Ray delivers async-actor calls out of order.
@@ -37,55 +40,8 @@ def _next_seq(sop_id: str) -> int:
         return next(counter)
 
 
-class Receipt(BaseModel):
-    """What a committed event did.
-
-    Attributes:
-        outcome: transitioned, stayed, rejected, ended or ignored.
-        procedure: the procedure the SOP is in now.
-        version: the SOP's version after this event.
-        prompt: the recovery prompt (rejected) or the End prompt (ended).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    outcome: Outcome
-    procedure: str
-    version: int
-    prompt: str | None = None
-
-    @property
-    def rejected(self) -> bool:
-        """True when the SOP refused the event; `prompt` says what to do instead."""
-        return self.outcome is Outcome.REJECTED
-
-
-class SOPStatus(BaseModel):
-    """Where an SOP is."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    name: str
-    procedure: str
-    version: int
-    retries: int
-    phase: Literal["waiting", "running", "done", "failed", "cancelled"]
-    queued: int
-    parent_id: str | None
-    children: list[str]
-    host: str
-    last_prompt: str | None
-
-
-def _unwrap(reply: dict[str, Any]) -> dict[str, Any]:
-    if "error" in reply:
-        raise reply["error"]
-    return reply
-
-
-def _receipt(reply: dict[str, Any]) -> Receipt:
-    return Receipt.model_validate(_unwrap(reply))
+def _receipt(reply: Reply) -> Receipt:
+    return Receipt.model_validate(unwrap(reply))
 
 
 # Host handles by (namespace, name): a lookup is a GCS round trip, and hosts are restartable
@@ -119,7 +75,7 @@ class SendFuture:
         return _receipt(self._pending.reply(timeout))
 
 
-class SOPHandle:
+class SOPHandle(BaseModel):
     """A running (or finished) SOP on the actor runtime.
 
     Args:
@@ -128,13 +84,14 @@ class SOPHandle:
         namespace: the Ray namespace of the deployment.
     """
 
-    def __init__(self, sop_id: str, host: str, namespace: str) -> None:
-        self.sop_id = sop_id
-        self.host = host
-        self.namespace = namespace
+    model_config = ConfigDict(frozen=True)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (SOPHandle, (self.sop_id, self.host, self.namespace))
+    sop_id: str
+    host: str
+    namespace: str
+
+    def __init__(self, sop_id: str, *, host: str, namespace: str) -> None:
+        super().__init__(sop_id=sop_id, host=host, namespace=namespace)
 
     def __repr__(self) -> str:
         return f"SOPHandle({self.sop_id!r})"
@@ -142,18 +99,20 @@ class SOPHandle:
     def _actor(self) -> Any:
         return _host_actor(self.namespace, self.host)
 
-    def _wire(self, event: Event[Any]) -> dict[str, Any]:
+    def _wait(self, ref: Any, timeout: float | None = None) -> Any:
+        return wait(ref, timeout, what=f"sop=<{self.sop_id}> | SOP host {self.host}")
+
+    def _item(self, event: Event[Any]) -> SendItem:
         if not isinstance(event, Event):
-            raise InputError(f"send() takes an Event, got {type(event).__name__}")
-        return event_to_wire(event)
+            raise InputError(f"send() takes an Event, got {type(event).__name__}", fields=("event",))
+        return SendItem(self.sop_id, event_to_wire(event), _SENDER, _next_seq(self.sop_id))
 
     def submit(self, event: Event[Any]) -> SendFuture:
         """Send `event` without waiting; events from this process keep their order.
 
         Events submitted to one host within a few milliseconds travel in one Ray call.
         """
-        wire = self._wire(event)
-        item = (self.sop_id, wire, _SENDER, _next_seq(self.sop_id))
+        item = self._item(event)
         return SendFuture(SendBatcher.shared().add((self.namespace, self.host), self._actor(), item))
 
     def send(self, event: Event[Any], *, timeout: float | None = None) -> Receipt:
@@ -164,28 +123,30 @@ class SOPHandle:
             HandlerError, TransitionError: the handler failed; nothing was committed.
             RecoveryExhausted: this rejection went past the retry limit; the SOP failed.
             SOPFailed: the SOP had already failed or was cancelled.
+            TimedOut: no receipt within `timeout` seconds.
         """
         return self.submit(event).result(timeout)
 
     async def send_async(self, event: Event[Any]) -> Receipt:
         """`send` for async code (agent actors, async hosts): awaits instead of blocking."""
-        wire = self._wire(event)
-        reply = await self._actor().send.remote(self.sop_id, wire, _SENDER, _next_seq(self.sop_id))
+        item = self._item(event)
+        reply: Reply = await self._actor().send.remote(*item)
         return _receipt(reply)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for End and return the final state.
 
         Raises:
-            RecoveryExhausted, SOPFailed, SOPCancelled: the SOP did not end well.
-            TimeoutError: it did not end within `timeout` seconds.
+            RecoveryExhausted, SOPFailed, SOPCancelled: the SOP did not end well (the same
+                class and fields whether or not its host restarted meanwhile).
+            TimedOut: it did not end within `timeout` seconds (also a TimeoutError).
         """
-        reply = _unwrap(get_reply(self._actor().wait_result.remote(self.sop_id), timeout))
-        return decode_state(reply["state"])
+        return decode_state(unwrap(self._wait(self._actor().wait_result.remote(self.sop_id), timeout)))
 
     def status(self) -> SOPStatus:
         """Procedure, version, retries, phase (waiting/running/done/failed/cancelled), children."""
-        return SOPStatus.model_validate(_unwrap(get_reply(self._actor().status.remote(self.sop_id), None)))
+        status: SOPStatus = unwrap(self._wait(self._actor().status.remote(self.sop_id)))
+        return status
 
     def state(self) -> Any:
         """The last committed state, as the workflow's state class (its module must be importable)."""
@@ -197,32 +158,15 @@ class SOPHandle:
         return data
 
     def _state_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = _unwrap(get_reply(self._actor().state.remote(self.sop_id), None))["state"]
+        wire: dict[str, Any] = unwrap(self._wait(self._actor().state.remote(self.sop_id)))
         return wire
 
     def history(self) -> list[LogEntry]:
         """Every committed event, oldest first."""
         store = ray.get_actor(STORE_ACTOR, namespace=self.namespace)
-        entries: list[LogEntry] = get_reply(store.history.remote(self.sop_id), None)
+        entries: list[LogEntry] = wait(store.history.remote(self.sop_id), what="the Store")
         return entries
 
     def cancel(self) -> None:
         """Cancel the SOP and its children; waiting `result()` calls raise SOPCancelled."""
-        get_reply(self._actor().cancel.remote(self.sop_id), None)
-
-    # The members `with SOP(...)` and recovery code read (see sopy_actors.core.sop.Run).
-
-    @property
-    def done(self) -> bool:
-        """True once the SOP reached End."""
-        return self.status().phase == "done"
-
-    @property
-    def procedure_name(self) -> str:
-        """The current procedure's name."""
-        return self.status().procedure
-
-    @property
-    def last_prompt(self) -> str | None:
-        """The last recovery prompt or End prompt."""
-        return self.status().last_prompt
+        self._wait(self._actor().cancel.remote(self.sop_id))

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.options import ProcedureOptions
 
-__all__ = ["ProcedureOptions", "RuntimeConfig", "host_name", "procedure_actor_name", "ray_options", "runtime_env_key"]
+__all__ = [
+    "ActorOptions",
+    "Placement",
+    "ProcedureOptions",
+    "RuntimeConfig",
+    "create_actor",
+    "host_name",
+    "pool_host",
+    "procedure_actor_name",
+    "ray_options",
+    "runtime_env_key",
+]
 
 SHARED_PROCEDURE_ACTOR = "sopy-procedures-shared"
 STORE_ACTOR = "sopy-store"
@@ -25,11 +36,20 @@ class RuntimeConfig(BaseModel):
     hosts: int = Field(default=2, ge=1, le=256)
 
 
+Placement = Literal["spread", "dedicated"]
+"""Where an SOP runs: on a pool host chosen by its id, or on a host of its own."""
+
+
+def pool_host(index: int) -> str:
+    """The name of pool host `index`."""
+    return f"sopy-host-{index}"
+
+
 def host_name(sop_id: str, *, pool: int, dedicated: bool) -> str:
     """The SOPHost actor that runs `sop_id`: its own, or one of the pool by a stable hash."""
     if dedicated:
         return f"sopy-host-sop-{sop_id}"
-    return f"sopy-host-{zlib.crc32(sop_id.encode()) % pool}"
+    return pool_host(zlib.crc32(sop_id.encode()) % pool)
 
 
 def runtime_env_key(runtime_env: dict[str, Any] | None) -> str:
@@ -52,6 +72,32 @@ def procedure_actor_name(
     return f"sopy-procedure-{class_path}{code}-{replica}"
 
 
+class ActorOptions(TypedDict, total=False):
+    """Ray's `.options()` of an actor, as sopy actors use them."""
+
+    name: str
+    namespace: str
+    lifetime: Literal["detached"]
+    get_if_exists: bool
+    max_restarts: int
+    max_task_retries: int
+    num_cpus: float
+    scheduling_strategy: Any
+    resources: dict[str, float]
+    max_concurrency: int
+    runtime_env: dict[str, Any]
+
+
+def create_actor(actor_class: object, options: ActorOptions, *args: Any) -> Any:
+    """`actor_class.options(**options).remote(*args)`: get or create an actor, typed.
+
+    Ray's stubs type a `@ray.remote` class as the class itself, without `.options`; this is
+    the one place that crosses that gap.
+    """
+    remote: Any = actor_class
+    return remote.options(**options).remote(*args)
+
+
 def ray_options(
     *,
     name: str,
@@ -61,13 +107,13 @@ def ray_options(
     max_concurrency: int | None = None,
     scheduling_strategy: Any = "SPREAD",
     runtime_env: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ActorOptions:
     """Ray `.options()` for a sopy actor: named, detached, restarted forever, calls retried.
 
     Calls are retried after a crash because every sopy actor method is idempotent (events are
     deduplicated by id, commits by event id, and a handler run commits nothing by itself).
     """
-    options: dict[str, Any] = {
+    options: ActorOptions = {
         "name": name,
         "namespace": namespace,
         "lifetime": "detached",

@@ -15,49 +15,32 @@ from typing import Any
 
 import ray
 
-from sopy_actors.errors import RuntimeUnavailable
+from sopy_actors.runtime.messages import Reply, SendItem
+from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["PendingReply", "SendBatcher", "get_reply"]
+__all__ = ["PendingReply", "SendBatcher"]
 
 _WINDOW_SECONDS = 0.002
 _MAX_BATCH = 1000
-
-# One SendBatch item: (sop_id, wire event, sender, seq), as SOPHostActor.send takes them.
-Item = tuple[str, dict[str, Any], str, int]
-
-
-def get_reply(ref: Any, timeout: float | None) -> Any:
-    """`ray.get` with the framework's errors: TimeoutError, RuntimeUnavailable."""
-    try:
-        return ray.get(ref, timeout=timeout)
-    except ray.exceptions.GetTimeoutError:
-        raise TimeoutError(f"no answer within {timeout} s") from None
-    except ray.exceptions.RayActorError as error:
-        raise RuntimeUnavailable(f"SOP host unavailable: {error}") from error
-
 
 class _Batch:
     """Events for one host, sent together; `ref` resolves to their replies in order."""
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
-        self.items: list[Item] = []
+        self.items: list[SendItem] = []
         self.ref: Any = None
         self.sent = threading.Event()
-        self._replies: list[dict[str, Any]] | None = None
+        self._replies: list[Reply] | None = None
 
     def send(self) -> None:
         self.ref = self.actor.send_batch.remote(json.dumps(self.items))
         self.sent.set()
 
-    def replies(self, timeout: float | None) -> list[dict[str, Any]]:
+    def replies(self, timeout: float | None) -> list[Reply]:
         if self._replies is None:
             self.sent.wait()
-            encoded, errors = get_reply(self.ref, timeout)
-            replies = json.loads(encoded)
-            for index, error in errors.items():
-                replies[index] = {"error": error}
-            self._replies = replies
+            self._replies = json.loads(wait(self.ref, timeout, what="an SOP host"))
         return self._replies
 
 
@@ -76,8 +59,8 @@ class PendingReply:
         ready, _ = ray.wait([self._batch.ref], timeout=0)
         return bool(ready)
 
-    def reply(self, timeout: float | None = None) -> dict[str, Any]:
-        """Wait for the host's reply (a receipt dict or `{"error": ...}`)."""
+    def reply(self, timeout: float | None = None) -> Reply:
+        """Wait for the host's reply (a receipt's fields or `error`)."""
         self._batcher.flush(self._batch)
         return self._batch.replies(timeout)[self._index]
 
@@ -102,7 +85,7 @@ class SendBatcher:
                 cls._shared = SendBatcher()
             return cls._shared
 
-    def add(self, key: tuple[str, str], actor: Any, item: Item) -> PendingReply:
+    def add(self, key: tuple[str, str], actor: Any, item: SendItem) -> PendingReply:
         """Queue `item` for the host `key` = (namespace, host name); returns its future."""
         with self._lock:
             batch = self._open.get(key)

@@ -13,9 +13,22 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Commit", "CommitRows", "LogEntry", "SOPRecord", "SQLiteStore", "Store", "StoredSOP"]
+from sopy_actors.errors import InputError
+
+__all__ = [
+    "Commit",
+    "CommitRows",
+    "LogEntry",
+    "SOPRecord",
+    "SOPSummary",
+    "SQLiteStore",
+    "Store",
+    "StoredSOP",
+    "open_store",
+]
 
 Phase = Literal["running", "done", "failed", "cancelled"]
+"""A stored SOP's phase; `error` holds the failure (wire form) of a failed or cancelled one."""
 
 
 def _rebuild(cls: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
@@ -102,6 +115,19 @@ class Commit(_Transported):
 CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
 
 
+class SOPSummary(BaseModel):
+    """One line of `list_sops()`: which SOP, where it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    name: str
+    phase: Phase
+    procedure: str
+    version: int
+    parent_id: str | None = None
+
+
 class StoredSOP(BaseModel):
     """A record with the ids (and replies) of its most recent events, for deduplication."""
 
@@ -110,7 +136,17 @@ class StoredSOP(BaseModel):
 
 
 class Store(Protocol):
-    """What the runtime needs from a durable backend."""
+    """What the Store actor needs from a durable backend (`open_store` picks one).
+
+    Calls block; the Store actor makes them from its one I/O thread. `write` is the group
+    commit: every commit of the list in one transaction, an event id already logged for its
+    SOP skipped (exactly-once). `location` says where it writes, without secrets.
+    """
+
+    @property
+    def location(self) -> str: ...
+
+    def close(self) -> None: ...
 
     def create(self, record: SOPRecord) -> bool: ...
 
@@ -124,7 +160,7 @@ class Store(Protocol):
 
     def pending_notifications(self, host: str) -> list[SOPRecord]: ...
 
-    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]: ...
+    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]: ...
 
     def config(self, key: str, default: str) -> str: ...
 
@@ -172,6 +208,11 @@ class SQLiteStore:
         if "parent_pending" not in columns:  # a store written before the column existed
             self._db.execute("ALTER TABLE sops ADD COLUMN parent_pending INTEGER NOT NULL DEFAULT 0")
         self._db.execute("CREATE INDEX IF NOT EXISTS sops_parent_pending ON sops(parent_pending) WHERE parent_pending = 1")
+
+    @property
+    def location(self) -> str:
+        """The database file."""
+        return str(self.path)
 
     def close(self) -> None:
         """Close the database."""
@@ -234,8 +275,8 @@ class SQLiteStore:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Summaries (id, name, phase, procedure, version, parent) of SOPs, newest first."""
+    def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]:
+        """Summaries of SOPs (of one phase, or all), newest first."""
         query = "SELECT sop_id, name, phase, procedure_name, version, parent_id FROM sops"
         params: tuple[Any, ...] = ()
         if phase is not None:
@@ -243,7 +284,7 @@ class SQLiteStore:
             params = (phase,)
         rows = self._db.execute(query + " ORDER BY updated DESC LIMIT ?", (*params, limit))
         keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id")
-        return [dict(zip(keys, row, strict=True)) for row in rows.fetchall()]
+        return [SOPSummary.model_validate(dict(zip(keys, row, strict=True))) for row in rows.fetchall()]
 
     def config(self, key: str, default: str) -> str:
         """The value stored under `key`, storing `default` first if there is none."""
@@ -254,6 +295,20 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def open_store(location: str) -> Store:
+    """The Store backend for `location`: a SQLite file path (or `sqlite:///path`).
+
+    Raises:
+        InputError: a URL of a backend this version does not have.
+    """
+    scheme, separator, rest = location.partition("://")
+    if not separator:
+        return SQLiteStore(location)
+    if scheme == "sqlite":
+        return SQLiteStore(rest)
+    raise InputError(f"store {scheme}://... is not supported; give a SQLite file path", fields=("store",))
 
 
 class _Transaction:

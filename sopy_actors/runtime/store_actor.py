@@ -10,9 +10,9 @@ from typing import Any
 
 import ray
 
-from sopy_actors.monitoring import names
-from sopy_actors.monitoring.reporter import MetricsReporter
-from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SQLiteStore, StoredSOP
+from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SOPSummary, Store, StoredSOP, open_store
+from sopy_actors.telemetry import names
+from sopy_actors.telemetry.reporter import MetricsReporter
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ _MAX_BATCHES = 64  # commit_batch calls written in one transaction
 
 @ray.remote
 class StoreActor:
-    """Async actor owning the SQLite store; every method runs on its event loop.
+    """Async actor owning the Store backend (`open_store`); every method runs on its event loop.
 
     Commits arriving while a batch is being written wait and go together in the next
     transaction, so a thousand concurrent SOPs cost a few transactions, not a thousand.
@@ -29,9 +29,9 @@ class StoreActor:
     """
 
     def __init__(self, path: str) -> None:
-        # One thread owns the connection: SQLite calls never block the event loop.
+        # One thread owns the connection: backend calls never block the event loop.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sopy-store")
-        self._store = SQLiteStore(path)
+        self._store: Store = open_store(path)
         self._pending: list[tuple[list[CommitRows], asyncio.Future[None]]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -70,7 +70,7 @@ class StoreActor:
                 try:
                     await self._run(self._store.write, [rows for commits, _ in batch for rows in commits])
                     self._metrics.observe(names.STORE_COMMIT_DURATION, (), time.perf_counter() - started)
-                except Exception as error:  # noqa: BLE001 - each waiter gets the failure
+                except Exception as error:
                     logger.exception("commits=<%d> | store write failed", len(batch))
                     for _, future in batch:
                         if not future.done():
@@ -100,9 +100,9 @@ class StoreActor:
         result: list[str] = await self._run(self._store.children, sop_id)
         return result
 
-    async def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    async def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]:
         """Summaries of the stored SOPs, newest first."""
-        result: list[dict[str, Any]] = await self._run(self._store.list_sops, phase, limit)
+        result: list[SOPSummary] = await self._run(self._store.list_sops, phase, limit)
         return result
 
     async def config(self, key: str, default: str) -> str:
@@ -111,9 +111,5 @@ class StoreActor:
         return result
 
     async def path(self) -> str:
-        """The database file this store writes."""
-        return str(self._store.path)
-
-    async def ping(self) -> str:
-        """Liveness check."""
-        return "ok"
+        """Where this store writes (its database file)."""
+        return self._store.location

@@ -25,6 +25,7 @@ __all__ = [
     "HANDLER_DURATION",
     "HEALTH_CHECKS",
     "HEALTH_RISK",
+    "METRIC_UPDATES_DROPPED",
     "MONITOR_REPORTS",
     "NODE_CPU",
     "NODE_MEMORY",
@@ -145,13 +146,18 @@ HEALTH_CHECKS = Family(
 MONITOR_REPORTS = Family(
     "sopy_monitor_reports_total", "counter", ("kind",), "Metric batches the Monitor applied, by reporting actor kind."
 )
+METRIC_UPDATES_DROPPED = Family(
+    "sopy_metric_updates_dropped_total", "counter", ("kind",),
+    "Counter and histogram updates a reporting actor dropped: their series was new and it already "
+    "held its limit of series (the Monitor was unreachable for long, or labels have too many values).",
+)
 
 FAMILIES: tuple[Family, ...] = (
     EVENTS, TRANSITIONS, HANDLER_DURATION, SOPS_STARTED, SOPS_FINISHED, SOP_INSTANCES, QUEUED_EVENTS,
     RECOVERY_STEPS, AGENT_CALLS, AGENT_CALL_DURATION, AGENT_TOKENS, TOOL_CALLS, TOOL_CALLS_REJECTED,
     ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY, NODE_CPU, EVENT_ERROR_RATIO,
     EVENT_REJECTION_RATIO, DEPENDENCY_UP, DEPENDENCY_LATENCY, HEALTH_RISK, HEALTH_CHECKS,
-    MONITOR_REPORTS,
+    MONITOR_REPORTS, METRIC_UPDATES_DROPPED,
 )
 
 _BY_NAME = {f.name: f for f in FAMILIES}

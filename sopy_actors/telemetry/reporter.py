@@ -5,9 +5,10 @@ only add to in-memory dicts under a lock (about a microsecond) and never wait fo
 A daemon thread sends what accumulated every `interval` seconds as one numbered batch.
 
 - Monitor down or restarting: deltas keep accumulating here, aggregated by series, so memory is
-  bounded by the number of series (at most `max_series`; new series past that are dropped and
-  counted in `dropped`). The unacknowledged batch is sent again with the same number when its
-  call fails; the Monitor applies each number once, so nothing is lost or counted twice.
+  bounded by the number of series (at most `max_series`; updates to new series past that are
+  dropped, and the next batch counts them in `sopy_metric_updates_dropped_total{kind}`). The
+  unacknowledged batch is sent again with the same number when its call fails; the Monitor
+  applies each number once, so nothing is lost or counted twice.
 - No Monitor at all (`init(monitoring=False)`): deltas are discarded; the reporter looks for
   the Monitor again every 10 s.
 - The reporter's process dies: at most its last `interval` of deltas is lost.
@@ -19,15 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 import warnings
-from bisect import bisect_left
-from collections import deque
 from typing import Any
 
 import ray
 
-from sopy_actors.monitoring.names import ACTOR_RESTARTS, AGENT_CALL_DURATION, HANDLER_DURATION, Family
+from sopy_actors.telemetry.deltas import MetricDeltas
+from sopy_actors.telemetry.names import ACTOR_RESTARTS, Family
 
 __all__ = ["MONITOR_ACTOR", "MetricsReporter", "actor_restarted"]
 
@@ -35,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MONITOR_ACTOR = "sopy-monitor"
 _LOOKUP_EVERY = 10.0
-_SAMPLED = (HANDLER_DURATION.name, AGENT_CALL_DURATION.name)
 
 
 def actor_restarted() -> bool:
@@ -54,161 +52,90 @@ class MetricsReporter:
 
     Args:
         namespace: the sopy_actors namespace (the Monitor is `sopy-monitor` in it).
-        kind: what reports (host, procedure, store, agent ...): the `kind` label of restarts.
+        kind: what reports (host, procedure, store, agent ...): the `kind` label of restarts
+            and dropped updates.
         interval: seconds between batches.
-        max_series: distinct series held while the Monitor is unreachable.
+        max_series: distinct series held between two batches (they pile up while the Monitor
+            is unreachable).
     """
 
     def __init__(self, namespace: str, *, kind: str, interval: float = 1.0, max_series: int = 10_000) -> None:
-        self.namespace = namespace
-        self.kind = kind
-        self.interval = interval
-        self.max_series = max_series
-        self.dropped = 0
-        self._id = uuid.uuid4().hex
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        self._counters: dict[tuple[Family, tuple[str, ...]], float] = {}
-        self._histograms: dict[tuple[Family, tuple[str, ...]], list[Any]] = {}
-        self._samples: deque[float] = deque(maxlen=256)
+        self._namespace = namespace
+        self._kind = kind
+        self._interval = interval
+        self._deltas = MetricDeltas(kind, max_series=max_series)
         self._monitor: Any = None
         self._looked_up = 0.0
         self._unacked: tuple[dict[str, Any], Any] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sopy-metrics-{kind}", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, name=f"sopy-metrics-{kind}", daemon=True).start()
 
     # -- recording (any thread, never blocks on the Monitor) -------------------------------
 
     def count(self, family: Family, labels: tuple[str, ...] = (), value: float = 1.0) -> None:
         """Add `value` to a counter series (label values in `family.labels` order)."""
-        key = (family, labels)
-        with self._lock:
-            if key in self._counters:
-                self._counters[key] += value
-            elif self._room():
-                self._counters[key] = value
+        self._deltas.count(family, labels, value)
 
     def observe(self, family: Family, labels: tuple[str, ...], seconds: float) -> None:
         """Record one observation of a histogram series (handler and agent durations also feed
         HealthCheck `response_times`)."""
-        key = (family, labels)
-        with self._lock:
-            current = self._histograms.get(key)
-            if current is None:
-                if not self._room():
-                    return
-                current = self._histograms[key] = [[0] * (len(family.buckets) + 1), 0.0, 0]
-            current[0][bisect_left(family.buckets, seconds)] += 1
-            current[1] += seconds
-            current[2] += 1
-            if family.name in _SAMPLED:
-                self._samples.append(seconds)
-
-    def _room(self) -> bool:
-        if len(self._counters) + len(self._histograms) < self.max_series:
-            return True
-        self.dropped += 1
-        return False
+        self._deltas.observe(family, labels, seconds)
 
     # -- sending (the reporter thread) -----------------------------------------------------
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Send what accumulated and wait for the Monitor to apply it; False if it did not in time.
-
-        For tests and shutdown; actors need not call it.
-        """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._send_once(wait=max(0.0, deadline - time.monotonic())) and self._unacked is None and self._empty():
-                return True
-        return False
-
-    def close(self) -> None:
-        """Stop the thread after a last flush attempt."""
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 5)
-
-    def _empty(self) -> bool:
-        with self._lock:
-            return not self._counters and not self._histograms
-
     def _run(self) -> None:
         self._count_restart()
-        while not self._stop.wait(self.interval):
-            self._send_logged()
-        self._send_logged()
-
-    def _send_logged(self) -> None:
-        try:
-            self._send_once(wait=0.0)
-        except Exception:  # noqa: BLE001 - metrics must never take the actor down
-            logger.exception("kind=<%s> | sending metrics failed", self.kind)
+        while True:
+            time.sleep(self._interval)
+            try:
+                self._step()
+            except Exception:
+                logger.exception("kind=<%s> | sending metrics failed", self._kind)
 
     def _count_restart(self) -> None:
         try:
             if actor_restarted():
-                self.count(ACTOR_RESTARTS, (self.kind,))
-        except Exception:  # noqa: BLE001 - the GCS may be briefly unreachable; a restart goes uncounted
-            logger.warning("kind=<%s> | could not tell whether this actor restarted", self.kind)
+                self.count(ACTOR_RESTARTS, (self._kind,))
+        except Exception:
+            logger.warning("kind=<%s> | could not tell whether this actor restarted", self._kind)
 
     def _lookup(self) -> Any:
         if self._monitor is None and time.monotonic() - self._looked_up >= _LOOKUP_EVERY:
             self._looked_up = time.monotonic()
             try:
-                self._monitor = ray.get_actor(MONITOR_ACTOR, namespace=self.namespace)
+                self._monitor = ray.get_actor(MONITOR_ACTOR, namespace=self._namespace)
             except ValueError:
                 self._monitor = None
         return self._monitor
 
-    def _send_once(self, *, wait: float) -> bool:
-        """One step: settle the unacknowledged batch, else send the next. True if no error."""
-        with self._send_lock:
-            return self._step(wait)
-
-    def _step(self, wait: float) -> bool:
+    def _step(self) -> None:
+        """Settle the unacknowledged batch (resend it if its call failed), else send the next."""
         monitor = self._lookup()
         if monitor is None:
-            self._take()  # no Monitor in this namespace: monitoring is off
-            return True
+            self._deltas.take()  # no Monitor in this namespace: monitoring is off
+            return
         if self._unacked is not None:
-            batch, ref = self._unacked
-            ready, _ = ray.wait([ref], timeout=wait)
+            sent, ref = self._unacked
+            ready, _ = ray.wait([ref], timeout=0)
             if not ready:
-                return True
+                return
             try:
                 # The reply is ready; read it without ray.get, which warns in async actors even
                 # off their event loop (this is the reporter's own thread).
                 ref.future().result()
             except ray.exceptions.RayError as error:
-                logger.warning("kind=<%s>, seq=<%d> | Monitor did not take the batch (%s); resending", self.kind, batch["seq"], type(error).__name__)
+                logger.warning(
+                    "kind=<%s>, seq=<%d> | Monitor did not take the batch (%s); resending",
+                    self._kind,
+                    sent["seq"],
+                    type(error).__name__,
+                )
                 if isinstance(error, ray.exceptions.ActorDiedError):
                     self._monitor, self._looked_up = None, 0.0
                     monitor = self._lookup()
                 if monitor is not None:
-                    self._unacked = (batch, monitor.report.remote(batch))
-                return False
+                    self._unacked = (sent, monitor.report.remote(sent))
+                return
             self._unacked = None
-        batch = self._take()
+        batch = self._deltas.take()
         if batch is not None:
             self._unacked = (batch, monitor.report.remote(batch))
-        return True
-
-    def _take(self) -> dict[str, Any] | None:
-        with self._lock:
-            if not self._counters and not self._histograms:
-                return None
-            counters, self._counters = self._counters, {}
-            histograms, self._histograms = self._histograms, {}
-            samples = list(self._samples)
-            self._samples.clear()
-        self._seq += 1
-        return {
-            "reporter": self._id,
-            "seq": self._seq,
-            "kind": self.kind,
-            "counters": [[f.name, list(labels), value] for (f, labels), value in counters.items()],
-            "histograms": [[f.name, list(labels), h[0], h[1], h[2]] for (f, labels), h in histograms.items()],
-            "samples": samples,
-        }

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import contextvars
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from sopy_actors.core.context import within
 from sopy_actors.core.events import Event
-from sopy_actors.core.sop import SOP, _current, finish_with_recovery
-from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, Transition, apply, step
-from sopy_actors.errors import InputError, RecoveryExhausted, SOPFailed
+from sopy_actors.core.procedure import Procedure
+from sopy_actors.core.sop import SOP, SOPStatus, finish_with_recovery
+from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, Transition, advance, step
+from sopy_actors.errors import InputError, SOPFailed
 
 __all__ = ["HistoryEntry", "LocalSOP"]
 
@@ -43,11 +45,11 @@ class LocalSOP(Generic[S]):
     def __init__(self, sop: SOP[S], *, sop_id: str | None = None) -> None:
         self.sop = sop
         self.sop_id = sop_id or uuid.uuid4().hex
-        self._snapshot: Snapshot[S] = sop.initial_snapshot()
+        self._snapshot: Snapshot[Procedure[S], S] = sop.initial_snapshot()
         self._history: list[HistoryEntry] = []
         self._applied: dict[str, Transition[S]] = {}
         self._failure: BaseException | None = None
-        self._token: contextvars.Token[Any] | None = None
+        self._within: contextlib.AbstractContextManager[None] | None = None
 
     def send(self, event: Event[Any]) -> Transition[S]:
         """Apply `event` and return what it did.
@@ -67,16 +69,20 @@ class LocalSOP(Generic[S]):
         if self.done:  # as on the actor runtime: refused, not committed
             return Transition(Outcome.REJECTED, self._snapshot.procedure, self.state, FINISHED_PROMPT)
         before = self._snapshot
-        try:
-            transition = step(
-                before.procedure, before.state, event, filters=self.sop.filters, sop_id=self.sop_id
-            )
-            self._snapshot = apply(
-                before, transition, retry_limits=self.sop.retry_limits, sop_id=self.sop_id
-            )
-        except RecoveryExhausted as error:
-            self._failure = error
-            raise
+        transition = step(before.procedure, before.state, event, filters=self.sop.filters, sop_id=self.sop_id)
+        advanced = advance(
+            before,
+            transition.outcome,
+            transition.procedure,
+            transition.state,
+            transition.prompt,
+            retry_limits=self.sop.retry_limits,
+            sop_id=self.sop_id,
+        )
+        if advanced.failure is not None:
+            self._failure = advanced.failure
+            raise advanced.failure
+        self._snapshot = advanced.snapshot
         self._applied[event.id] = transition
         self._history.append(
             HistoryEntry(
@@ -126,6 +132,23 @@ class LocalSOP(Generic[S]):
         """The last recovery prompt or End prompt."""
         return self._snapshot.last_prompt
 
+    def status(self) -> SOPStatus:
+        """Where the run is, as on the actor runtime (host "local", nothing queued)."""
+        phase = "failed" if self._failure is not None else "done" if self.done else "waiting"
+        return SOPStatus(
+            sop_id=self.sop_id,
+            name=self.sop.name,
+            procedure=self.procedure_name,
+            version=self.version,
+            retries=self.retries,
+            phase=phase,
+            queued=0,
+            parent_id=None,
+            children=[],
+            host="local",
+            last_prompt=self.last_prompt,
+        )
+
     def history(self) -> list[HistoryEntry]:
         """Every committed event, oldest first."""
         return list(self._history)
@@ -143,12 +166,13 @@ class LocalSOP(Generic[S]):
         return self.state
 
     def __enter__(self) -> LocalSOP[S]:
-        self._token = _current.set(self)
+        self._within = within(self)
+        self._within.__enter__()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._token is not None:
-            _current.reset(self._token)
-            self._token = None
+        if self._within is not None:
+            self._within.__exit__(None, None, None)
+            self._within = None
         if exc_type is None:
             finish_with_recovery(self, self.sop.error_handler, self.sop.retry_limits)

@@ -53,7 +53,8 @@ def test_delegation_example_delegates_to_three_agents_that_do_real_work(runtime:
             "v5: TaskAssignment ReportGenerationComplete -> QualityReviewComplete (ended)",
         ]
         for agent in ("data", "report", "review"):
-            usage = re.search(rf"^{agent}: 1 call\(s\), 2 tool calls, (\d+) input \+ (\d+) output = (\d+) tokens$", out, re.MULTILINE)
+            pattern = rf"^{agent}: 1 call\(s\), 2 tool calls, (\d+) input \+ (\d+) output = (\d+) tokens$"
+            usage = re.search(pattern, out, re.MULTILINE)
             assert usage is not None, agent
             assert int(usage[1]) > 0 and int(usage[2]) > 0 and int(usage[3]) == int(usage[1]) + int(usage[2])
 

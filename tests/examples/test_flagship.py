@@ -42,5 +42,6 @@ def test_flagship_readme_graphs_are_what_the_cli_draws() -> None:
     readme = (ROOT / "examples" / "flagship" / "README.md").read_text()
     drawn = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
     for entry, expected in zip(("master_entry", "Staging"), drawn, strict=True):
-        command = [sys.executable, "-m", "sopy_actors.cli", "graph", f"examples/flagship/workflow.py:{entry}", "--format", "mermaid"]
+        target = f"examples/flagship/workflow.py:{entry}"
+        command = [sys.executable, "-m", "sopy_actors.cli", "graph", target, "--format", "mermaid"]
         assert subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout == expected

@@ -55,7 +55,8 @@ def test_parallel_example_runs_three_agents_at_once_polling_and_event_driven(run
 
     for form, section in (("polling", polling), ("events", events)):
         timeline = json_after(section, f"timeline ({form}): ")
-        assert {task: t["agent"] for task, t in timeline.items()} == {"signups": "numbers", "wording": "words", "plan": "outliner"}
+        agents = {task: t["agent"] for task, t in timeline.items()}
+        assert agents == {"signups": "numbers", "wording": "words", "plan": "outliner"}
         assert {t["pid"] for t in timeline.values()} == actor_pids
         # The three tool runs overlapped: each started before any of them finished.
         assert max(t["started"] for t in timeline.values()) < min(t["finished"] for t in timeline.values()), form
@@ -63,7 +64,8 @@ def test_parallel_example_runs_three_agents_at_once_polling_and_event_driven(run
         assert (aggregate["tasks"], aggregate["failed"], aggregate["all_ran_at_once"]) == (3, [], True)
         assert aggregate["agents"] == {"plan": "agent_3", "signups": "agent_1", "wording": "agent_2"}
         answers = {task: json.loads(text) for task, text in aggregate["answers"].items()}  # the tools' real results
-        assert {k: answers["signups"][k] for k in ("count", "total", "min", "max")} == {"count": 5, "total": 577.0, "min": 88.0, "max": 143.0}
+        signups = {k: answers["signups"][k] for k in ("count", "total", "min", "max")}
+        assert signups == {"count": 5, "total": 577.0, "min": 88.0, "max": 143.0}
         assert (answers["wording"]["words"], answers["wording"]["most_frequent"][0]) == (13, ["the", 3])
         assert answers["plan"]["bullets"] == ["- Ray runs the agents.", "- The SOP guards them.", "- Futures report back."]
         assert re.search(r"^plan \(agent_3, agent outliner\): .*\n    tokens: \d+ in, \d+ out; ", section, re.MULTILINE)

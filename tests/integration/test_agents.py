@@ -13,8 +13,10 @@ import psutil
 import pytest
 import ray
 
-from sopy_actors import SOP, AgentError, AgentFuture, ScriptedModel, StrandsAgent
+from sopy_actors import SOP, ScriptedModel, StrandsAgent
+from sopy_actors.agents import AgentFuture
 from sopy_actors.core.codec import decode_value, encode_value
+from sopy_actors.errors import AgentError
 from tests.support import agentflow as a
 from tests.support.monitoring import scrape, value, wait_for
 
@@ -135,7 +137,7 @@ def test_with_sop_runs_the_agent_on_behalf_of_the_sop_in_another_process(tmp_pat
     sop = a.publishing_sop().from_agent(agent)
     with sop as run:
         result = agent(str(tmp_path))
-    assert run.done
+    assert run.status().phase == "done"
     assert run.state().published == [f"{tmp_path}/draft.txt.published"]
     assert [c.status for c in result.tool_calls] == ["rejected", "ok", "ok"]
     assert _history(run)[0] == ("PublishRequested", "rejected")
@@ -145,7 +147,7 @@ def test_with_sop_runs_the_agent_on_behalf_of_the_sop_in_another_process(tmp_pat
 
 
 def test_an_sop_that_governs_another_agent_ignores_this_agents_tool_events(tmp_path: Path) -> None:
-    agent = _agent(GUARDED_SCRIPT[:1] + ["{result}"], "not-governed")
+    agent = _agent([*GUARDED_SCRIPT[:1], "{result}"], "not-governed")
     handle = a.publishing_sop().from_agent("someone-else").start()
     (tmp_path / "draft.txt").write_text("x")
     result = agent(str(tmp_path), sop=handle)
@@ -155,7 +157,8 @@ def test_an_sop_that_governs_another_agent_ignores_this_agents_tool_events(tmp_p
 
 
 def test_submit_with_deliver_to_sends_agent_completed_into_the_sop(tmp_path: Path) -> None:
-    agent = StrandsAgent(tools=[a.shout], model=ScriptedModel([{"tool": "shout", "input": {"text": "{prompt}"}}, "Said {result}"]), name="deliverer")
+    model = ScriptedModel([{"tool": "shout", "input": {"text": "{prompt}"}}, "Said {result}"])
+    agent = StrandsAgent(tools=[a.shout], model=model, name="deliverer")
     handle = a.publishing_sop().start()
     dispatcher = SOP(a.PubState(), a.Dispatching(agent)).start()
 

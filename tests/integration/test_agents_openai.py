@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from sopy_actors import ModelConfig, StrandsAgent
+from sopy_actors import StrandsAgent
+from sopy_actors.agents import ModelConfig
 from tests.support import agentflow as a
 from tests.support.fake_openai import FakeOpenAI
 

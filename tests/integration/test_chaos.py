@@ -14,9 +14,10 @@ import pytest
 import ray
 
 from sopy_actors import ProcedureOptions, attach
+from sopy_actors.errors import RecoveryExhausted, SOPFailed
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
 from sopy_actors.runtime.store import Commit
-from tests.support import family, ledger
+from tests.support import docflow, family, ledger
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]
 
@@ -74,7 +75,9 @@ def test_attach_from_a_new_driver_finds_sops_of_a_driver_that_exited(runtime: An
     root = Path(__file__).resolve().parents[2]
     for code, expected in ((starter, "started"), (follower, "{'old': [0], 'new': [1]}")):
         env = {**os.environ, "RAY_AUTH_MODE": "token"}  # explicit addresses need it (Ray 2.60)
-        done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().splitlines()[-1] == expected
     assert attach("orphan-of-exited-driver").status().phase == "done"
@@ -99,3 +102,22 @@ def test_a_child_end_committed_just_before_its_host_died_still_reaches_the_paren
     told = [e for e in parent.history() if e.event_type == "SubSOPCompleted"]
     assert [e.event_id for e in told] == [f"sub-sop-completed-{child_id}"]
     assert ray.get(store.pending_notifications.remote(stored.record.host)) == []
+
+
+def test_a_failed_sop_raises_the_same_error_before_and_after_its_host_restarts(runtime: Any) -> None:
+    handle = docflow.make_sop(retry_limits=0).start(placement="dedicated")
+    with pytest.raises(RecoveryExhausted) as before:
+        handle.send(docflow.DraftWritten(payload=docflow.Draft(text="")))
+    with pytest.raises(RecoveryExhausted) as waited:
+        handle.result(timeout=60)
+
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+
+    with pytest.raises(RecoveryExhausted) as after:
+        handle.result(timeout=120)  # answered by the restarted host, from the stored record
+    for error in (waited.value, after.value):
+        assert error.__dict__ == before.value.__dict__ and str(error) == str(before.value)
+    assert before.value.attempts == 1 and before.value.last_prompt == "Write a non-empty draft."
+    with pytest.raises(SOPFailed, match=r"cannot accept events: .*recovery exhausted"):
+        handle.send(docflow.DraftWritten(payload=docflow.Draft(text="late")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import sopy_actors
-from sopy_actors import SOPCancelled
+from sopy_actors.errors import SOPCancelled
 from tests.support import family as f
 from tests.support import whoami
 

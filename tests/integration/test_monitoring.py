@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 import sopy_actors
+import sopy_actors.errors
+import sopy_actors.monitoring
 from sopy_actors.monitoring import FAMILIES
 from tests.support import metered
 from tests.support.monitoring import (
@@ -34,9 +36,10 @@ def metrics_url(runtime: Any) -> str:
 
 def test_init_reports_the_metrics_port_and_status_prints_it(runtime: Any) -> None:
     assert runtime.metrics_port and runtime.metrics_host == "127.0.0.1"
-    assert sopy_actors.monitor().endpoint().port == runtime.metrics_port
+    assert sopy_actors.monitoring.monitor().endpoint().port == runtime.metrics_port
     # The session cluster's own address: "auto" may find another cluster running on this machine.
-    cluster = ("--address", runtime.address, "--namespace", runtime.namespace, "--store-dir", str(Path(runtime.store_path).parent))
+    store_dir = str(Path(runtime.store_path).parent)
+    cluster = ("--address", runtime.address, "--namespace", runtime.namespace, "--store-dir", store_dir)
     result = subprocess.run(
         [sys.executable, "-m", "sopy_actors.cli", "status", *cluster],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
@@ -80,18 +83,18 @@ def test_live_scrape_passes_promtool_and_lists_every_readme_family(runtime: Any)
 def test_health_checks_reach_only_monitored_sops(runtime: Any) -> None:
     watched = metered.watch_sop().monitored(every=0.3).start()
     unwatched = metered.watch_sop().start()
-    assert watched.sop_id in sopy_actors.monitor().subscriptions()
+    assert watched.sop_id in sopy_actors.monitoring.monitor().subscriptions()
     wait_for(lambda: watched.state().checks >= 3, timeout=60, what="three HealthChecks")
     assert 0 < watched.state().memory_usage <= 1.5
     assert [e.event_type for e in watched.history()][:3] == ["HealthCheck"] * 3
     assert unwatched.state().checks == 0 and unwatched.history() == []
     watched.send(metered.WatchStopped(payload="done"))
     unwatched.send(metered.WatchStopped(payload="done"))
-    wait_for(lambda: watched.sop_id not in sopy_actors.monitor().subscriptions(), what="unsubscribe after End")
+    wait_for(lambda: watched.sop_id not in sopy_actors.monitoring.monitor().subscriptions(), what="unsubscribe after End")
 
 
 def test_a_failing_dependency_probe_shows_down_in_metrics_and_health_checks(runtime: Any) -> None:
-    monitor = sopy_actors.monitor()
+    monitor = sopy_actors.monitoring.monitor()
     with loopback_dependency() as (url, dependency):
         monitor.register_probe("loopback-api", url, every=0.3, timeout=1.0)
         try:
@@ -110,5 +113,5 @@ def test_a_failing_dependency_probe_shows_down_in_metrics_and_health_checks(runt
 
 
 def test_function_probes_must_be_importable() -> None:
-    with pytest.raises(sopy_actors.InputError, match="top-level function"):
-        sopy_actors.monitor().register_probe("inline", lambda: True)
+    with pytest.raises(sopy_actors.errors.InputError, match="top-level function"):
+        sopy_actors.monitoring.monitor().register_probe("inline", lambda: True)

@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 import sopy_actors
+import sopy_actors.monitoring
 from tests.support import metered
 from tests.support.monitoring import scrape, settled, value, wait_for
 
 
 def test_killed_monitor_comes_back_on_its_port_with_its_counters_and_workflows_go_on(runtime: Any) -> None:
-    monitor = sopy_actors.monitor()
+    monitor = sopy_actors.monitoring.monitor()
     url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
     metered.run_metered(3)
 

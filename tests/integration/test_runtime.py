@@ -8,8 +8,9 @@ import pytest
 import ray
 
 import sopy_actors
-from sopy_actors import InputError, Outcome, ProcedureOptions, SOPHandle, UnknownSOP
+from sopy_actors import Outcome, ProcedureOptions, SOPHandle
 from sopy_actors.core.events import event_to_wire
+from sopy_actors.errors import InputError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import docflow as d
 from tests.support.scenarios import SCENARIOS, Scenario
@@ -117,13 +118,14 @@ def test_a_tampered_payload_is_refused_naming_the_field_and_changes_nothing(runt
     wire["data"]["payload"] = {"text": 42}
     host = ray.get_actor(handle.host, namespace=runtime.namespace)
     reply = ray.get(host.send.remote(handle.sop_id, wire, None, None))
-    assert isinstance(reply["error"], InputError)
-    assert "field 'payload.text'" in str(reply["error"])
+    error = error_from_wire(reply["error"])  # errors cross every hop in the one wire format
+    assert isinstance(error, InputError) and error.fields == ("payload.text",)
+    assert "field 'payload.text'" in str(error)
     assert handle.status().version == 0
 
 
 def test_events_for_an_unknown_sop_id_get_a_clear_error(runtime: Any) -> None:
-    stranger = SOPHandle("no-such-sop", "sopy-host-0", runtime.namespace)
+    stranger = SOPHandle("no-such-sop", host="sopy-host-0", namespace=runtime.namespace)
     with pytest.raises(UnknownSOP, match="no-such-sop"):
         stranger.send(d.DraftWritten(payload=d.Draft(text="x")))
 
@@ -136,13 +138,13 @@ def test_sending_something_that_is_not_an_event_is_an_input_error() -> None:
 
 def test_result_returns_the_final_state_and_with_block_finishes_through_the_error_handler() -> None:
     def finish(run: SOPHandle) -> None:
-        if run.procedure_name == "Drafting":
+        if run.status().procedure == "Drafting":
             run.send(d.DraftWritten(payload=d.Draft(text="via handler")))
         else:
             run.send(d.ReviewDone(payload=d.Review(approved=True, comment="ok")))
 
     sop = d.make_sop().with_recovery(finish, retry_limits=3)
     with sop as run:
-        assert sopy_actors.current_run() is run
+        assert sopy_actors.current_sop() is run
     assert run.result(timeout=60).text == "via handler"
     assert run.status().phase == "done"

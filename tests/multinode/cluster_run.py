@@ -45,7 +45,7 @@ def start_cluster() -> tuple[Cluster, list[Any]] | None:
             workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
             cluster.wait_for_nodes()
             return cluster, workers
-        except Exception as error:  # noqa: BLE001 - only the start is retried
+        except Exception as error:
             if attempt == 2:
                 print(json.dumps({"skipped": f"Ray nodes could not start on this machine: {error}"}))
                 return None
@@ -64,7 +64,8 @@ def main() -> None:
     handles = [ledger.make_sop(EVENTS).start() for _ in range(SOPS)]
     for handle in handles:
         handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="d", index=0)), timeout=300)
-    recording = procedure_actor_name("tests.support.ledger:Recording", ProcedureOptions(), 0, ray.get_runtime_context().runtime_env)
+    runtime_env = ray.get_runtime_context().runtime_env
+    recording = procedure_actor_name("tests.support.ledger:Recording", ProcedureOptions(), 0, runtime_env)
     names = [f"sopy-host-{i}" for i in range(4)] + [recording]
     placement = {name: node_of(name, namespace) for name in names}
     futures = [

@@ -174,7 +174,7 @@ class AwaitingAgent(Procedure[PubState]):
     def on_completed(self, state: PubState, event: AgentCompleted) -> Procedure[PubState] | str:
         if event.payload.call_id != self.future.call_id:
             return "Not the call this SOP is waiting for."
-        assert event.payload.result is not None, event.payload.error
+        assert event.payload.result is not None, event.payload.message
         state.answer = event.payload.result.text
         return End()
 

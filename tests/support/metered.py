@@ -49,7 +49,13 @@ def metered_sop() -> SOP[Tally]:
     return SOP(state=Tally(), init_proc=MeteredCollecting())
 
 
-METERED_EVENTS = [ItemCounted(payload=1), ItemCounted(payload=-1), ItemCounted(payload=2), CountClosed(payload="a"), CountClosed(payload="b")]
+METERED_EVENTS = [
+    ItemCounted(payload=1),
+    ItemCounted(payload=-1),
+    ItemCounted(payload=2),
+    CountClosed(payload="a"),
+    CountClosed(payload="b"),
+]
 """Per SOP: stayed 2, rejected 1, transitioned 1, ended 1."""
 
 

@@ -25,7 +25,7 @@ PROMTOOL = Path("/usr/bin/promtool")
 
 
 def scrape(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return str(response.read().decode())
 
 
@@ -82,7 +82,7 @@ def free_port() -> int:
 class _Health(BaseHTTPRequestHandler):
     healthy = True
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's spelling
+    def do_GET(self) -> None:
         self.send_response(200 if type(self).healthy else 503)
         self.end_headers()
         self.wfile.write(b"ok" if type(self).healthy else b"down")

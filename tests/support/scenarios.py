@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sopy_actors import HandlerError, Outcome, RecoveryExhausted, SOPFailed, TransitionError
+from sopy_actors import Outcome
 from sopy_actors.core.events import Event
 from sopy_actors.core.transition import FINISHED_PROMPT
+from sopy_actors.errors import HandlerError, RecoveryExhausted, SOPFailed, TransitionError
 from tests.support import docflow as d
 
 

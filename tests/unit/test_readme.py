@@ -17,7 +17,7 @@ def test_readme_python_snippets_run() -> None:
         module = types.ModuleType(f"readme_snippet_{number}")
         sys.modules[module.__name__] = module
         try:
-            exec(compile(snippet, str(README), "exec"), module.__dict__)  # noqa: S102
+            exec(compile(snippet, str(README), "exec"), module.__dict__)
         finally:
             del sys.modules[module.__name__]
 
@@ -26,3 +26,4 @@ def test_readme_has_the_test_command_ci_runs() -> None:
     text = README.read_text()
     block = text.split("<!-- test-command -->")[1].split("<!-- /test-command -->")[0]
     assert "pytest" in block and "pip install -e '.[test]'" in block
+    assert "ruff check" in block and "mypy" in block  # the checks run before the tests

@@ -7,8 +7,10 @@ import logging
 
 import pytest
 
-from sopy_actors import AgentSpec, InputError, ModelConfig, ScriptedModel
+from sopy_actors import ScriptedModel
+from sopy_actors.agents import AgentSpec, ModelConfig
 from sopy_actors.agents.providers import build_model, model_config_from
+from sopy_actors.errors import InputError
 
 _ENV = ("SOPY_MODEL", "SOPY_MODEL_BASE_URL", "SOPY_MODEL_API_KEY_ENV", "SOPY_MODEL_REGION", "SOPY_MODEL_PARAMS")
 
@@ -76,7 +78,8 @@ def test_an_openai_compatible_model_is_built_without_network() -> None:
     pytest.importorskip("openai")
     from strands.models.openai import OpenAIModel
 
-    model = build_model(model_config_from("openai:local-model").model_copy(update={"base_url": "http://127.0.0.1:1/v1"}), agent="a")
+    config = model_config_from("openai:local-model").model_copy(update={"base_url": "http://127.0.0.1:1/v1"})
+    model = build_model(config, agent="a")
     assert isinstance(model, OpenAIModel)
     assert model.get_config()["model_id"] == "local-model"
     assert model.client_args == {"api_key": "not-needed", "base_url": "http://127.0.0.1:1/v1"}

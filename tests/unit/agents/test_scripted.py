@@ -8,7 +8,8 @@ import json
 import pytest
 from strands import Agent
 
-from sopy_actors import InputError, ScriptedModel
+from sopy_actors import ScriptedModel
+from sopy_actors.errors import InputError
 from tests.support import agentflow
 
 
@@ -29,7 +30,10 @@ def test_placeholders_are_filled_once_so_a_result_is_never_read_as_a_template() 
     messages = [
         {"role": "user", "content": [{"text": "ask"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t0", "name": "shout", "input": {}}}]},
-        {"role": "user", "content": [{"toolResult": {"toolUseId": "t0", "status": "success", "content": [{"text": "see {prompt}"}]}}]},
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t0", "status": "success", "content": [{"text": "see {prompt}"}]}}],
+        },
     ]
 
     async def answer() -> str:
@@ -82,3 +86,23 @@ def test_malformed_scripts_are_refused_naming_the_step(steps: object, field: str
     with pytest.raises(InputError) as caught:
         ScriptedModel(steps)  # type: ignore[arg-type]
     assert caught.value.fields == (field,)
+
+
+def test_structured_output_plays_the_step_as_the_output_model_or_refuses_it() -> None:
+    from pydantic import BaseModel
+    from strands.types.exceptions import StructuredOutputException
+
+    class Verdict(BaseModel):
+        ok: bool
+        reason: str
+
+    async def play(model: ScriptedModel) -> list[dict[str, object]]:
+        prompt = [{"role": "user", "content": [{"text": "judge"}]}]
+        return [event async for event in model.structured_output(Verdict, prompt)]
+
+    from_tool = asyncio.run(play(ScriptedModel([{"tool": "verdict", "input": {"ok": True, "reason": "fine"}}])))
+    assert from_tool == [{"output": Verdict(ok=True, reason="fine")}]
+    from_text = asyncio.run(play(ScriptedModel(['{"ok": false, "reason": "{prompt}"}'])))
+    assert from_text == [{"output": Verdict(ok=False, reason="judge")}]
+    with pytest.raises(StructuredOutputException, match="not a valid Verdict"):
+        asyncio.run(play(ScriptedModel(["not json"])))

@@ -6,8 +6,10 @@ import pickle
 
 import pytest
 
-from sopy_actors import AgentSpec, InputError, ModelConfig, ScriptedModel, StrandsAgent
+from sopy_actors import ScriptedModel, StrandsAgent
+from sopy_actors.agents import AgentSpec, ModelConfig
 from sopy_actors.core.codec import decode_value, encode_value
+from sopy_actors.errors import InputError
 from tests.support import agentflow
 
 

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from sopy_actors import Event, InputError
+from sopy_actors import Event
 from sopy_actors.core.events import event_from_wire, event_to_wire
+from sopy_actors.errors import InputError
 
 
 class Copy(BaseModel):
@@ -20,7 +21,7 @@ class Copy(BaseModel):
 
 
 class CopyRequested(Event[Copy]):
-    def __init__(self, *, toolUseId: str | None = None, source: str, dest: str) -> None:  # noqa: N803
+    def __init__(self, *, toolUseId: str | None = None, source: str, dest: str) -> None:
         super().__init__(payload=Copy(source=source, dest=dest), toolUseId=toolUseId)
 
 

@@ -15,18 +15,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from sopy_actors import (
-    End,
-    Event,
-    InputError,
-    Procedure,
-    ProcedureGraph,
-    Prompt,
-    cond,
-    handler,
-    make_prompt,
-    make_prompt_from_procedure,
-)
+from sopy_actors import End, Event, Procedure, Prompt, cond, handler, make_prompt
+from sopy_actors.core.graph import ProcedureGraph, make_prompt_from_procedure
+from sopy_actors.errors import InputError
 
 SHARED_PROMPT = make_prompt("Use the shared prompt.")
 
@@ -446,7 +437,7 @@ def test_prompt_that_cannot_be_read_statically_is_a_warning_and_the_class_prompt
 
 def test_handler_without_source_code_is_a_warning_and_keeps_its_procedure_open() -> None:
     namespace: dict[str, Any] = {"Procedure": Procedure, "handler": handler, "Triaged": Triaged}
-    exec(  # noqa: S102 - a class whose source inspect cannot find
+    exec(
         "class Generated(Procedure):\n"
         "    @handler\n"
         "    def on_triaged(self, state, event: Triaged):\n"

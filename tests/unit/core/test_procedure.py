@@ -7,7 +7,8 @@ from typing import Union
 import pytest
 from pydantic import BaseModel
 
-from sopy_actors import DefinitionError, End, Event, Procedure, Prompt, cond, handler, make_prompt
+from sopy_actors import End, Event, Procedure, Prompt, cond, handler, make_prompt
+from sopy_actors.errors import DefinitionError
 
 
 class S(BaseModel):

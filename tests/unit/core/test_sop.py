@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sopy_actors import SOP, DefinitionError, Outcome, RecoveryExhausted, current_run
+from sopy_actors import SOP, Outcome, current_sop
+from sopy_actors.errors import DefinitionError, RecoveryExhausted
 from sopy_actors.testing import LocalSOP
 from tests.support import docflow as d
 
@@ -73,23 +74,22 @@ def test_with_block_calls_the_error_handler_until_the_sop_ends() -> None:
 
     sop = d.make_sop().with_recovery(nudge, retry_limits=3)
     with LocalSOP(sop) as run:
-        assert current_run() is run
+        assert current_sop() is run
     assert calls == ["Drafting", "Reviewing"] and run.done
-    assert current_run() is None
+    assert current_sop() is None
 
 
 def test_with_block_raises_when_recovery_cannot_finish_the_sop() -> None:
     sop = d.make_sop().with_recovery(lambda run: None, retry_limits=2)
-    with pytest.raises(RecoveryExhausted, match="after 2 attempts"):
-        with LocalSOP(sop):
-            pass
+    with pytest.raises(RecoveryExhausted, match="after 2 attempts"), LocalSOP(sop):
+        pass
 
 
 def test_start_without_a_runtime_says_what_to_do() -> None:
     # A fresh interpreter: the session's Ray fixture may have installed an engine in this one.
     code = (
         "from tests.support import docflow as d\n"
-        "from sopy_actors import RuntimeUnavailable\n"
+        "from sopy_actors.errors import RuntimeUnavailable\n"
         "try:\n    d.make_sop().start()\nexcept RuntimeUnavailable as error:\n    print(error)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60, cwd=ROOT)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import BaseModel, Field
 
-from sopy_actors import End, Event, HandlerError, Outcome, Procedure, RecoveryExhausted, TransitionError, handler
-from sopy_actors.core.transition import Snapshot, apply, run_handler
+from sopy_actors import End, Event, Outcome, Procedure, handler
+from sopy_actors.core.transition import Advanced, Snapshot, advance, run_handler
+from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
 
 
 class S(BaseModel):
@@ -79,19 +82,59 @@ def test_events_sent_after_end_are_rejected() -> None:
     assert transition.prompt == "The procedure has already finished."
 
 
-def test_apply_counts_rejections_and_resets_on_success() -> None:
+def _advance(snapshot: Snapshot[Any, Any], transition: Any, retry_limits: int) -> Advanced[Any, Any]:
+    return advance(
+        snapshot, transition.outcome, transition.procedure, transition.state, transition.prompt,
+        retry_limits=retry_limits, sop_id="s",
+    )
+
+
+def test_advance_counts_rejections_and_resets_on_success() -> None:
     snapshot = Snapshot(procedure=Adding(), state=S())
     rejected = run_handler(snapshot.procedure, snapshot.state, Add(payload=-1))
-    once = apply(snapshot, rejected, retry_limits=1)
-    assert (once.retries, once.version) == (1, 1)
-    with pytest.raises(RecoveryExhausted) as info:
-        apply(once, rejected, retry_limits=1, sop_id="s")
-    assert info.value.attempts == 2 and "negative" in (info.value.last_prompt or "")
-    accepted = run_handler(once.procedure, once.state, Add(payload=2))
-    assert apply(once, accepted, retry_limits=1).retries == 0
+    once = _advance(snapshot, rejected, retry_limits=1)
+    assert (once.snapshot.retries, once.snapshot.version, once.failure) == (1, 1, None)
+    twice = _advance(once.snapshot, rejected, retry_limits=1)
+    assert twice.snapshot.phase == "failed" and isinstance(twice.failure, RecoveryExhausted)
+    assert twice.failure.attempts == 2 and "negative" in (twice.failure.last_prompt or "")
+    accepted = run_handler(once.snapshot.procedure, once.snapshot.state, Add(payload=2))
+    assert _advance(once.snapshot, accepted, retry_limits=1).snapshot.retries == 0
 
 
-def test_apply_marks_the_snapshot_done_on_end() -> None:
+def test_advance_marks_the_snapshot_done_on_end() -> None:
     snapshot = Snapshot(procedure=Adding(), state=S())
-    done = apply(snapshot, run_handler(snapshot.procedure, snapshot.state, Add(payload=0)), retry_limits=0)
-    assert done.done and done.last_prompt == "Finish the procedure."
+    done = _advance(snapshot, run_handler(snapshot.procedure, snapshot.state, Add(payload=0)), retry_limits=0)
+    assert done.snapshot.done and done.snapshot.last_prompt == "Finish the procedure."
+
+
+# The commit rule on opaque procedure/state values, as the SOP host calls it (JSON forms):
+# outcomes in order, retry limit -> retries after each, the final phase, whether it failed.
+COMMIT_RULE = [
+    (("rejected", "rejected"), 2, (1, 2), "running", False),
+    (("rejected", "rejected", "rejected"), 2, (1, 2, 3), "failed", True),
+    (("rejected", "ignored", "rejected"), 1, (1, 1, 2), "failed", True),
+    (("rejected", "stayed", "rejected"), 1, (1, 0, 1), "running", False),
+    (("rejected", "transitioned"), 0, (1, 0), "failed", True),
+    (("ignored", "ended"), 0, (0, 0), "done", False),
+]
+
+
+@pytest.mark.parametrize(("outcomes", "limit", "retries", "phase", "fails"), COMMIT_RULE)
+def test_the_commit_rule_counts_rejections_on_any_procedure_and_state_form(
+    outcomes: tuple[str, ...], limit: int, retries: tuple[int, ...], phase: str, fails: bool
+) -> None:
+    snapshot: Snapshot[dict[str, str], dict[str, int]] = Snapshot(procedure={"name": "P"}, state={"n": 0})
+    seen, failure = [], None
+    for number, outcome in enumerate(outcomes):
+        if failure is not None:
+            break
+        advanced = advance(
+            snapshot, Outcome(outcome), {"name": "P"}, {"n": number}, "why" if outcome == "rejected" else None,
+            retry_limits=limit,
+        )
+        snapshot, failure = advanced.snapshot, advanced.failure
+        seen.append(snapshot.retries)
+    assert tuple(seen) == retries[: len(seen)]
+    assert snapshot.phase == phase
+    assert (failure is not None) is fails
+    assert snapshot.version == len(seen)

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from sopy_actors import InputError
 from sopy_actors.core.events import event_from_wire, event_to_wire
+from sopy_actors.errors import InputError
 from sopy_actors.monitoring import HealthCheck, HealthMetrics
 
 
@@ -21,9 +21,9 @@ def test_payload_is_a_plain_mapping_for_update_and_get() -> None:
 
 
 def test_payload_is_validated() -> None:
-    with pytest.raises(InputError, match="payload.memory_usage"):
+    with pytest.raises(InputError, match=r"payload.memory_usage"):
         HealthCheck(payload={"memory_usage": -0.1})
-    with pytest.raises(InputError, match="payload.surprise"):
+    with pytest.raises(InputError, match=r"payload.surprise"):
         HealthCheck(payload={"surprise": 1})
 
 
@@ -35,7 +35,7 @@ def test_health_check_round_trips_on_the_wire_and_through_pickle() -> None:
 
 
 def test_monitored_checks_its_arguments() -> None:
-    from sopy_actors import DefinitionError
+    from sopy_actors.errors import DefinitionError
     from tests.support.metered import watch_sop
 
     sop = watch_sop().monitored(every=0.5, memory_budget=1 << 30)

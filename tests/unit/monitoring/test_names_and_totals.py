@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from sopy_actors.monitoring import FAMILIES
-from sopy_actors.monitoring.names import EVENTS, HANDLER_DURATION
 from sopy_actors.monitoring.totals import Batch, MonitorDB
+from sopy_actors.telemetry.names import EVENTS, HANDLER_DURATION
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

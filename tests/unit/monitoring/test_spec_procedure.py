@@ -26,7 +26,7 @@ def check(memory: float, **more: Any) -> HealthCheck:
 
 def test_bound_predictor_methods_checkpoint_by_name() -> None:
     procedure = decode_procedure(encode_procedure(workflow.PredictiveRecovery()))
-    assert [p.__name__ for p in procedure.failure_predictors][0] == "_check_resource_exhaustion"
+    assert next(p.__name__ for p in procedure.failure_predictors) == "_check_resource_exhaustion"
     assert all(p.__self__ is procedure for p in procedure.failure_predictors)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord, SQLiteStore
+from sopy_actors.errors import InputError
+from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord, SQLiteStore, open_store
 
 
 def record(sop_id: str = "s1", version: int = 0, parent_id: str | None = None, **changes: object) -> SOPRecord:
@@ -91,8 +92,8 @@ def test_children_list_and_config(store: SQLiteStore) -> None:
     store.create(record("child-b", parent_id="parent"))
     store.write([Commit(record=record("child-b", 1, parent_id="parent", phase="done")).rows()])
     assert store.children("parent") == ["child-a", "child-b"]
-    assert [s["sop_id"] for s in store.list_sops(phase="done")] == ["child-b"]
-    assert {s["sop_id"] for s in store.list_sops()} == {"parent", "child-a", "child-b"}
+    assert [s.sop_id for s in store.list_sops(phase="done")] == ["child-b"]
+    assert {s.sop_id for s in store.list_sops()} == {"parent", "child-a", "child-b"}
     assert store.config("hosts", "4") == "4"
     assert store.config("hosts", "8") == "4"  # the first value stays
 
@@ -100,3 +101,11 @@ def test_children_list_and_config(store: SQLiteStore) -> None:
 def test_commits_cross_processes_as_equal_models() -> None:
     original = commit("s1", 3, "e3")
     assert pickle.loads(pickle.dumps(original)) == original
+
+
+def test_open_store_takes_a_path_or_a_sqlite_url_and_refuses_other_backends(tmp_path: Path) -> None:
+    assert open_store(str(tmp_path / "a.sqlite3")).location == str(tmp_path / "a.sqlite3")
+    assert open_store(f"sqlite://{tmp_path}/b.sqlite3").location == f"{tmp_path}/b.sqlite3"
+    with pytest.raises(InputError, match="not supported") as caught:
+        open_store("redis://127.0.0.1/0")
+    assert caught.value.fields == ("store",)

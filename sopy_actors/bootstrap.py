@@ -1,0 +1,83 @@
+"""`sopy_actors.init()` and `shutdown()`: the runtime, then the Monitor above it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sopy_actors.monitoring.api import start_monitor
+from sopy_actors.runtime.connect import RuntimeInfo, connect, disconnect
+from sopy_actors.runtime.main_module import ship_main_module
+
+__all__ = ["init", "shutdown"]
+
+logger = logging.getLogger(__name__)
+
+
+def init(
+    address: str | None = None,
+    *,
+    namespace: str = "sopy",
+    store_dir: str | os.PathLike[str] | None = None,
+    hosts: int = 2,
+    runtime_env: dict[str, Any] | None = None,
+    num_cpus: int | None = None,
+    include_dashboard: bool = False,
+    log_to_driver: bool = True,
+    monitoring: bool = True,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> RuntimeInfo:
+    """Connect to Ray (a new local cluster when `address` is None) and the system actors.
+
+    Args:
+        address: None for a new local cluster; "auto" or "ray://host:port" to join one.
+        namespace: the Ray namespace; SOPs of one deployment share it.
+        store_dir: where the Store keeps its SQLite file (on the head node). Default:
+            $SOPY_STORE_DIR, else ~/.sopy_actors/<namespace>.
+        hosts: size of the SOPHost pool (fixed by the first driver of a namespace).
+        runtime_env: Ray runtime_env for user code (working_dir / py_modules).
+        num_cpus: CPUs of a new local cluster.
+        include_dashboard: start Ray's dashboard with a new local cluster.
+        log_to_driver: show actor logs in this process.
+        monitoring: start (or join) the Monitor: metrics, HealthChecks, the Prometheus endpoint.
+        metrics_port: the Monitor's `/metrics` port: None = the running Monitor's, or 9464 for
+            a new one (any free port if 9464 is taken); 0 = any free port. A Monitor restarted
+            after a crash binds its port again.
+        metrics_host: the address `/metrics` binds to on the head node (first driver decides).
+
+    Raises:
+        InputError: a bad argument, a store_dir the cluster's store does not use, or a
+            metrics_port the running Monitor does not use (or that is taken).
+        RuntimeUnavailable: Ray did not start or cannot be reached.
+    """
+    info = connect(
+        address,
+        namespace=namespace,
+        store_dir=store_dir,
+        hosts=hosts,
+        runtime_env=ship_main_module(runtime_env),
+        num_cpus=num_cpus,
+        include_dashboard=include_dashboard,
+        log_to_driver=log_to_driver,
+    )
+    if monitoring:
+        db_path = str(Path(info.store_path).parent / "monitor.sqlite3")
+        endpoint = start_monitor(namespace, db_path=db_path, port=metrics_port, host=metrics_host)
+        info = info.model_copy(update={"metrics_port": endpoint.port, "metrics_host": endpoint.host})
+    logger.info(
+        "namespace=<%s>, store=<%s>, hosts=<%d>, metrics=<%s> | sopy_actors ready",
+        namespace, info.store_path, info.hosts, info.metrics_port or "off",
+    )
+    return info
+
+
+def shutdown() -> None:
+    """Forget the engine and disconnect; stops Ray too if `init()` started it.
+
+    Detached sopy actors (hosts, store, procedure actors, the Monitor) live on in a cluster
+    you joined.
+    """
+    disconnect()

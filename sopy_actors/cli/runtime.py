@@ -1,0 +1,187 @@
+"""The `sopy-actors run | status | attach` commands: workflows on a Ray cluster.
+
+```
+sopy-actors run FILE.py[:CALLABLE] [--address ADDR] [--namespace NS] [--store-dir DIR]
+sopy-actors status [--address ADDR] [--namespace NS]
+sopy-actors attach SOP_ID [--address ADDR] [--namespace NS] [--timeout S]
+```
+
+`run` imports FILE as a module, ships its directory to the cluster as the runtime_env
+working_dir (so every actor can import the workflow's classes), calls CALLABLE (default
+`main`) with no arguments and shows the SOPs' progress while it runs. Ray is imported only
+when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sopy_actors.cli.targets import TargetError, import_file
+
+if TYPE_CHECKING:
+    from sopy_actors.runtime.store import SOPSummary
+
+__all__ = ["add_attach", "add_run", "add_status"]
+
+_EXCLUDES = [".venv", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", "*.sqlite3", ".sopy"]
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser, default_address: str | None) -> None:
+    parser.add_argument("--address", default=default_address, help="Ray address (default: %(default)s)")
+    parser.add_argument("--namespace", default="sopy", help="sopy_actors namespace (default: %(default)s)")
+    parser.add_argument("--store-dir", default=None, help="directory of the Store's SQLite file")
+
+
+def add_run(commands: Any) -> None:
+    """Register `run`."""
+    parser = commands.add_parser("run", help="run a workflow file on Ray with live progress")
+    parser.add_argument("target", metavar="FILE.py[:CALLABLE]")
+    _add_cluster_options(parser, None)
+    parser.set_defaults(run=_run)
+
+
+def add_status(commands: Any) -> None:
+    """Register `status`."""
+    parser = commands.add_parser("status", help="list the SOPs of a running cluster")
+    _add_cluster_options(parser, "auto")
+    parser.add_argument("--phase", choices=["running", "done", "failed", "cancelled"])
+    parser.set_defaults(run=_status)
+
+
+def add_attach(commands: Any) -> None:
+    """Register `attach`."""
+    parser = commands.add_parser("attach", help="follow one SOP until it finishes")
+    parser.add_argument("sop_id")
+    _add_cluster_options(parser, "auto")
+    parser.add_argument("--timeout", type=float, default=None, help="give up after S seconds")
+    parser.set_defaults(run=_attach)
+
+
+def _connect(arguments: argparse.Namespace, runtime_env: dict[str, Any] | None = None) -> Any:
+    import sopy_actors
+
+    info = sopy_actors.init(
+        arguments.address,
+        namespace=arguments.namespace,
+        store_dir=arguments.store_dir,
+        runtime_env=runtime_env,
+    )
+    metrics = f"http://{info.metrics_host}:{info.metrics_port}/metrics" if info.metrics_port else "off"
+    print(f"connected: namespace={info.namespace} nodes={info.nodes} hosts={info.hosts} store={info.store_path}")
+    print(f"metrics: port={info.metrics_port or 'off'} {metrics}")
+    return info
+
+
+def _progress_line(summary: SOPSummary) -> str:
+    return (
+        f"[progress] {summary.name} {summary.sop_id[:12]}: {summary.procedure} v{summary.version} {summary.phase}"
+    )
+
+
+class _Progress:
+    """Prints each SOP's procedure, version and phase whenever they change (a polling thread).
+
+    SOPs already in the store when the run starts (earlier runs in this namespace) are shown
+    only if they change while it runs.
+    """
+
+    def __init__(self, every: float = 0.5) -> None:
+        self._every = every
+        self._seen: dict[str, tuple[str, int, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sopy-progress", daemon=True)
+
+    def __enter__(self) -> _Progress:
+        self.poll(show=False)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            self.poll()
+
+    def poll(self, *, show: bool = True) -> None:
+        import sopy_actors
+
+        try:
+            summaries = sopy_actors.list_sops(limit=200)
+        except Exception:
+            return
+        for summary in reversed(summaries):
+            key = (summary.procedure, summary.version, summary.phase)
+            if self._seen.get(summary.sop_id) != key:
+                self._seen[summary.sop_id] = key
+                if show:
+                    print(_progress_line(summary), flush=True)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    file, _, name = arguments.target.partition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise TargetError(f"no such file: {path}")
+    _connect(arguments, {"working_dir": str(path.resolve().parent), "excludes": _EXCLUDES})
+    import sopy_actors
+
+    try:
+        module = import_file(path)
+        function: Callable[[], Any] | None = getattr(module, name or "main", None)
+        if not callable(function):
+            raise TargetError(f"{path} has no callable {name or 'main'!r}")
+        started = time.perf_counter()
+        with _Progress():
+            function()
+        print(f"finished in {time.perf_counter() - started:.1f} s")
+    finally:
+        sopy_actors.shutdown()
+    return 0
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    _connect(arguments)
+    import sopy_actors
+
+    summaries = sopy_actors.list_sops(phase=arguments.phase)
+    print(f"{'SOP ID':34} {'NAME':24} {'PROCEDURE':24} {'VERSION':>7} PHASE")
+    for s in summaries:
+        print(f"{s.sop_id:34} {s.name:24} {s.procedure:24} {s.version:>7} {s.phase}")
+    print(f"{len(summaries)} SOPs")
+    return 0
+
+
+def _attach(arguments: argparse.Namespace) -> int:
+    _connect(arguments)
+    import sopy_actors
+
+    handle = sopy_actors.attach(arguments.sop_id)
+    shown = 0
+    deadline = None if arguments.timeout is None else time.monotonic() + arguments.timeout
+    while True:
+        history = handle.history()
+        for entry in history[shown:]:
+            print(f"v{entry.version}: {entry.event_type} {entry.from_procedure} -> {entry.to_procedure} ({entry.outcome})")
+        shown = len(history)
+        status = handle.status()
+        if status.phase in ("done", "failed", "cancelled"):
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"still {status.phase} in {status.procedure} after {arguments.timeout} s")
+            return 1
+        time.sleep(0.5)
+    if status.phase != "done":
+        print(f"{status.phase}: {status.last_prompt or ''}")
+        return 1
+    # The CLI need not import the workflow's module: print the committed JSON as stored.
+    print(json.dumps(handle.state_data(), indent=2))
+    return 0

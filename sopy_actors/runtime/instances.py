@@ -1,0 +1,135 @@
+"""The SOP instances a host keeps in memory: last committed record, queue, recent replies.
+
+Plain asyncio (no Ray calls of its own): `Instances` loads a missing SOP through the Store
+actor handle it is given, once however many callers ask for it at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sopy_actors.errors import InputError, UnknownSOP
+from sopy_actors.runtime.messages import Reply, SendItem
+from sopy_actors.runtime.ordering import SenderOrder
+from sopy_actors.runtime.store import LogEntry, SOPRecord
+
+__all__ = ["Instance", "Instances", "Queued", "receipt_reply"]
+
+logger = logging.getLogger(__name__)
+
+_RECENT_REPLIES = 256
+
+
+def receipt_reply(entry: LogEntry) -> Reply:
+    """The reply to a committed event, from its log entry."""
+    return {"outcome": entry.outcome, "procedure": entry.to_procedure, "version": entry.version, "prompt": entry.prompt}
+
+
+@dataclass(slots=True)
+class Queued:
+    """An event waiting in its SOP's queue, with the future its sender awaits."""
+
+    item: SendItem
+    reply: asyncio.Future[Reply]
+
+
+@dataclass(slots=True)
+class Instance:
+    """One live SOP: its last committed record plus what is in flight."""
+
+    record: SOPRecord
+    order: SenderOrder[Queued]
+    queue: deque[Queued] = field(default_factory=deque)
+    busy: bool = False
+    replies: OrderedDict[str, Reply] = field(default_factory=OrderedDict)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: SOPRecord, recent: Sequence[LogEntry] = ()) -> Instance:
+        """An instance resuming from `record`, knowing the replies of its `recent` events."""
+        instance = cls(record, SenderOrder(record.senders))
+        for entry in recent:
+            instance.remember(entry.event_id, receipt_reply(entry))
+        return instance
+
+    def remember(self, event_id: str, reply: Reply) -> None:
+        """Keep `reply` for a redelivery of `event_id` (the most recent ones only)."""
+        self.replies[event_id] = reply
+        while len(self.replies) > _RECENT_REPLIES:
+            self.replies.popitem(last=False)
+
+    def phase(self) -> str:
+        """The stored phase, with a running SOP told apart as busy (running) or idle (waiting)."""
+        if self.record.phase != "running":
+            return self.record.phase
+        return "running" if self.busy else "waiting"
+
+
+class Instances:
+    """A host's SOP instances by id, loaded from the Store on first use.
+
+    Args:
+        host: the host's name (an SOP of another host is refused).
+        store: the Store actor.
+    """
+
+    def __init__(self, host: str, store: Any) -> None:
+        self._host = host
+        self._store = store
+        self._live: dict[str, Instance] = {}
+        self._loading: dict[str, asyncio.Future[Instance]] = {}
+
+    def __contains__(self, sop_id: str) -> bool:
+        return sop_id in self._live
+
+    def all(self) -> list[Instance]:
+        """The instances in memory."""
+        return list(self._live.values())
+
+    def find(self, sop_id: str) -> Instance | None:
+        """The instance of `sop_id` if it is in memory."""
+        return self._live.get(sop_id)
+
+    def add(self, instance: Instance) -> None:
+        """Keep a new instance (just started)."""
+        self._live[instance.record.sop_id] = instance
+
+    async def get(self, sop_id: str) -> Instance:
+        """The instance of `sop_id`, loaded from the Store if it is not in memory.
+
+        Raises:
+            InputError: a malformed id, or an SOP of another host.
+            UnknownSOP: the Store has no such SOP.
+        """
+        if not isinstance(sop_id, str) or not sop_id:
+            raise InputError("sop_id must be a non-empty str", fields=("sop_id",))
+        instance = self._live.get(sop_id)
+        if instance is not None:
+            return instance
+        loading = self._loading.get(sop_id)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_future()
+            self._loading[sop_id] = loading
+            try:
+                loading.set_result(await self._load(sop_id))
+            except BaseException as error:
+                loading.set_exception(error)
+            finally:
+                del self._loading[sop_id]
+        return await asyncio.shield(loading)
+
+    async def _load(self, sop_id: str) -> Instance:
+        stored = await self._store.load.remote(sop_id)
+        if stored is None:
+            raise UnknownSOP(sop_id)
+        if stored.record.host != self._host:
+            raise InputError(f"SOP {sop_id!r} lives on host {stored.record.host}, not {self._host}")
+        instance = Instance.of(stored.record, stored.recent)
+        self._live[sop_id] = instance
+        logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)
+        return instance

@@ -1,0 +1,104 @@
+"""Telling a parent SOP that its child ended, durably: the child's host does it, retrying.
+
+The Store marks a finished child whose parent is not told yet (`parent_pending`); the event's
+id is fixed per child, so a resend (a retry, or a restarted host finishing what its crash
+interrupted) is recognised by the parent and applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import ray
+
+from sopy_actors.core.events import event_to_wire
+from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
+from sopy_actors.errors import SOPFailed, error_to_wire
+from sopy_actors.runtime.coalesce import Coalescer
+from sopy_actors.runtime.store import Commit, CommitRows, SOPRecord
+
+__all__ = ["ParentNotifier", "child_event"]
+
+logger = logging.getLogger(__name__)
+
+_NOTIFY_ATTEMPTS = 8  # tries, backing off to 30 s, before leaving it to the host's next start
+
+
+def child_event(record: SOPRecord) -> SubSOPCompleted | SubSOPFailed:
+    """What a finished child tells its parent, from its final record alone."""
+    if record.phase == "done":
+        result = SubSOPResult(child_id=record.sop_id, name=record.name, state=record.state["data"])
+        return SubSOPCompleted(id=f"sub-sop-completed-{record.sop_id}", payload=result)
+    error = record.error or error_to_wire(SOPFailed(record.sop_id, record.phase))
+    detail = SubSOPError(child_id=record.sop_id, name=record.name, error=error)
+    return SubSOPFailed(id=f"sub-sop-failed-{record.sop_id}", payload=detail)
+
+
+class ParentNotifier:
+    """Runs in an SOP host: sends finished children's events to their parents' hosts.
+
+    Args:
+        namespace: the deployment's namespace.
+        store: the Store actor.
+        commits: the host's commit coalescer (records that the parent was told).
+        spawn: runs a coroutine in the background on the host's loop.
+        on_notified: called with the child's record once its parent was told.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        store: Any,
+        commits: Coalescer[CommitRows, None],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        on_notified: Callable[[SOPRecord], None],
+    ) -> None:
+        self._namespace = namespace
+        self._store = store
+        self._commits = commits
+        self._spawn = spawn
+        self._on_notified = on_notified
+
+    async def notify(self, record: SOPRecord) -> None:
+        """Tell the parent that this child ended, retrying; then record that it was told."""
+        if not record.parent_pending:
+            return
+        wire = event_to_wire(child_event(record))
+        for attempt in range(_NOTIFY_ATTEMPTS):
+            try:
+                await self._send(record, wire)
+                break
+            except (ray.exceptions.RayError, ValueError) as error:  # ValueError: no such actor yet
+                logger.warning("sop=<%s>, parent=<%s> | telling the parent failed: %s", record.sop_id, record.parent_id, error)
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        else:
+            logger.error(
+                "sop=<%s>, parent=<%s> | parent not told; the next start of this host retries", record.sop_id, record.parent_id
+            )
+            return
+        told = record.model_copy(update={"parent_notified": True})
+        await self._commits.call(Commit(record=told).rows())
+        self._on_notified(told)
+
+    async def resend_pending(self, host: str) -> None:
+        """Tell the parents of `host`'s finished children that a crash left untold."""
+        for record in await self._store.pending_notifications.remote(host):
+            logger.info("sop=<%s>, parent=<%s> | telling the parent after a restart", record.sop_id, record.parent_id)
+            self._spawn(self.notify(record))
+
+    async def _send(self, record: SOPRecord, wire: dict[str, Any]) -> None:
+        assert record.parent_id is not None
+        stored = await self._store.load.remote(record.parent_id, 0)
+        if stored is None:
+            logger.warning("sop=<%s>, parent=<%s> | parent is gone", record.sop_id, record.parent_id)
+            return
+        parent_host = ray.get_actor(stored.record.host, namespace=self._namespace)
+        reply = await parent_host.send.remote(record.parent_id, wire, None, None)
+        if "error" in reply:
+            logger.warning(
+                "sop=<%s>, parent=<%s> | parent refused the child's result: %s",
+                record.sop_id, record.parent_id, reply["error"].get("message"),
+            )

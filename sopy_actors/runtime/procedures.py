@@ -1,0 +1,78 @@
+"""A host's calls to ProcedureActors: which actor runs a procedure class, batched per actor."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import ray
+
+from sopy_actors.core.options import ProcedureOptions
+from sopy_actors.errors import RuntimeUnavailable, error_to_wire
+from sopy_actors.runtime.coalesce import Coalescer
+from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult
+from sopy_actors.runtime.options import create_actor, procedure_actor_name, ray_options
+from sopy_actors.runtime.procedure_actor import ProcedureActor
+from sopy_actors.runtime.store import SOPRecord
+
+__all__ = ["ProcedureCalls"]
+
+
+async def _run_batch(actor: Any, calls: list[HandlerCall]) -> list[HandlerResult]:
+    """One `ProcedureActor.handle_batch` round trip, JSON both ways."""
+    results: list[HandlerResult] = json.loads(await actor.handle_batch.remote(json.dumps(calls)))
+    return results
+
+
+class ProcedureCalls:
+    """Runs handlers for one host: the calls of one event-loop turn go to each actor as one batch.
+
+    Procedure actors are created on first use, one per class (`sop_options.replicas` of them,
+    used round-robin) and per job code (see `procedure_actor_name`). Runs on the host's loop.
+
+    Args:
+        namespace: the deployment's namespace.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self._namespace = namespace
+        self._options: dict[str, ProcedureOptions] = {}
+        self._actors: dict[str, Coalescer[HandlerCall, HandlerResult]] = {}
+        self._round_robin = 0
+
+    async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
+        """Run `event`'s handler in the SOP's current procedure; failures come back as `error`."""
+        filters: FilterSpec = {
+            "observed": list(record.filters.get("observed", [])),
+            "agents": list(record.filters.get("agents", [])),
+        }
+        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters)
+        try:
+            result = await self._calls_for(record).call(call)
+        except ray.exceptions.RayActorError as error:
+            return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
+        assert result is not None
+        return result
+
+    def _calls_for(self, record: SOPRecord) -> Coalescer[HandlerCall, HandlerResult]:
+        procedure = record.procedure
+        # Options are per class (`sop_options`): validate them once per procedure type.
+        settings = self._options.get(procedure["type"])
+        if settings is None:
+            settings = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
+        self._round_robin += 1
+        name = procedure_actor_name(procedure["type"], settings, self._round_robin % settings.replicas, record.runtime_env)
+        calls = self._actors.get(name)
+        if calls is None:
+            options = ray_options(
+                name=name,
+                namespace=self._namespace,
+                num_cpus=settings.num_cpus,
+                resources=settings.resources,
+                max_concurrency=settings.max_concurrency,
+                runtime_env=record.runtime_env,
+            )
+            actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, record.runtime_env)
+            calls = self._actors[name] = Coalescer(functools.partial(_run_batch, actor))
+        return calls

@@ -1,0 +1,62 @@
+"""Sender ordering without Ray: gaps, duplicates, skipped gaps, restart from a checkpoint."""
+
+from __future__ import annotations
+
+from sopy_actors.runtime.ordering import MAX_SENDERS, SenderOrder, advance_senders
+
+
+def test_items_in_order_are_released_at_once() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    assert order.admit("a", 0, "a0") == ["a0"]
+    assert order.admit("a", 1, "a1") == ["a1"]
+
+
+def test_an_early_item_is_held_until_its_gap_closes_then_released_in_order() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    assert order.admit("a", 2, "a2") == []
+    assert order.admit("a", 1, "a1") == []
+    assert order.held() == 2 and order.is_held("a", 2)
+    assert order.admit("a", 0, "a0") == ["a0", "a1", "a2"]
+    assert order.held() == 0 and not order.is_held("a", 2)
+
+
+def test_senders_are_ordered_independently() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    assert order.admit("a", 1, "a1") == []
+    assert order.admit("b", 0, "b0") == ["b0"]
+    assert order.admit("a", 0, "a0") == ["a0", "a1"]
+
+
+def test_a_redelivered_or_unnumbered_item_is_released_for_deduplication() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    order.admit("a", 0, "a0")
+    assert order.admit("a", 0, "a0 again") == ["a0 again"]
+    assert order.admit(None, None, "anonymous") == ["anonymous"]
+    assert order.admit("a", 1, "a1") == ["a1"]
+
+
+def test_skipping_a_gap_releases_from_the_lowest_held_item() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    order.admit("a", 3, "a3")
+    order.admit("a", 2, "a2")
+    assert order.skip_gap("a", 3) == ["a2", "a3"]
+    assert order.admit("a", 4, "a4") == ["a4"]
+    assert order.skip_gap("a", 3) == []  # nothing held any more
+
+
+def test_a_restarted_order_continues_from_the_checkpointed_numbers() -> None:
+    senders = advance_senders({}, "a", 0)
+    senders = advance_senders(senders, "a", 1)
+    assert senders == {"a": 2}
+    restarted: SenderOrder[str] = SenderOrder(senders)
+    assert restarted.admit("a", 3, "a3") == []
+    assert restarted.admit("a", 2, "a2") == ["a2", "a3"]
+
+
+def test_the_checkpoint_keeps_the_newest_senders_and_never_goes_back() -> None:
+    senders: dict[str, int] = {}
+    for number in range(MAX_SENDERS + 5):
+        senders = advance_senders(senders, f"s{number}", 0)
+    assert len(senders) == MAX_SENDERS and "s0" not in senders and f"s{MAX_SENDERS + 4}" in senders
+    assert advance_senders({"a": 5}, "a", 1) == {"a": 5}
+    assert advance_senders({"a": 5}, None, None) == {"a": 5}
