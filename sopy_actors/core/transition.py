@@ -50,6 +50,8 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     ENDED = "ended"
     IGNORED = "ignored"
+    DISCARDED = "discarded"
+    """The SOP was cancelled while the handler ran: its result was dropped (runtime only)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sopy_actors.core.sop import SOPStatus
 from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, advance
 from sopy_actors.errors import (
     InputError,
@@ -26,11 +25,10 @@ from sopy_actors.errors import (
     SopyError,
     UnknownSOP,
     as_sopy_error,
-    error_from_wire,
     error_to_wire,
 )
 from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.instances import Instance, Instances, Queued, receipt_reply
+from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.ordering import advance_senders
@@ -60,21 +58,6 @@ def create_host(namespace: str, name: str) -> Any:
     return create_actor(SOPHostActor, options, namespace, name)
 
 
-def _event_id(event: dict[str, Any]) -> str:
-    data = event.get("data") if isinstance(event, dict) else None
-    event_id = data.get("id") if isinstance(data, dict) else None
-    if not isinstance(event_id, str) or not event_id:
-        raise InputError("Invalid event message: 'data.id' must be a non-empty str", fields=("data.id",))
-    return event_id
-
-
-def _failure(record: SOPRecord) -> SopyError:
-    """The error a failed or cancelled SOP's record holds (as it was raised before any restart)."""
-    if record.error is not None:
-        return error_from_wire(record.error)
-    return SOPFailed(record.sop_id, record.phase)
-
-
 @ray.remote
 class SOPHostActor:
     """Hosts SOP instances routed to it by id; all methods run on one event loop."""
@@ -85,7 +68,7 @@ class SOPHostActor:
         self._procedures = ProcedureCalls(namespace)
         self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
         self._instances = Instances(name, self._store)
-        self._commits: Coalescer[CommitRows, None] = Coalescer(self._store.commit_batch.remote)
+        self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._store.commit_batch.remote)
         self._background: set[asyncio.Task[Any]] = set()
         self._metrics = MetricsReporter(namespace, kind="host")
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
@@ -171,7 +154,7 @@ class SOPHostActor:
             await waiter
         if instance.record.phase == "done":
             return {"value": instance.record.state}
-        return {"error": error_to_wire(_failure(instance.record))}
+        return {"error": error_to_wire(instance.failure())}
 
     async def status(self, sop_id: str) -> Answer:
         """Where the SOP is, as an `SOPStatus`."""
@@ -179,21 +162,7 @@ class SOPHostActor:
             instance = await self._instances.get(sop_id)
         except SopyError as error:
             return {"error": error_to_wire(error)}
-        record = instance.record
-        status = SOPStatus(
-            sop_id=sop_id,
-            name=record.name,
-            procedure=record.procedure["name"],
-            version=record.version,
-            retries=record.retries,
-            phase=instance.phase(),
-            queued=len(instance.queue),
-            parent_id=record.parent_id,
-            children=await self._store.children.remote(sop_id),
-            host=self._name,
-            last_prompt=record.last_prompt,
-        )
-        return {"value": status}
+        return {"value": instance.status(children=await self._store.children.remote(sop_id))}
 
     async def state(self, sop_id: str) -> Answer:
         """The committed state in JSON form (`{"type", "data"}`)."""
@@ -204,23 +173,22 @@ class SOPHostActor:
         return {"value": instance.record.state}
 
     async def cancel(self, sop_id: str, reason: str = "cancelled", *, notify_parent: bool = True) -> None:
-        """Cancel the SOP and, recursively, its children; queued events fail with SOPCancelled."""
+        """Cancel the SOP and, recursively, its children; returns once the cancel is committed.
+
+        A handler running now finishes, but its result is discarded (a `discarded` entry in the
+        history); queued and later events fail with SOPCancelled, and so does `result()`.
+        """
         try:
             instance = await self._instances.get(sop_id)
         except UnknownSOP:
             return
         if instance.record.phase == "running":
-            error = SOPCancelled(sop_id, reason)
-            record = instance.record.model_copy(
-                update={
-                    "phase": "cancelled",
-                    "error": error_to_wire(error),
-                    "parent_notified": not notify_parent,  # a cancelled parent is not told
-                }
-            )
-            await self._commits.call(Commit(record=record).rows())
-            instance.record = record
-            self._end(instance, error)
+            if instance.cancelling is None:
+                instance.cancelling = (reason, notify_parent, asyncio.get_running_loop().create_future())
+                if not instance.busy:  # nothing in flight: the drain loop applies it at once
+                    instance.busy = True
+                    self._spawn(self._drain(instance))
+            await asyncio.shield(instance.cancelling[2])
         for child in await self._store.children.remote(sop_id):
             stored = await self._store.load.remote(child, 0)
             if stored is not None and stored.record.phase == "running":
@@ -229,24 +197,8 @@ class SOPHostActor:
 
     async def statistics(self) -> dict[str, Any]:
         """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase."""
-        sops: dict[str, dict[str, int]] = {}
-        queued: dict[str, int] = {}
-        for instance in self._instances.all():
-            name, phase = instance.record.name, instance.phase()
-            phases = sops.setdefault(name, {})
-            phases[phase] = phases.get(phase, 0) + 1
-            if instance.queue:
-                queued[name] = queued.get(name, 0) + len(instance.queue)
-        return {
-            "sops": sops,
-            "queued_by_sop": queued,
-            "host": self._name,
-            "pid": os.getpid(),
-            "node": ray.get_runtime_context().get_node_id(),
-            "instances": len(self._instances.all()),
-            "busy": sum(1 for i in self._instances.all() if i.busy),
-            "queued": sum(len(i.queue) for i in self._instances.all()),
-        }
+        counts = self._instances.counts()
+        return {**counts, "host": self._name, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     # -- instances -------------------------------------------------------------------------
 
@@ -279,7 +231,11 @@ class SOPHostActor:
 
     async def _drain(self, instance: Instance) -> None:
         try:
-            while instance.queue:
+            while True:
+                if instance.cancelling is not None and instance.record.phase == "running":
+                    await self._apply_cancel(instance, None)
+                if not instance.queue:
+                    break
                 queued = instance.queue.popleft()
                 try:
                     reply = await self._process(instance, queued.item)
@@ -296,17 +252,23 @@ class SOPHostActor:
 
     async def _process(self, instance: Instance, item: SendItem) -> Reply:
         record = instance.record
-        event_id = _event_id(item.event)
+        event_id = event_id_of(item.event)
         if event_id in instance.replies:
             return instance.replies[event_id]
+        if instance.seen.may_contain(event_id):  # committed before the recent window: ask the log
+            logged = await self._store.logged.remote(record.sop_id, event_id)
+            if logged is not None:
+                return receipt_reply(logged)
         if record.phase == "done":
             return {"outcome": Outcome.REJECTED.value, "procedure": "End", "version": record.version, "prompt": FINISHED_PROMPT}
         if record.phase != "running":
-            failure = _failure(record)
+            failure = instance.failure()
             if not isinstance(failure, SOPFailed):  # as LocalSOP: a failed SOP accepts nothing
                 failure = SOPFailed(record.sop_id, f"cannot accept events: {failure}")
             return {"error": error_to_wire(failure)}
         result = await self._procedures.run(record, item.event)
+        if instance.cancelling is not None:  # cancelled while the handler ran: drop its result
+            return await self._apply_cancel(instance, (event_id, result.get("event_type", "?")))
         if "error" in result:
             event_type = str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
             self._count_event(record, event_type, "failed", result)
@@ -345,7 +307,14 @@ class SOPHostActor:
             to_procedure=after.procedure["name"],
             prompt=advanced.prompt,
         )
-        await self._commits.call(Commit(record=new_record, entry=entry).rows())
+        if (logged := await self._commits.call(Commit(record=new_record, entry=entry).rows())) is not None:
+            # Another writer committed this event id first (e.g. a host split from the cluster):
+            # the state is not applied twice; continue from what is stored.
+            logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", record.sop_id, event_id)
+            stored = await self._store.load.remote(record.sop_id, 0)
+            instance.record = stored.record if stored is not None else instance.record
+            return receipt_reply(LogEntry.model_validate_json(logged))
+        instance.seen.add(event_id)
         self._count_event(record, entry.event_type, entry.outcome, result)
         if advanced.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
             self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
@@ -363,6 +332,41 @@ class SOPHostActor:
             self._metrics.observe(names.HANDLER_DURATION, (procedure, event_type), result["seconds"])
 
     # -- endings ---------------------------------------------------------------------------
+
+    async def _apply_cancel(self, instance: Instance, discarded: tuple[str, str] | None) -> Reply:
+        """Commit the pending cancel (on the drain loop: nothing else commits for this SOP now).
+
+        Args:
+            discarded: (event id, event type) of an event whose handler ran meanwhile; its
+                result is dropped and logged as `discarded`.
+        """
+        assert instance.cancelling is not None
+        reason, notify_parent, done = instance.cancelling
+        record = instance.record
+        error = SOPCancelled(record.sop_id, reason)
+        update: dict[str, Any] = {
+            "phase": "cancelled",
+            "error": error_to_wire(error),
+            "parent_notified": not notify_parent,  # a parent that cancels its children is not told
+        }
+        entry = None
+        if discarded is not None:
+            update["version"] = record.version + 1
+            event_id, event_type = discarded
+            name = record.procedure["name"]
+            entry = LogEntry(
+                sop_id=record.sop_id, version=record.version + 1, event_id=event_id, event_type=event_type,
+                outcome=Outcome.DISCARDED.value, from_procedure=name, to_procedure=name, prompt=reason,
+            )
+        cancelled = record.model_copy(update=update)
+        await self._commits.call(Commit(record=cancelled, entry=entry).rows())
+        instance.record = cancelled
+        if discarded is not None:
+            instance.seen.add(discarded[0])
+        self._end(instance, error)
+        if not done.done():
+            done.set_result(None)
+        return {"error": error_to_wire(error)}
 
     def _end(self, instance: Instance, error: SopyError | None) -> None:
         """The SOP left `running`: fail what is queued, wake `result()` waiters, tell the parent."""

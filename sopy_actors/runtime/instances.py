@@ -11,14 +11,16 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sopy_actors.errors import InputError, UnknownSOP
+from sopy_actors.core.sop import SOPStatus
+from sopy_actors.errors import InputError, SOPFailed, SopyError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.ordering import SenderOrder
+from sopy_actors.runtime.seen import SeenIds
 from sopy_actors.runtime.store import LogEntry, SOPRecord
 
-__all__ = ["Instance", "Instances", "Queued", "receipt_reply"]
+__all__ = ["Instance", "Instances", "Queued", "event_id_of", "receipt_reply"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,19 @@ _RECENT_REPLIES = 256
 def receipt_reply(entry: LogEntry) -> Reply:
     """The reply to a committed event, from its log entry."""
     return {"outcome": entry.outcome, "procedure": entry.to_procedure, "version": entry.version, "prompt": entry.prompt}
+
+
+def event_id_of(event: dict[str, Any]) -> str:
+    """The id of an event in wire form.
+
+    Raises:
+        InputError: the message has no event id.
+    """
+    data = event.get("data") if isinstance(event, dict) else None
+    event_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(event_id, str) or not event_id:
+        raise InputError("Invalid event message: 'data.id' must be a non-empty str", fields=("data.id",))
+    return event_id
 
 
 @dataclass(slots=True)
@@ -48,11 +63,14 @@ class Instance:
     busy: bool = False
     replies: OrderedDict[str, Reply] = field(default_factory=OrderedDict)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    seen: SeenIds = field(default_factory=SeenIds)
+    # A cancel waiting for the drain loop: (reason, notify the parent, resolved once committed).
+    cancelling: tuple[str, bool, asyncio.Future[None]] | None = None
 
     @classmethod
-    def of(cls, record: SOPRecord, recent: Sequence[LogEntry] = ()) -> Instance:
-        """An instance resuming from `record`, knowing the replies of its `recent` events."""
-        instance = cls(record, SenderOrder(record.senders))
+    def of(cls, record: SOPRecord, recent: Sequence[LogEntry] = (), event_ids: Sequence[str] = ()) -> Instance:
+        """An instance resuming from `record`, knowing its committed ids and `recent` replies."""
+        instance = cls(record, SenderOrder(record.senders), seen=SeenIds(event_ids))
         for entry in recent:
             instance.remember(entry.event_id, receipt_reply(entry))
         return instance
@@ -63,11 +81,34 @@ class Instance:
         while len(self.replies) > _RECENT_REPLIES:
             self.replies.popitem(last=False)
 
-    def phase(self) -> str:
+    def phase(self) -> Literal["waiting", "running", "done", "failed", "cancelled"]:
         """The stored phase, with a running SOP told apart as busy (running) or idle (waiting)."""
         if self.record.phase != "running":
             return self.record.phase
         return "running" if self.busy else "waiting"
+
+    def failure(self) -> SopyError:
+        """The error a failed or cancelled SOP's record holds (as raised before any restart)."""
+        if self.record.error is not None:
+            return error_from_wire(self.record.error)
+        return SOPFailed(self.record.sop_id, self.record.phase)
+
+    def status(self, *, children: list[str]) -> SOPStatus:
+        """Where the SOP is (its host is the record's)."""
+        record = self.record
+        return SOPStatus(
+            sop_id=record.sop_id,
+            name=record.name,
+            procedure=record.procedure["name"],
+            version=record.version,
+            retries=record.retries,
+            phase=self.phase(),
+            queued=len(self.queue),
+            parent_id=record.parent_id,
+            children=children,
+            host=record.host,
+            last_prompt=record.last_prompt,
+        )
 
 
 class Instances:
@@ -94,6 +135,24 @@ class Instances:
     def find(self, sop_id: str) -> Instance | None:
         """The instance of `sop_id` if it is in memory."""
         return self._live.get(sop_id)
+
+    def counts(self) -> dict[str, Any]:
+        """For monitoring: instances by SOP name and phase, queued events, busy instances."""
+        sops: dict[str, dict[str, int]] = {}
+        queued: dict[str, int] = {}
+        for instance in self._live.values():
+            name, phase = instance.record.name, instance.phase()
+            phases = sops.setdefault(name, {})
+            phases[phase] = phases.get(phase, 0) + 1
+            if instance.queue:
+                queued[name] = queued.get(name, 0) + len(instance.queue)
+        return {
+            "sops": sops,
+            "queued_by_sop": queued,
+            "instances": len(self._live),
+            "busy": sum(1 for i in self._live.values() if i.busy),
+            "queued": sum(queued.values()),
+        }
 
     def add(self, instance: Instance) -> None:
         """Keep a new instance (just started)."""
@@ -129,7 +188,7 @@ class Instances:
             raise UnknownSOP(sop_id)
         if stored.record.host != self._host:
             raise InputError(f"SOP {sop_id!r} lives on host {stored.record.host}, not {self._host}")
-        instance = Instance.of(stored.record, stored.recent)
+        instance = Instance.of(stored.record, stored.recent, stored.event_ids)
         self._live[sop_id] = instance
         logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)
         return instance

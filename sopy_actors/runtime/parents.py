@@ -52,7 +52,7 @@ class ParentNotifier:
         self,
         namespace: str,
         store: Any,
-        commits: Coalescer[CommitRows, None],
+        commits: Coalescer[CommitRows, str | None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         on_notified: Callable[[SOPRecord], None],
     ) -> None:

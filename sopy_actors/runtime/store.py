@@ -129,10 +129,17 @@ class SOPSummary(BaseModel):
 
 
 class StoredSOP(BaseModel):
-    """A record with the ids (and replies) of its most recent events, for deduplication."""
+    """A record with its most recent events (their replies) and every committed event id.
+
+    Attributes:
+        record: the last checkpoint.
+        recent: the latest log entries, oldest first (a redelivered event gets its reply).
+        event_ids: the id of every event the SOP ever committed (for its `SeenIds` filter).
+    """
 
     record: SOPRecord
     recent: list[LogEntry]
+    event_ids: list[str] = Field(default_factory=list)
 
 
 class Store(Protocol):
@@ -150,7 +157,9 @@ class Store(Protocol):
 
     def create(self, record: SOPRecord) -> bool: ...
 
-    def write(self, commits: list[CommitRows]) -> None: ...
+    def write(self, commits: list[CommitRows]) -> list[str | None]: ...
+
+    def logged(self, sop_id: str, event_id: str) -> LogEntry | None: ...
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None: ...
 
@@ -164,6 +173,8 @@ class Store(Protocol):
 
     def config(self, key: str, default: str) -> str: ...
 
+
+_LOOKUP_CHUNK = 5000  # (sop id, event id) pairs per query: under SQLite's parameter limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sops (
@@ -226,20 +237,48 @@ class SQLiteStore:
             )
         return cursor.rowcount == 1
 
-    def write(self, commits: list[CommitRows]) -> None:
-        """Write rendered commits (`Commit.rows()`) in one transaction; a logged event id is skipped."""
+    def write(self, commits: list[CommitRows]) -> list[str | None]:
+        """Write rendered commits (`Commit.rows()`) in one transaction, each event id once.
+
+        Returns:
+            Per commit: None when written, or the stored entry (JSON) of an event whose id the
+            SOP had committed already; such a commit is skipped whole (exactly-once).
+        """
         with self._transaction():
+            logged = self._logged_among([event for _, event in commits if event is not None])
+            results = [None if event is None else logged.get((event[0], event[2])) for _, event in commits]
+            fresh = [rows for rows, result in zip(commits, results, strict=True) if result is None]
             self._db.executemany(
                 "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
                 "phase = excluded.phase, procedure_name = excluded.procedure_name, "
                 "version = excluded.version, record = excluded.record, updated = excluded.updated, "
                 "parent_pending = excluded.parent_pending",
-                [sop for sop, _ in commits],
+                [sop for sop, _ in fresh],
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                [event for _, event in commits if event is not None],
+                "INSERT INTO events VALUES (?, ?, ?, ?)", [event for _, event in fresh if event is not None]
             )
+        return results
+
+    def _logged_among(self, events: list[tuple[Any, ...]]) -> dict[tuple[str, str], str]:
+        """The stored entries of those (sop id, event id) pairs that are logged already."""
+        found: dict[tuple[str, str], str] = {}
+        for start in range(0, len(events), _LOOKUP_CHUNK):
+            chunk = events[start : start + _LOOKUP_CHUNK]
+            pairs = ", ".join("(?, ?)" for _ in chunk)
+            rows = self._db.execute(
+                f"SELECT sop_id, event_id, entry FROM events WHERE (sop_id, event_id) IN (VALUES {pairs})",
+                [value for event in chunk for value in (event[0], event[2])],
+            )
+            found.update({(sop_id, event_id): entry for sop_id, event_id, entry in rows.fetchall()})
+        return found
+
+    def logged(self, sop_id: str, event_id: str) -> LogEntry | None:
+        """The log entry of `event_id` if the SOP committed it (an indexed lookup), else None."""
+        row = self._db.execute(
+            "SELECT entry FROM events WHERE sop_id = ? AND event_id = ?", (sop_id, event_id)
+        ).fetchone()
+        return None if row is None else LogEntry.model_validate_json(row[0])
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
         """The SOP's record and its `recent` latest log entries, or None."""
@@ -250,9 +289,11 @@ class SQLiteStore:
             "SELECT entry FROM events WHERE sop_id = ? ORDER BY version DESC LIMIT ?",
             (sop_id, recent),
         ).fetchall()
+        ids = self._db.execute("SELECT event_id FROM events WHERE sop_id = ?", (sop_id,)).fetchall()
         return StoredSOP(
             record=SOPRecord.model_validate_json(row[0]),
             recent=[LogEntry.model_validate_json(e[0]) for e in reversed(entries)],
+            event_ids=[event_id for (event_id,) in ids],
         )
 
     def history(self, sop_id: str) -> list[LogEntry]:

@@ -32,7 +32,7 @@ class StoreActor:
         # One thread owns the connection: backend calls never block the event loop.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sopy-store")
         self._store: Store = open_store(path)
-        self._pending: list[tuple[list[CommitRows], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[CommitRows], asyncio.Future[list[str | None]]]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._metrics = MetricsReporter(ray.get_runtime_context().namespace, kind="store")
@@ -45,14 +45,19 @@ class StoreActor:
         """Insert a new SOP record; False if the id exists."""
         return bool(await self._run(self._store.create, record))
 
-    async def commit_batch(self, commits: list[CommitRows]) -> None:
-        """Durably write rendered commits (`Commit.rows()`); returns once they are on disk."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def commit_batch(self, commits: list[CommitRows]) -> list[str | None]:
+        """Durably write rendered commits (`Commit.rows()`); returns once they are on disk.
+
+        Returns:
+            Per commit: None, or the stored entry (JSON) of an event the SOP had committed
+            already, whose commit was skipped (see `Store.write`).
+        """
+        future: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
         self._pending.append((commits, future))
         self._ensure_writer()
         assert self._wakeup is not None
         self._wakeup.set()
-        await future
+        return await future
 
     def _ensure_writer(self) -> None:
         if self._writer is None or self._writer.done():
@@ -68,7 +73,9 @@ class StoreActor:
                 batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
                 started = time.perf_counter()
                 try:
-                    await self._run(self._store.write, [rows for commits, _ in batch for rows in commits])
+                    results: list[str | None] = await self._run(
+                        self._store.write, [rows for commits, _ in batch for rows in commits]
+                    )
                     self._metrics.observe(names.STORE_COMMIT_DURATION, (), time.perf_counter() - started)
                 except Exception as error:
                     logger.exception("commits=<%d> | store write failed", len(batch))
@@ -76,13 +83,20 @@ class StoreActor:
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for _, future in batch:
+                start = 0
+                for commits, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(results[start : start + len(commits)])
+                    start += len(commits)
 
     async def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
         """The SOP's checkpoint and recent log entries, or None."""
         result: StoredSOP | None = await self._run(self._store.load, sop_id, recent)
+        return result
+
+    async def logged(self, sop_id: str, event_id: str) -> LogEntry | None:
+        """The log entry of an event the SOP committed, or None (an indexed lookup)."""
+        result: LogEntry | None = await self._run(self._store.logged, sop_id, event_id)
         return result
 
     async def history(self, sop_id: str) -> list[LogEntry]:

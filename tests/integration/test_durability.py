@@ -1,0 +1,86 @@
+"""Durability edges: exactly-once for an SOP's whole life, cancels that stick."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors.core.transition import Outcome
+from sopy_actors.errors import SOPCancelled, SOPFailed
+from tests.support import ledger, slow
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+def _entry(index: int) -> ledger.EntryAdded:
+    return ledger.EntryAdded(payload=ledger.EntryData(sender="driver", index=index))
+
+
+def test_an_event_redelivered_long_after_it_was_committed_is_recognised_also_after_a_restart(runtime: Any) -> None:
+    handle = ledger.make_sop(10**6).start(placement="dedicated")
+    first = _entry(0)
+    receipt = handle.send(first)
+    futures = [handle.submit(_entry(i)) for i in range(1, 301)]  # far past the recent-replies window
+    for future in futures:
+        future.result(timeout=120)
+
+    again = handle.send(first)  # the same event id, 300 events later
+    assert (again.outcome, again.version) == (receipt.outcome, receipt.version) == (Outcome.STAYED, 1)
+    assert handle.state().entries["driver"].count(0) == 1
+
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+    after_restart = handle.send(first)  # answered by the restarted host, from the event log
+    assert after_restart.version == 1
+    state = handle.state()
+    assert state.entries["driver"] == list(range(301))
+    assert [entry.version for entry in handle.history()] == list(range(1, 302))
+
+
+def test_cancelling_while_a_handler_runs_discards_its_result_and_the_sop_accepts_nothing_more() -> None:
+    handle = slow.make_sop().start()
+    pending = handle.submit(slow.WorkRequested(payload=2.0))  # the handler sleeps 2 s
+    time.sleep(0.7)  # let the handler start
+    handle.cancel()
+
+    with pytest.raises(SOPCancelled):
+        pending.result(timeout=30)
+    status = handle.status()
+    assert status.phase == "cancelled" and status.procedure == "Working"
+    with pytest.raises(SOPCancelled):
+        handle.result(timeout=5)  # at once, not a timeout
+    with pytest.raises(SOPFailed):
+        handle.send(slow.WorkRequested(payload=0.0), timeout=30)
+    assert handle.state().done == 0  # the in-flight result never landed
+    history = handle.history()
+    assert [entry.outcome for entry in history] == ["discarded"]
+    assert handle.status().phase == "cancelled"
+
+
+def test_a_cancel_racing_a_stream_of_events_leaves_the_sop_cancelled() -> None:
+    handle = slow.make_sop().start()
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        while not stop.is_set():
+            try:
+                handle.send(slow.WorkRequested(payload=0.01), timeout=30)
+            except SOPFailed:
+                return
+
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    time.sleep(0.5)
+    handle.cancel()
+    sender.join(timeout=30)
+    stop.set()
+    assert not sender.is_alive()
+    assert handle.status().phase == "cancelled"
+    versions = [entry.version for entry in handle.history()]
+    assert versions == list(range(1, len(versions) + 1))
