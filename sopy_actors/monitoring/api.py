@@ -12,7 +12,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from sopy_actors.errors import InputError, RuntimeUnavailable, TimedOut
 from sopy_actors.monitoring.health import HealthMetrics
 from sopy_actors.monitoring.monitor_actor import MonitorActor
-from sopy_actors.monitoring.probes import ProbeSpec, function_path
+from sopy_actors.monitoring.probes import DEFAULT_EVERY, DEFAULT_TIMEOUT, ProbeSpec, function_path
 from sopy_actors.runtime.engine import current_engine
 from sopy_actors.runtime.options import create_actor, ray_options
 from sopy_actors.runtime.rayutil import head_node_id, wait
@@ -72,20 +72,34 @@ class Monitor:
         return HealthMetrics.model_validate(self._get(self._actor().health.remote(memory_budget)))
 
     def register_probe(
-        self, name: str, target: str | Callable[[], Any], *, every: float = 10.0, timeout: float = 2.0
+        self,
+        name: str,
+        target: str | Callable[[], Any],
+        *,
+        every: float = DEFAULT_EVERY,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """Check an external dependency every `every` seconds; its status appears as
         `sopy_dependency_up{probe=name}` and in HealthCheck `dependencies[name]`.
 
+        Checks run in a process of the probe's own on the head node (a probe runner owned by
+        the Monitor), never in the Monitor's. A check that raises, returns False, answers HTTP
+        4xx/5xx or runs past `timeout` is down (`error` says why); a runner stuck in a check is
+        stopped and replaced, and the next check then waits twice as long for each such loss in
+        a row (up to a minute, or `every` if longer). A probe whose runner process dies 3 checks
+        in a row (`probes.CRASH_LIMIT`) is disabled: it stays down with an `error` starting
+        "disabled:" and is not run again, also after a Monitor restart, until it is registered
+        again. Registering a name again replaces that probe.
+
         Args:
             name: the probe's name (letters, digits, `_.:-`).
             target: an http(s) URL (GET; 2xx/3xx is up) or a top-level function of an importable
-                module (up unless it raises or returns False); it runs in the Monitor's process.
-            every: seconds between checks.
-            timeout: seconds before a check counts as down.
+                module (up unless it raises or returns False), imported by its `module:qualname`.
+            every: seconds between checks (0-86400].
+            timeout: seconds a check may take (0-300].
 
         Raises:
-            InputError: a bad name, URL or function.
+            InputError: a bad name, URL, function, `every` or `timeout`.
         """
         if isinstance(target, str):
             kind, path = "url", target
@@ -100,7 +114,7 @@ class Monitor:
         self._get(self._actor().register_probe.remote(spec))
 
     def unregister_probe(self, name: str) -> None:
-        """Stop a probe; its series disappear from `/metrics`."""
+        """Stop a probe (a hanging or disabled one too); its series disappear from `/metrics`."""
         self._get(self._actor().unregister_probe.remote(name))
 
     def subscriptions(self) -> list[str]:

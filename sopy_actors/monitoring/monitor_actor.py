@@ -10,7 +10,10 @@ snapshot under a lock. What it does:
 - samples every `sample_every` s: each node's memory and CPU (itself on the head, a tiny
   `NodeProbeActor` on every other node), the hosts' SOP instances and queues, error and
   rejection ratios over a sliding window, built-in predictors' risk;
-- runs registered dependency probes, and sends `HealthCheck` events to subscribed SOPs.
+- runs registered dependency probes, each in a runner process of its own with its timeout
+  (`probe_runner`): a probe that hangs or ends its process never stops the loop or the
+  Monitor; one whose runner dies `CRASH_LIMIT` checks in a row is disabled (and saved so);
+- sends `HealthCheck` events to subscribed SOPs.
 Windows, samples and node readings are in memory only: rebuilt from the next reports.
 """
 
@@ -30,7 +33,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.errors import RecoveryExhausted, SOPFailed, SopyError, UnknownSOP
 from sopy_actors.monitoring.exporter import Snapshot, TotalsCollector, serve
-from sopy_actors.monitoring.health import HealthCheck, HealthMetrics
+from sopy_actors.monitoring.health import DependencyStatus, HealthCheck, HealthMetrics
 from sopy_actors.monitoring.nodes import NodeProbeActor, read_node, short_node_id
 from sopy_actors.monitoring.predictors import (
     RISK_LEVELS,
@@ -40,7 +43,8 @@ from sopy_actors.monitoring.predictors import (
     performance_degradation,
     resource_exhaustion,
 )
-from sopy_actors.monitoring.probes import ProbeSpec, run_probe
+from sopy_actors.monitoring.probe_runner import ProbeRunner
+from sopy_actors.monitoring.probes import ProbeSpec, ProbeState
 from sopy_actors.monitoring.totals import Batch, MonitorDB, Series
 from sopy_actors.runtime.options import create_actor
 from sopy_actors.runtime.rayutil import alive_nodes
@@ -95,11 +99,12 @@ class MonitorActor:
         self._core.call(self._core.subscribe(sop_id, subscription))
 
     def register_probe(self, spec: ProbeSpec) -> None:
-        """Run a dependency probe every `spec.every` seconds (replaces one of the same name)."""
+        """Run a dependency probe every `spec.every` seconds in a runner process of its own
+        (replaces one of the same name, a disabled one too)."""
         self._core.call(self._core.register_probe(spec))
 
     def unregister_probe(self, name: str) -> None:
-        """Stop a probe and forget its status."""
+        """Stop a probe, and its runner even in the middle of a check, and forget its status."""
         self._core.call(self._core.unregister_probe(name))
 
     def health(self, memory_budget: int | None = None) -> dict[str, Any]:
@@ -129,9 +134,8 @@ class _MonitorCore:
         self.node_probes: dict[str, Any] = {}
         self.hosts: dict[str, Any] = {}
         self.queued = 0
-        self.dependencies: dict[str, dict[str, Any]] = {}
         self.subs: dict[str, dict[str, Any]] = self.db.rows("subscriptions")
-        self.probes: dict[str, ProbeSpec] = {k: ProbeSpec.model_validate(v) for k, v in self.db.rows("probes").items()}
+        self.probes = self._load_probes()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.node_id = ray.get_runtime_context().get_node_id()
         restarted = actor_restarted()
@@ -180,8 +184,10 @@ class _MonitorCore:
         self._spawn("sampler", self._sample_forever())
         for sop_id in self.subs:
             self._spawn(f"sop:{sop_id}", self._deliver_forever(sop_id))
-        for name, spec in self.probes.items():
-            self._spawn(f"probe:{name}", self._probe_forever(spec))
+        for name, probe in self.probes.items():
+            if not probe.disabled:
+                self._spawn(f"probe:{name}", self._probe_forever(probe))
+        self._publish_dependencies()
 
     def _save(self, changed: set[Series], reporter: str | None = None) -> None:
         self.db.save(self.totals, changed, reporter)
@@ -259,7 +265,7 @@ class _MonitorCore:
                 "error_rate": error_rate,
                 "error_rate_baseline": baseline,
                 "rejection_rate": rejection_rate,
-                "dependencies": dict(self.dependencies),
+                "dependencies": self._dependencies(),
                 "nodes": nodes,
                 "actor_restarts": int(self.totals.total(names.ACTOR_RESTARTS.name)),
                 "queued_events": self.queued,
@@ -391,35 +397,49 @@ class _MonitorCore:
 
     # -- dependency probes ------------------------------------------------------------------
 
+    def _load_probes(self) -> dict[str, ProbeState]:
+        probes: dict[str, ProbeState] = {}
+        for name, row in self.db.rows("probes").items():
+            try:
+                probes[name] = ProbeState.from_row(row)
+            except ValueError as error:  # saved by another version; unregister_probe still deletes it
+                logger.error("probe=<%s> | saved probe not loaded: %s", name, error)
+        return probes
+
     async def register_probe(self, spec: ProbeSpec) -> None:
-        self.probes[spec.name] = spec
-        self.db.put("probes", spec.name, spec.model_dump(mode="json"))
-        self._spawn(f"probe:{spec.name}", self._probe_forever(spec))
+        probe = ProbeState(spec)
+        self.probes[spec.name] = probe
+        self.db.put("probes", spec.name, probe.row())
+        self._spawn(f"probe:{spec.name}", self._probe_forever(probe))
+        self._publish_dependencies()
 
     async def unregister_probe(self, name: str) -> None:
         self.probes.pop(name, None)
         self.db.put("probes", name, None)
         task = self.tasks.pop(f"probe:{name}", None)
         if task is not None:
-            task.cancel()
-        self.dependencies.pop(name, None)
+            task.cancel()  # its runner is stopped as the task ends, even in the middle of a check
         self._publish_dependencies()
 
-    async def _probe_forever(self, spec: ProbeSpec) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                status = await asyncio.wait_for(loop.run_in_executor(None, run_probe, spec), timeout=spec.timeout + 1)
-            except TimeoutError:
-                status = {"up": False, "latency_seconds": spec.timeout, "error": "timed out", "checked_at": time.time()}
-            if self.probes.get(spec.name) is not spec:
-                return
-            self.dependencies[spec.name] = status
-            self._publish_dependencies()
-            await asyncio.sleep(spec.every)
+    async def _probe_forever(self, probe: ProbeState) -> None:
+        runner = ProbeRunner(probe.spec, self.node_id)
+        try:
+            while True:
+                await runner.check(probe)
+                self._publish_dependencies()
+                if probe.disabled:
+                    reason = probe.status.error if probe.status else None
+                    logger.error("probe=<%s> | probe disabled: %s", probe.spec.name, reason)
+                    self.db.put("probes", probe.spec.name, probe.row())
+                    return
+                await asyncio.sleep(probe.next_delay())
+        finally:
+            runner.close()
+
+    def _dependencies(self) -> dict[str, DependencyStatus]:
+        return {name: probe.status for name, probe in self.probes.items() if probe.status is not None}
 
     def _publish_dependencies(self) -> None:
-        self._set_gauge(names.DEPENDENCY_UP, {(n,): float(s["up"]) for n, s in self.dependencies.items()})
-        self._set_gauge(
-            names.DEPENDENCY_LATENCY, {(n,): float(s["latency_seconds"] or 0.0) for n, s in self.dependencies.items()}
-        )
+        statuses = self._dependencies()
+        self._set_gauge(names.DEPENDENCY_UP, {(n,): float(s.up) for n, s in statuses.items()})
+        self._set_gauge(names.DEPENDENCY_LATENCY, {(n,): float(s.latency_seconds or 0.0) for n, s in statuses.items()})
