@@ -5,6 +5,12 @@ invocation at a time), calls them with `invoke_async` only, and runs up to
 `spec.max_concurrency` calls at once; calls of one conversation queue behind each other. Every
 method runs on the actor's event loop and returns plain dicts. Calls are keyed by call id and
 idempotent: asking for a call the actor does not know (it restarted) starts it again.
+
+With `persist_sessions`, a call and its tool-call records are on disk until it finishes
+(`sessions.PendingCalls`), and a restarted actor runs its calls again, in the order they came.
+A call that had begun goes on where its conversation stopped, without its prompt again: the SOP
+gets `ToolFailed` for the tool calls the dead process left running, the model gets an error
+result for them, and the call's AgentResult has `attempts` > 1 and lists them as "interrupted".
 """
 
 from __future__ import annotations
@@ -13,13 +19,18 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import ray
 from strands import Agent
+from strands.agent import AgentResult as StrandsResult
+from strands.hooks import MessageAddedEvent
+from strands.telemetry.metrics import EventLoopMetrics
 from strands.tools.executors import SequentialToolExecutor
+from strands.types.content import Message, Messages
 
 from sopy_actors.agents.events import AgentCompleted, AgentCompletion
 from sopy_actors.agents.future import AgentRequest
@@ -27,7 +38,15 @@ from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
 from sopy_actors.agents.metrics import AgentMetrics
 from sopy_actors.agents.providers import build_model
 from sopy_actors.agents.results import ToolCall
-from sopy_actors.agents.sessions import PendingCalls, session_manager
+from sopy_actors.agents.sessions import (
+    PendingCall,
+    PendingCalls,
+    final_answer,
+    has_prompt,
+    open_tool_uses,
+    prompt_message,
+    session_manager,
+)
 from sopy_actors.agents.spec import AgentSpec, load_tool
 from sopy_actors.agents.tools import events_of
 from sopy_actors.errors import AgentError, as_sopy_error, error_to_wire
@@ -40,8 +59,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_AGENTS = 512  # strands Agents kept in memory (persisted conversations are rebuilt on demand)
 _MAX_RESULTS = 4096  # finished calls remembered for late result() calls
-
-
 
 
 @ray.remote
@@ -72,8 +89,8 @@ class AgentActor:
         self._metrics = AgentMetrics(name)
         self._reporter = MetricsReporter(ray.get_runtime_context().namespace, kind="agent")
         resumed = self._pending.load() if self._pending is not None else []
-        for request in resumed:
-            self._ensure(request)
+        for pending in resumed:  # oldest first: each conversation's queue keeps its order
+            self._start(pending)
         logger.info(
             "agent=<%s>, model=<%s>, pid=<%d>, resumed=<%d> | agent actor ready",
             name, self._spec.model.describe(), os.getpid(), len(resumed),
@@ -115,36 +132,43 @@ class AgentActor:
             return done
         task = self._tasks.get(call_id)
         if task is None:
-            request = AgentRequest.model_validate(data)
-            if self._pending is not None:
-                self._pending.add(request.model_dump(mode="json"))
-            task = asyncio.get_running_loop().create_task(self._run(request))
-            self._tasks[call_id] = task
+            pending = PendingCall(request=AgentRequest.model_validate(data), sequence=time.time_ns())
+            self._save(pending)
+            task = self._start(pending)
         return task
 
-    async def _run(self, request: AgentRequest) -> dict[str, Any]:
+    def _start(self, pending: PendingCall) -> asyncio.Task[dict[str, Any]]:
+        task = asyncio.get_running_loop().create_task(self._run(pending))
+        self._tasks[pending.request.call_id] = task
+        return task
+
+    def _save(self, pending: PendingCall) -> None:
+        if self._pending is not None:
+            self._pending.save(pending)
+
+    async def _run(self, pending: PendingCall) -> dict[str, Any]:
+        request = pending.request
         started = time.perf_counter()
-        call = CallContext(owner=request.sop, call_id=request.call_id)
+        call = CallContext(
+            owner=request.sop, call_id=request.call_id, records=pending.tool_calls, on_change=lambda: self._save(pending)
+        )
         reply: dict[str, Any]
         usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
         self._metrics.in_flight += 1
         try:
             async with self._slots, self._lock(request.conversation):
                 agent = self._agent(request.conversation)
-                self._running_in[request.call_id] = request.conversation
-                try:
-                    result = await agent.invoke_async(
-                        request.prompt, invocation_state={CONTEXT_KEY: call}
-                    )
-                finally:
-                    del self._running_in[request.call_id]
+                pending.attempts += 1
+                self._save(pending)
+                result = await self._attempt(agent, request, call, pending.attempts)
             invocation = result.metrics.latest_agent_invocation
             if invocation is not None:
                 usage = {key: int(value) for key, value in invocation.usage.items()}  # type: ignore[call-overload]
             if request.call_id in self._cancelled:
                 reply = {"error": self._cancelled_error(request)}
             else:
-                reply = {"ok": self._result(request, result, call, usage, time.perf_counter() - started)}
+                latency = time.perf_counter() - started
+                reply = {"ok": self._result(request, result, call, usage, latency, pending.attempts)}
         except asyncio.CancelledError:
             reply = {"error": self._cancelled_error(request)}
         except Exception as error:
@@ -167,6 +191,7 @@ class AgentActor:
             output_tokens=int(usage.get("outputTokens", 0)),
             tool_calls=len(records),
             rejected_tool_calls=sum(1 for r in records if r.status == "rejected"),
+            interrupted_tool_calls=sum(1 for r in records if r.status == "interrupted"),
             error="error" in reply,
         )
         self._report(records, failed="error" in reply, usage=usage, latency=latency)
@@ -174,6 +199,39 @@ class AgentActor:
             await self._deliver(request, reply)
         self._finish(request.call_id, reply)
         return reply
+
+    async def _attempt(self, agent: Agent, request: AgentRequest, call: CallContext, attempt: int) -> StrandsResult:
+        """Run one attempt of a call; a later attempt goes on where the conversation stopped.
+
+        Returns the strands AgentResult (for a call whose answer was already in the conversation
+        when its process died, one made from that answer: no model call, no usage).
+        """
+        prompt: Messages | None = [prompt_message(request.prompt, request.call_id)]
+        if attempt > 1:
+            logger.info("agent=<%s>, call=<%s>, attempt=<%d> | running the call again", self._spec.name, request.call_id, attempt)
+            self._metrics.reruns += 1
+            self._reporter.count(names.AGENT_CALL_RERUNS, (self._spec.name,))
+            begun = has_prompt(agent.messages, request.call_id)
+            closing = await self._guard.interrupted(call, open_tool_uses(agent.messages) if begun else [])
+            if closing:
+                await self._append(agent, {"role": "user", "content": closing})
+            if begun:
+                answer = final_answer(agent.messages)
+                if answer is not None:
+                    return StrandsResult(stop_reason="end_turn", message=answer, metrics=EventLoopMetrics(), state={})
+                prompt = None  # the conversation ends with the prompt or with tool results: go on
+        self._running_in[request.call_id] = request.conversation
+        try:
+            return await agent.invoke_async(prompt, invocation_state={CONTEXT_KEY: call})
+        finally:
+            del self._running_in[request.call_id]
+
+    @staticmethod
+    async def _append(agent: Agent, message: Message) -> None:
+        """Add a message as strands does: MessageAddedEvent makes the session manager store it."""
+        message["tracking_id"] = str(uuid.uuid4())
+        agent.messages.append(message)
+        await agent.hooks.invoke_callbacks_async(MessageAddedEvent(agent=agent, message=message))
 
     def _report(self, records: list[ToolCall], *, failed: bool, usage: dict[str, Any], latency: float) -> None:
         """Send one call's counts to the Monitor (the reporter batches them; nothing waits)."""
@@ -190,7 +248,7 @@ class AgentActor:
                 self._reporter.count(names.TOOL_CALLS_REJECTED, (name, tool))
 
     def _result(
-        self, request: AgentRequest, result: Any, call: CallContext, usage: dict[str, Any], latency: float
+        self, request: AgentRequest, result: Any, call: CallContext, usage: dict[str, Any], latency: float, attempts: int
     ) -> dict[str, Any]:
         return {
             "text": str(result).strip(),
@@ -205,6 +263,7 @@ class AgentActor:
             "agent": self._spec.name,
             "call_id": request.call_id,
             "conversation": request.conversation,
+            "attempts": attempts,
         }
 
     def _cancelled_error(self, request: AgentRequest) -> dict[str, Any]:

@@ -1,14 +1,16 @@
-"""Events agents send to SOPs: generic tool events and call completions.
+"""Events agents send to SOPs: generic tool events, tool failures and call completions.
 
 `ToolUseRequested` / `ToolResultReady` are what a guarded tool sends when its `@tool` names no
-event of its own; `AgentCompleted` is what `agent.submit(..., deliver_to=handle)` delivers. All
-three are optional (`sop_optional`): a procedure without a handler for them ignores them, so an
-SOP only has to handle what it cares about. Pure pydantic; importable without Ray or strands.
+event of its own; `ToolFailed` is what any guarded tool sends instead of its result event when
+it ends without a result; `AgentCompleted` is what `agent.submit(..., deliver_to=handle)`
+delivers. All four are optional (`sop_optional`): a procedure without a handler for them ignores
+them, so an SOP only has to handle what it cares about. Pure pydantic; importable without Ray or
+strands.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +21,8 @@ from sopy_actors.errors import InputError, SopyError, error_from_wire
 __all__ = [
     "AgentCompleted",
     "AgentCompletion",
+    "ToolFailed",
+    "ToolFailure",
     "ToolOutput",
     "ToolResultReady",
     "ToolUse",
@@ -52,6 +56,43 @@ class ToolUseRequested(Event[ToolUse]):
 
 class ToolResultReady(Event[ToolOutput]):
     """A tool ran; a rejection shows the model the recovery prompt instead of the result."""
+
+    sop_optional = True
+
+
+class ToolFailure(BaseModel):
+    """How a tool call that the SOP accepted ended without a result.
+
+    Attributes:
+        tool: the tool's name.
+        status: "error" (the tool failed, or its result did not fit the result event) or
+            "interrupted" (the agent's process stopped while the tool ran, so it may or may not
+            have taken effect; the agent call is run again and goes on from there).
+        error: what happened, in the wire format of `sopy_actors.errors` (an AgentError).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    status: Literal["error", "interrupted"]
+    error: dict[str, Any]
+
+    @property
+    def message(self) -> str:
+        """What happened, in words."""
+        return str(self.error.get("message", ""))
+
+    def exception(self) -> SopyError:
+        """The failure as an exception (an AgentError; `retryable` says whether to call again)."""
+        return error_from_wire(self.error)
+
+
+class ToolFailed(Event[ToolFailure]):
+    """A tool call the SOP accepted ended without a result; sent instead of its result event.
+
+    Its `toolUseId` is the use event's. A use event whose answer the agent never received (its
+    process stopped meanwhile) is followed by a ToolFailed too, as if it had been accepted.
+    """
 
     sop_optional = True
 

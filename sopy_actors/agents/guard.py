@@ -8,17 +8,23 @@ For each tool call of a call that has an owner:
 1. `BeforeToolCallEvent`: the tool's use event goes to the owner (sender = agent name) and is
    awaited. Rejected (or unfit input, or the SOP cannot take events): `cancel_tool` = the
    recovery prompt, so the tool does not run and the model gets the prompt as an error result.
-2. `AfterToolCallEvent` (the tool ran and succeeded): its result event goes to the owner.
-   Rejected (or unfit result): the model sees the recovery prompt as an error result instead.
-A tool that failed sends no result event; the model sees strands' error text. Calls without an
-owner run unguarded but are still recorded.
+2. `AfterToolCallEvent`: the tool succeeded: its result event goes to the owner. Rejected (or
+   unfit result): the model sees the recovery prompt as an error result instead. The tool
+   failed (or its result did not fit): `ToolFailed` goes to the owner instead.
+3. The agent's process stopped while the tool ran: when the call runs again, `interrupted`
+   sends `ToolFailed` (status "interrupted") for it and gives the tool result that closes it.
+So every use event the SOP accepted is followed by its result event or by `ToolFailed`. A
+recovery prompt the SOP returns for a `ToolFailed` is what the model sees as the tool's result.
+Calls without an owner run unguarded but are still recorded. Every change to a record is
+saved (`CallContext.on_change`), so a restarted actor knows which tool calls were running.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from strands.hooks import (
     AfterToolCallEvent,
@@ -26,16 +32,27 @@ from strands.hooks import (
     HookProvider,
     HookRegistry,
 )
+from strands.types.content import ContentBlock
+from strands.types.tools import ToolResultContent, ToolResultStatus, ToolUse
 
+from sopy_actors.agents.events import ToolFailure
 from sopy_actors.agents.results import ToolCall
-from sopy_actors.agents.tools import ToolEvents, result_event, use_event
-from sopy_actors.errors import InputError
+from sopy_actors.agents.tools import ToolEvents, failure_event, result_event, use_event
+from sopy_actors.errors import AgentError, InputError, error_to_wire, is_retryable
 
 __all__ = ["CONTEXT_KEY", "CallContext", "SOPGuard"]
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_KEY = "sopy_call"
+
+
+_RUNNING = "running"  # a record's status from before the use event is sent until the tool returns
+_INTERRUPTED = (
+    "Interrupted: the agent's process stopped while {name} ran, so it returned no result; it may or "
+    "may not have taken effect. Check before calling it again."
+)
+_NOT_STARTED = "Not run: the agent's process stopped before {name} started. Call it again if it is still needed."
 
 
 @dataclass
@@ -45,16 +62,22 @@ class CallContext:
     Attributes:
         owner: the SOPHandle the tool events go to, or None (unguarded).
         call_id: the call's id.
-        records: tool-call records by tool use id, in call order.
+        records: tool-call records by tool use id, in call order (ToolCall fields; the status
+            is "running" while the tool call is under way).
+        on_change: called after each change to `records` (the actor saves them).
     """
 
     owner: Any
     call_id: str
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    on_change: Callable[[], None] = lambda: None
 
     def tool_calls(self) -> list[ToolCall]:
-        """The calls' records as ToolCall models, in order."""
-        return [ToolCall.model_validate(record) for record in self.records.values()]
+        """The records as ToolCall models, in order; one still running counts as interrupted."""
+        return [
+            ToolCall.model_validate({**record, "status": "interrupted"} if record["status"] == _RUNNING else record)
+            for record in self.records.values()
+        ]
 
 
 def _text(result: dict[str, Any]) -> str:
@@ -89,46 +112,104 @@ class SOPGuard(HookProvider):
             return
         name, tool_use_id = event.tool_use["name"], event.tool_use["toolUseId"]
         tool_input = dict(event.tool_use.get("input") or {})
-        record = {"name": name, "input": tool_input, "tool_use_id": tool_use_id, "status": "ok"}
+        record = {"name": name, "input": tool_input, "tool_use_id": tool_use_id, "status": _RUNNING}
         call.records[tool_use_id] = record
+        call.on_change()  # saved before the SOP hears of it: a restart must know it may be running
         if call.owner is None:
             return
         events = self.events.get(name, ToolEvents())
         try:
             message = use_event(events, name, tool_input, sender=self.agent, tool_use_id=tool_use_id)
         except InputError as error:
-            self._refuse(event, record, "error", f"Tool call {name} does not fit {events.use.__name__}: {error}")
+            self._refuse(call, event, record, "error", f"Tool call {name} does not fit {events.use.__name__}: {error}")
             return
         prompt = await self._send(call, message)
         if prompt is not None:
-            self._refuse(event, record, "rejected", prompt)
+            self._refuse(call, event, record, "rejected", prompt)
 
     async def after_tool(self, event: AfterToolCallEvent) -> None:
-        """Send a successful tool result to the owning SOP; show a rejection to the model."""
+        """Send the tool's result, or its failure, to the owning SOP; show a rejection to the model."""
         call: CallContext | None = event.invocation_state.get(CONTEXT_KEY)
         tool_use_id = event.tool_use["toolUseId"]
         record = call.records.get(tool_use_id) if call is not None else None
         if call is None or record is None or event.cancel_message is not None:
             return
-        text = _text(dict(event.result))
-        record["message"] = text
-        if event.result.get("status") != "success" or event.exception is not None:
-            record["status"] = "error"
-            return
-        if call.owner is None:
-            return
-        name = record["name"]
+        name, text = record["name"], _text(dict(event.result))
         events = self.events.get(name, ToolEvents())
-        try:
-            message = result_event(events, name, text, sender=self.agent, tool_use_id=tool_use_id)
-        except InputError as error:
-            record.update(status="error", message=f"The result of {name} does not fit {events.result.__name__}: {error}")
-            _error(event, record["message"])
-            return
+        if event.result.get("status") != "success" or event.exception is not None:
+            record.update(status="error", message=text)
+            retryable = event.exception is not None and is_retryable(event.exception)
+            if (prompt := await self._fail(call, record, "error", retryable=retryable)) is not None:
+                _error(event, prompt)
+        elif call.owner is None:
+            record.update(status="ok", message=text)
+        else:
+            try:
+                message = result_event(events, name, text, sender=self.agent, tool_use_id=tool_use_id, call_id=call.call_id)
+            except InputError as error:
+                record.update(status="error", message=f"The result of {name} does not fit {events.result.__name__}: {error}")
+                await self._fail(call, record, "error", retryable=False)
+                _error(event, record["message"])
+            else:
+                prompt = await self._send(call, message)
+                if prompt is None:
+                    record.update(status="ok", message=text)
+                else:
+                    record.update(status="rejected", message=prompt)
+                    _error(event, prompt)
+        call.on_change()
+
+    async def interrupted(self, call: CallContext, open_uses: list[ToolUse]) -> list[ContentBlock]:
+        """Settle the tool calls of a call whose agent process died; the results that close `open_uses`.
+
+        Runs when the call starts again, before the model is called. Every tool call still
+        running becomes "interrupted" and the owner gets its `ToolFailed`. `open_uses` are the
+        tool uses of the conversation's last message, whose results were never added: each gets
+        the tool result the model should see (a tool that had finished keeps its result).
+        """
+        for record in call.records.values():
+            if record["status"] == _RUNNING:
+                record.update(status="interrupted", message=_INTERRUPTED.format(name=record["name"]))
+                await self._fail(call, record, "interrupted", retryable=True)
+        results: list[ContentBlock] = []
+        for use in open_uses:
+            record = call.records.setdefault(
+                use["toolUseId"],
+                {
+                    "name": use["name"],
+                    "input": dict(use.get("input") or {}),
+                    "tool_use_id": use["toolUseId"],
+                    "status": "interrupted",
+                    "message": _NOT_STARTED.format(name=use["name"]),
+                },
+            )
+            status: ToolResultStatus = "success" if record["status"] == "ok" else "error"
+            content: list[ToolResultContent] = [{"text": record["message"]}]
+            results.append({"toolResult": {"toolUseId": use["toolUseId"], "status": status, "content": content}})
+        call.on_change()
+        return results
+
+    async def _fail(
+        self, call: CallContext, record: dict[str, Any], status: Literal["error", "interrupted"], *, retryable: bool
+    ) -> str | None:
+        """Send `ToolFailed` for a tool call that ended without a result (`record["message"]` says how).
+
+        Returns the SOP's recovery prompt, which then replaces the record's message, or None.
+        """
+        if call.owner is None:
+            return None
+        name = record["name"]
+        error = AgentError(
+            f"agent=<{self.agent}>, call=<{call.call_id}>, tool=<{name}> | {record['message']}",
+            agent=self.agent,
+            retryable=retryable,
+        )
+        failure = ToolFailure(tool=name, status=status, error=error_to_wire(error))
+        message = failure_event(failure, sender=self.agent, tool_use_id=record["tool_use_id"], call_id=call.call_id)
         prompt = await self._send(call, message)
         if prompt is not None:
-            record.update(status="rejected", message=prompt)
-            _error(event, prompt)
+            record["message"] = prompt
+        return prompt
 
     async def _send(self, call: CallContext, message: Any) -> str | None:
         """Send one event to the owner; the recovery prompt if it was refused, else None."""
@@ -149,6 +230,7 @@ class SOPGuard(HookProvider):
         return None
 
     @staticmethod
-    def _refuse(event: BeforeToolCallEvent, record: dict[str, Any], status: str, message: str) -> None:
+    def _refuse(call: CallContext, event: BeforeToolCallEvent, record: dict[str, Any], status: str, message: str) -> None:
         record.update(status=status, message=message)
         event.cancel_tool = message
+        call.on_change()

@@ -20,8 +20,9 @@ A provider string (argument or `$SOPY_MODEL`) takes its other settings from the 
 | `SOPY_MODEL_REGION` | AWS region for Bedrock |
 | `SOPY_MODEL_PARAMS` | JSON object of model parameters (`{"temperature": 0, "max_tokens": 1024}`) |
 
-These are read on the driver when the spec is built; the key is read inside the agent actor
-(on a cluster, pass it with `runtime_env={"env_vars": {...}}`). A provider whose strands extra is
+These are read on the driver when the spec is built; the key is read inside the agent actor,
+from the environment of the cluster's processes (export it where the driver of a local cluster
+runs, or on every node before `ray start`): never put it in code or checkpoints. A provider whose strands extra is
 not installed is refused when the spec is built, with the `pip install` command to run
 (`InputError` on field `model`). Building a model never contacts the network.
 """
@@ -176,7 +177,8 @@ def _api_key(config: ModelConfig) -> str | None:
     if key is None:
         raise InputError(
             f"Environment variable {config.api_key_env} (api_key_env) is not set in the agent "
-            "actor's process; pass it with runtime_env={'env_vars': {...}}",
+            "actor's process; export it in the environment of the cluster's processes (where the "
+            "driver of a local cluster runs, or on every node before `ray start`)",
             fields=("model.api_key_env",),
         )
     return key

@@ -31,7 +31,9 @@ class ToolCall(BaseModel):
         input: the arguments the model gave.
         tool_use_id: the model's id for the call.
         status: "ok" (ran, result accepted), "error" (the tool failed or its result did not fit
-            the result event) or "rejected" (the SOP refused the call or its result).
+            the result event), "rejected" (the SOP refused the call or its result) or
+            "interrupted" (the agent's process stopped before the tool returned, so it has no
+            result and may or may not have taken effect; the call was then run again).
         message: what the model was shown as the tool's result (the recovery prompt when
             rejected).
     """
@@ -41,7 +43,7 @@ class ToolCall(BaseModel):
     name: str
     input: dict[str, Any] = Field(default_factory=dict)
     tool_use_id: str = ""
-    status: Literal["ok", "error", "rejected"] = "ok"
+    status: Literal["ok", "error", "rejected", "interrupted"] = "ok"
     message: str = ""
 
 
@@ -57,6 +59,10 @@ class AgentResult(BaseModel):
         agent: the agent's name.
         call_id: this call's id.
         conversation: the conversation (strands session) the call belongs to.
+        attempts: how many times the call ran: 1, or more when the agent's process died during
+            the call and a restarted actor ran it again, continuing its conversation (then
+            `tool_calls` also lists what earlier attempts did; `usage` and `latency_seconds`
+            count the last attempt only).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -69,6 +75,12 @@ class AgentResult(BaseModel):
     agent: str = ""
     call_id: str = ""
     conversation: str = ""
+    attempts: int = 1
+
+    @property
+    def rerun(self) -> bool:
+        """True when the call ran more than once (its agent's process died during it)."""
+        return self.attempts > 1
 
     @property
     def rejected_tool_calls(self) -> tuple[ToolCall, ...]:

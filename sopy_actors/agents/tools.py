@@ -13,6 +13,11 @@ agent actor) builds the events:
   not a model or dict). Default: `ToolUseRequested(ToolUse(tool, input))`.
 - after it ran: the result event, payload = the tool's result (JSON results are decoded, then
   validated). Default: `ToolResultReady(ToolOutput(tool, text))`.
+- when it ended without a result (it failed, or the agent's process stopped while it ran):
+  `ToolFailed(ToolFailure(tool, status, error))`, for every tool.
+
+The result event and the failure share one id per tool call (`outcome_id`), so an SOP applies
+one of them once, even when a re-run call reports as interrupted a tool whose result got out.
 
 Plain strands tools in an agent's tool list are guarded with the default events.
 """
@@ -26,6 +31,8 @@ from typing import Any, get_origin
 from pydantic import BaseModel
 
 from sopy_actors.agents.events import (
+    ToolFailed,
+    ToolFailure,
     ToolOutput,
     ToolResultReady,
     ToolUse,
@@ -34,7 +41,7 @@ from sopy_actors.agents.events import (
 from sopy_actors.core.events import Event
 from sopy_actors.errors import DefinitionError
 
-__all__ = ["ToolEvents", "events_of", "result_event", "tool", "use_event"]
+__all__ = ["ToolEvents", "events_of", "failure_event", "outcome_id", "result_event", "tool", "use_event"]
 
 _MARK = "sop_tool_events"
 
@@ -129,8 +136,13 @@ def use_event(
     return events.use(payload=payload, sender=sender, toolUseId=tool_use_id)
 
 
+def outcome_id(call_id: str, tool_use_id: str) -> str:
+    """The id of the event that tells the SOP how one tool call of an agent call ended."""
+    return f"tool-outcome-{call_id}-{tool_use_id}"
+
+
 def result_event(
-    events: ToolEvents, name: str, text: str, *, sender: str, tool_use_id: str
+    events: ToolEvents, name: str, text: str, *, sender: str, tool_use_id: str, call_id: str
 ) -> Event[Any]:
     """The result event of one tool run, from the result text the model would see.
 
@@ -146,4 +158,9 @@ def result_event(
             payload = json.loads(text)
         except json.JSONDecodeError:
             payload = text
-    return events.result(payload=payload, sender=sender, toolUseId=tool_use_id)
+    return events.result(payload=payload, sender=sender, toolUseId=tool_use_id, id=outcome_id(call_id, tool_use_id))
+
+
+def failure_event(failure: ToolFailure, *, sender: str, tool_use_id: str, call_id: str) -> ToolFailed:
+    """The event telling the SOP that a tool call it accepted ended without a result."""
+    return ToolFailed(payload=failure, sender=sender, toolUseId=tool_use_id, id=outcome_id(call_id, tool_use_id))

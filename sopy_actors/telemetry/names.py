@@ -15,6 +15,7 @@ __all__ = [
     "ACTOR_RESTARTS",
     "AGENT_CALLS",
     "AGENT_CALL_DURATION",
+    "AGENT_CALL_RERUNS",
     "AGENT_TOKENS",
     "DEPENDENCY_LATENCY",
     "DEPENDENCY_UP",
@@ -100,6 +101,10 @@ RECOVERY_STEPS = Family(
 AGENT_CALLS = Family(
     "sopy_agent_calls_total", "counter", ("agent", "outcome"), "Calls to specialist agents (ok or error)."
 )
+AGENT_CALL_RERUNS = Family(
+    "sopy_agent_call_reruns_total", "counter", ("agent",),
+    "Times an agent call was run again because the agent's process died during it.",
+)
 AGENT_CALL_DURATION = Family(
     "sopy_agent_call_duration_seconds", "histogram", ("agent",), "Latency of one agent call.", _SLOW
 )
@@ -154,8 +159,8 @@ METRIC_UPDATES_DROPPED = Family(
 
 FAMILIES: tuple[Family, ...] = (
     EVENTS, TRANSITIONS, HANDLER_DURATION, SOPS_STARTED, SOPS_FINISHED, SOP_INSTANCES, QUEUED_EVENTS,
-    RECOVERY_STEPS, AGENT_CALLS, AGENT_CALL_DURATION, AGENT_TOKENS, TOOL_CALLS, TOOL_CALLS_REJECTED,
-    ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY, NODE_CPU, EVENT_ERROR_RATIO,
+    RECOVERY_STEPS, AGENT_CALLS, AGENT_CALL_RERUNS, AGENT_CALL_DURATION, AGENT_TOKENS, TOOL_CALLS,
+    TOOL_CALLS_REJECTED, ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY, NODE_CPU, EVENT_ERROR_RATIO,
     EVENT_REJECTION_RATIO, DEPENDENCY_UP, DEPENDENCY_LATENCY, HEALTH_RISK, HEALTH_CHECKS,
     MONITOR_REPORTS, METRIC_UPDATES_DROPPED,
 )

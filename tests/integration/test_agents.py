@@ -212,6 +212,28 @@ def test_a_failing_tool_is_shown_to_the_model_and_a_failing_model_is_a_retryable
     assert offline.statistics().errors == 2
 
 
+def test_a_guarded_tool_that_fails_sends_the_sop_tool_failed_instead_of_its_result(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "started"  # its directory does not exist: the tool raises
+    agent = StrandsAgent(
+        tools=[a.slow_step],
+        model=ScriptedModel([{"tool": "slow_step", "input": {"path": "{prompt}", "seconds": 0}}, "saw: {result}"]),
+        name="failing-guarded",
+    )
+    handle = a.watching_sop().start()
+
+    result = agent(str(missing), sop=handle)
+
+    [call] = result.tool_calls
+    assert call.status == "error" and "FileNotFoundError" in call.message
+    assert result.text == f"saw: {call.message}"  # the model saw the tool's error
+    assert _history(handle) == [("ToolUseRequested", "stayed"), ("ToolFailed", "stayed")]
+    state = handle.state()
+    assert state.uses == [call.tool_use_id] and state.results == []
+    assert state.failures == [
+        f"{call.tool_use_id}: error: agent=<failing-guarded>, call=<{result.call_id}>, tool=<slow_step> | {call.message}"
+    ]
+
+
 def test_statistics_count_calls_tokens_tool_calls_and_rejections(tmp_path: Path) -> None:
     agent = _agent(GUARDED_SCRIPT, "counted")
     handle = a.publishing_sop().start()
@@ -264,22 +286,72 @@ def test_a_killed_agent_actor_restarts_and_resumes_the_conversation_from_its_ses
     assert texts == ["one", "first answer", "two", "second answer"]
 
 
-def test_a_call_in_flight_when_the_agent_process_dies_completes_after_the_restart(tmp_path: Path, runtime: Any) -> None:
+def test_a_call_in_flight_when_the_agent_process_dies_is_run_again_and_reports_the_interrupted_tool(
+    tmp_path: Path, runtime: Any
+) -> None:
     marker = tmp_path / "started"
-    agent = StrandsAgent(
-        tools=[a.slow_step],
-        model=ScriptedModel([{"tool": "slow_step", "input": {"path": "{prompt}", "seconds": 2}}, "finished: {result}"]),
-        name="sigkilled",
-    )
-    future = agent.submit(str(marker))
+    slow = {"tool": "slow_step", "input": {"path": "{prompt}", "seconds": 60}}
+    quick = {"tool": "slow_step", "input": {"path": "{prompt}", "seconds": 0}}
+    agent = StrandsAgent(tools=[a.slow_step], model=ScriptedModel([slow, quick, "finished: {result}"]), name="sigkilled")
+    handle = a.watching_sop().start()
+    future = agent.submit(str(marker), sop=handle)
     _wait_for(marker)
     pid = ray.get(_actor(agent, runtime).location.remote())["pid"]
     os.kill(pid, signal.SIGKILL)
 
     result = future.result(timeout=180)
 
-    assert result.stop_reason == "end_turn" and result.text.startswith("finished")
     assert ray.get(_actor(agent, runtime).location.remote())["pid"] != pid
+    # The SOP heard how the interrupted tool call ended before the call went on.
+    assert _history(handle) == [
+        ("ToolUseRequested", "stayed"),
+        ("ToolFailed", "stayed"),
+        ("ToolUseRequested", "stayed"),
+        ("ToolResultReady", "stayed"),
+    ]
+    state = handle.state()
+    interrupted, rerun = state.uses
+    assert state.results == [f"{rerun}: slow step finished"]
+    [failure] = state.failures
+    assert failure.startswith(f"{interrupted}: interrupted: agent=<sigkilled>, call=<{future.call_id}>, tool=<slow_step> | ")
+    assert "Interrupted: the agent's process stopped while slow_step ran" in failure
+    # The result says the call ran twice and lists the interrupted tool call.
+    assert (result.stop_reason, result.text) == ("end_turn", "finished: slow step finished")
+    assert (result.attempts, result.rerun) == (2, True)
+    assert [(c.tool_use_id, c.status) for c in result.tool_calls] == [(interrupted, "interrupted"), (rerun, "ok")]
+    assert failure.endswith(result.tool_calls[0].message)
+    # The conversation went on from where it stopped: one prompt, the interrupted tool closed.
+    messages = agent.messages(result.conversation)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    prompts = [b["text"] for m in messages if m["role"] == "user" for b in m["content"] if "text" in b]
+    assert prompts == [str(marker)]
+    closed = messages[2]["content"][0]["toolResult"]
+    assert (closed["toolUseId"], closed["status"]) == (interrupted, "error")
+    assert closed["content"][0]["text"] == result.tool_calls[0].message
+    # Metrics count the re-run.
+    stats = agent.statistics()
+    assert (stats.reruns, stats.interrupted_tool_calls, stats.calls) == (1, 1, 1)
+    url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
+    wait_for(lambda: value(scrape(url), "sopy_agent_call_reruns_total", agent="sigkilled") == 1, what="the re-run in /metrics")
+
+
+def test_a_call_whose_process_dies_after_it_answered_returns_that_answer_without_asking_the_model_again(
+    tmp_path: Path, runtime: Any
+) -> None:
+    marker = tmp_path / "receiving"
+    agent = StrandsAgent(model=ScriptedModel(["{prompt}", "asked twice"]), name="answered-then-killed")
+    receiver = a.slowly_receiving_sop().start()
+    future = agent.submit(str(marker), deliver_to=receiver)
+    _wait_for(marker)  # the answer is in the conversation; the agent actor is delivering it
+    pid = ray.get(_actor(agent, runtime).location.remote())["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+    result = future.result(timeout=180)
+
+    assert (result.text, result.attempts, result.tool_calls) == (str(marker), 2, ())
+    assert [m["role"] for m in agent.messages(result.conversation)] == ["user", "assistant"]
+    assert receiver.result(timeout=60).answer == str(marker)
+    assert _history(receiver) == [("AgentCompleted", "ended")]  # delivered once
 
 
 def test_agent_calls_tokens_and_tool_calls_reach_the_prometheus_endpoint(tmp_path: Path, runtime: Any) -> None:

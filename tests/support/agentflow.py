@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sopy_actors import SOP, End, Event, Procedure, handler, make_prompt, tool
-from sopy_actors.agents import AgentCompleted
+from sopy_actors.agents import AgentCompleted, ToolFailed, ToolResultReady, ToolUseRequested
 from sopy_actors.agents.future import AgentFuture
 
 
@@ -179,6 +179,22 @@ class AwaitingAgent(Procedure[PubState]):
         return End()
 
 
+class SlowlyReceiving(Procedure[PubState]):
+    """Takes seconds to handle AgentCompleted; the answer names a file it writes first."""
+
+    @handler
+    def on_completed(self, state: PubState, event: AgentCompleted) -> Procedure[PubState]:
+        assert event.payload.result is not None, event.payload.message
+        Path(event.payload.result.text).write_text("receiving")
+        time.sleep(3)
+        state.answer = event.payload.result.text
+        return End()
+
+
+def slowly_receiving_sop() -> SOP[PubState]:
+    return SOP(state=PubState(), init_proc=SlowlyReceiving())
+
+
 class Delegating(Procedure[PubState]):
     """Calls an agent inside a handler (blocking): its tools run unguarded (deadlock rule)."""
 
@@ -190,3 +206,35 @@ class Delegating(Procedure[PubState]):
         result = self.agent(event.payload)  # type: ignore[operator]
         state.answer = result.text
         return End()
+
+
+# -- a watcher that accepts every tool call and records how each one ended ------------------
+
+
+class WatchState(BaseModel):
+    uses: list[str] = Field(default_factory=list)  # tool use ids, in order
+    results: list[str] = Field(default_factory=list)  # "<tool use id>: <result text>"
+    failures: list[str] = Field(default_factory=list)  # "<tool use id>: <status>: <message>"
+
+
+class Watching(Procedure[WatchState]):
+    """Accepts every generic tool event and tool failure, and records it."""
+
+    @handler
+    def on_use(self, state: WatchState, event: ToolUseRequested) -> Procedure[WatchState]:
+        state.uses.append(str(event.toolUseId))
+        return self
+
+    @handler
+    def on_result(self, state: WatchState, event: ToolResultReady) -> Procedure[WatchState]:
+        state.results.append(f"{event.toolUseId}: {event.payload.text}")
+        return self
+
+    @handler
+    def on_failed(self, state: WatchState, event: ToolFailed) -> Procedure[WatchState]:
+        state.failures.append(f"{event.toolUseId}: {event.payload.status}: {event.payload.message}")
+        return self
+
+
+def watching_sop() -> SOP[WatchState]:
+    return SOP(state=WatchState(), init_proc=Watching())

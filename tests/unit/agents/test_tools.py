@@ -6,10 +6,10 @@ import pytest
 from strands.tools.decorator import DecoratedFunctionTool
 
 from sopy_actors import Event, StrandsAgent, tool
-from sopy_actors.agents import ToolResultReady, ToolUseRequested
-from sopy_actors.agents.tools import events_of, result_event, use_event
+from sopy_actors.agents import ToolFailed, ToolFailure, ToolResultReady, ToolUseRequested
+from sopy_actors.agents.tools import events_of, failure_event, result_event, use_event
 from sopy_actors.core.context import handling
-from sopy_actors.errors import DefinitionError, InputError
+from sopy_actors.errors import AgentError, DefinitionError, InputError, error_to_wire
 from sopy_actors.runtime.handle import SOPHandle
 from tests.support import agentflow as a
 
@@ -33,12 +33,27 @@ def test_use_events_carry_the_tool_input_as_payload_and_the_agent_as_sender() ->
 
 
 def test_result_events_validate_the_tool_output() -> None:
-    written = result_event(events_of(a.write_draft), "write_draft", '{"path": "p", "size": 3}', sender="w", tool_use_id="t")
+    events = events_of(a.write_draft)
+    written = result_event(events, "write_draft", '{"path": "p", "size": 3}', sender="w", tool_use_id="t", call_id="c")
     assert written.payload == a.FileNote(path="p", size=3)
     with pytest.raises(InputError, match=r"payload.size"):
-        result_event(events_of(a.write_draft), "write_draft", '{"path": "p", "size": "big"}', sender="w", tool_use_id="t")
+        result_event(events, "write_draft", '{"path": "p", "size": "big"}', sender="w", tool_use_id="t", call_id="c")
     with pytest.raises(InputError, match=r"payload.text"):
         use_event(events_of(a.write_draft), "write_draft", {"path": "p"}, sender="w", tool_use_id="t")
+
+
+def test_a_tool_calls_result_and_its_failure_share_one_id_so_the_sop_applies_only_one() -> None:
+    result = result_event(events_of(a.shout), "shout", "HI", sender="w", tool_use_id="t1", call_id="c1")
+    error = AgentError("agent=<w>, call=<c1>, tool=<shout> | Interrupted: ...", agent="w", retryable=True)
+    failure = failure_event(
+        ToolFailure(tool="shout", status="interrupted", error=error_to_wire(error)), sender="w", tool_use_id="t1", call_id="c1"
+    )
+    assert isinstance(failure, ToolFailed) and failure.sop_optional
+    other_call = result_event(events_of(a.shout), "shout", "HI", sender="w", tool_use_id="t1", call_id="c2")
+    assert failure.id == result.id != other_call.id
+    assert (failure.toolUseId, failure.sender, failure.payload.message) == ("t1", "w", str(error))
+    rebuilt = failure.payload.exception()
+    assert isinstance(rebuilt, AgentError) and rebuilt.retryable and rebuilt.agent == "w"
 
 
 def test_non_event_arguments_are_definition_errors() -> None:
