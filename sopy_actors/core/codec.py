@@ -1,19 +1,33 @@
 """JSON encoding of procedures (with their attributes), states and values — never pickle.
 
 Checkpoints and messages carry classes by name (`module:QualName`, see
-`sopy_actors.core.references`). Decoding imports the module by name and accepts only
-subclasses of the expected base (Procedure, BaseModel, Event), so a tampered checkpoint can
-name installed classes but cannot run arbitrary code.
+`sopy_actors.core.references`). Decoding loads a class's module only when `load_module` allows
+it (already loaded, the job's code, or trusted) and accepts only subclasses of the expected
+base (Procedure, BaseModel, Event), so a tampered checkpoint cannot run other modules' code.
+
+Lists, dicts and procedures in a procedure's attributes nest at most `MAX_DEPTH` levels, and so
+do the fields of states, models and events (`sopy_actors.core.events.too_deep`); deeper data
+raises InputError naming the field, when encoded and when decoded alike, instead of failing
+later in JSON encoding or on Python's recursion limit.
 """
 
 from __future__ import annotations
 
 import types
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
-from sopy_actors.core.events import Event, event_from_wire, event_to_wire, input_error
+from sopy_actors.core.events import (
+    MAX_DEPTH,
+    Event,
+    event_from_wire,
+    event_to_wire,
+    input_error,
+    nesting_error,
+    too_deep,
+)
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import Procedure, Prompt
 from sopy_actors.core.references import reference_of, resolve_reference
@@ -31,6 +45,13 @@ __all__ = [
 _MARK = "__sop__"
 
 
+class _Field(NamedTuple):
+    """The field a value sits in, as errors name it: ("procedure Drafting", "history")."""
+
+    subject: str
+    name: str
+
+
 def encode_value(value: Any, where: str = "value", *, owner: object | None = None) -> Any:
     """JSON-compatible form of plain data, pydantic models, prompts, events and procedures.
 
@@ -39,25 +60,34 @@ def encode_value(value: Any, where: str = "value", *, owner: object | None = Non
 
     Raises:
         StateError: the value (or something inside it) has no JSON form; `where` names it.
+        InputError: it nests deeper than MAX_DEPTH; `where` names it.
     """
+    return _encode(value, where, owner, _Field(where, where), 0)
+
+
+def _encode(value: Any, where: str, owner: object | None, field: _Field, depth: int) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if owner is not None and isinstance(value, types.MethodType) and value.__self__ is owner:
+        return {_MARK: "method", "name": value.__func__.__name__}
+    if isinstance(value, Prompt):
+        return {_MARK: "prompt", "text": value.text}
+    if isinstance(value, Event):  # its fields were checked when it was made
+        return {_MARK: "event", "wire": event_to_wire(value)}
+    if isinstance(value, BaseModel):
+        if too_deep(value):
+            raise nesting_error(*field)
+        return {_MARK: "model", "type": reference_of(type(value)), "data": value.model_dump(mode="json")}
+    if depth == MAX_DEPTH and isinstance(value, list | tuple | dict | Procedure):
+        raise nesting_error(*field)
     if isinstance(value, list | tuple):
-        return [encode_value(item, f"{where}[{i}]", owner=owner) for i, item in enumerate(value)]
+        return [_encode(item, f"{where}[{i}]", owner, field, depth + 1) for i, item in enumerate(value)]
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value) or _MARK in value:
             raise StateError(f"{where}: dict keys must be str (and not {_MARK!r}) to checkpoint")
-        return {key: encode_value(item, f"{where}.{key}", owner=owner) for key, item in value.items()}
-    if owner is not None and isinstance(value, types.MethodType) and value.__self__ is owner:
-        return {_MARK: "method", "name": value.__func__.__name__}
-    if isinstance(value, Event):
-        return {_MARK: "event", "wire": event_to_wire(value)}
-    if isinstance(value, BaseModel):
-        return {_MARK: "model", "type": reference_of(type(value)), "data": value.model_dump(mode="json")}
-    if isinstance(value, Prompt):
-        return {_MARK: "prompt", "text": value.text}
+        return {key: _encode(item, f"{where}.{key}", owner, field, depth + 1) for key, item in value.items()}
     if isinstance(value, Procedure):
-        return {_MARK: "procedure", "value": encode_procedure(value)}
+        return {_MARK: "procedure", "value": _encode_procedure(value, depth + 1)}
     raise StateError(
         f"{where} is a {type(value).__name__}, which cannot be checkpointed as JSON; keep plain "
         "data, pydantic models, events or procedures in procedure attributes and state"
@@ -65,24 +95,43 @@ def encode_value(value: Any, where: str = "value", *, owner: object | None = Non
 
 
 def decode_value(data: Any, *, owner: object | None = None) -> Any:
-    """Inverse of `encode_value` (`owner`: the procedure whose methods are named inside)."""
+    """Inverse of `encode_value` (`owner`: the procedure whose methods are named inside).
+
+    Raises:
+        InputError: a class it names may not be loaded or is not what is expected, data is
+            invalid, or it nests deeper than MAX_DEPTH.
+    """
+    return _decode(data, owner, _Field("value", "value"), 0)
+
+
+def _decode(data: Any, owner: object | None, field: _Field, depth: int) -> Any:
+    if isinstance(data, dict) and data.get(_MARK) is not None:
+        return _decode_marked(data, owner, field, depth)
+    if isinstance(data, list | dict) and depth == MAX_DEPTH:
+        raise nesting_error(*field)
     if isinstance(data, list):
-        return [decode_value(item, owner=owner) for item in data]
-    if not isinstance(data, dict):
-        return data
-    kind = data.get(_MARK)
-    if kind is None:
-        return {key: decode_value(item, owner=owner) for key, item in data.items()}
+        return [_decode(item, owner, field, depth + 1) for item in data]
+    if isinstance(data, dict):
+        return {key: _decode(item, owner, field, depth + 1) for key, item in data.items()}
+    return data
+
+
+def _decode_marked(data: dict[str, Any], owner: object | None, field: _Field, depth: int) -> Any:
+    kind = data[_MARK]
     if kind == "method" and owner is not None:
         return getattr(owner, data["name"])
+    if kind == "prompt":
+        return Prompt(data["text"])
     if kind == "event":
         return event_from_wire(data["wire"])
     if kind == "model":
+        if too_deep(data["data"]):
+            raise nesting_error(*field)
         return _validate(resolve_reference(data["type"], BaseModel), data["data"])
-    if kind == "prompt":
-        return Prompt(data["text"])
     if kind == "procedure":
-        return decode_procedure(data["value"])
+        if depth == MAX_DEPTH:
+            raise nesting_error(*field)
+        return _decode_procedure(data["value"], depth + 1)
     raise InputError(f"Unknown encoded value kind {kind!r}")
 
 
@@ -94,30 +143,76 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
 
 
 def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
-    """A procedure as `{"type", "name", "options", "attrs"}`; attrs are its instance attributes."""
+    """A procedure as `{"type", "name", "prompt", "options", "attrs"}`; attrs are its instance
+    attributes, `prompt` its instruction text (so a host can show it without the class).
+
+    Raises:
+        StateError: an attribute has no JSON form.
+        InputError: an attribute nests deeper than MAX_DEPTH; the error names it.
+    """
+    return _encode_procedure(procedure, 0)
+
+
+def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
     cls = type(procedure)
     options = getattr(cls, "sop_options", None) or ProcedureOptions()
+    subject = f"procedure {cls.__name__}"
     return {
         "type": reference_of(cls),
         "name": cls.__name__,
+        "prompt": str(procedure.prompt),
         "options": options.model_dump(mode="json"),
-        "attrs": encode_value(dict(vars(procedure)), f"{cls.__name__} attributes", owner=procedure),
+        "attrs": {
+            name: _encode(value, f"{cls.__name__} attributes.{name}", procedure, _Field(subject, name), depth)
+            for name, value in vars(procedure).items()
+        },
     }
 
 
 def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
-    """Rebuild a procedure without calling its constructor, then restore its attributes."""
+    """Rebuild a procedure without calling its constructor, then restore its attributes.
+
+    Raises:
+        InputError: its class may not be loaded or is not a Procedure, or an attribute is
+            invalid or nests deeper than MAX_DEPTH.
+    """
+    return _decode_procedure(data, 0)
+
+
+def _decode_procedure(data: dict[str, Any], depth: int) -> Procedure[Any]:
     cls = resolve_reference(data["type"], Procedure)
     procedure = cls.__new__(cls)
-    vars(procedure).update(decode_value(data["attrs"], owner=procedure))
+    subject = f"procedure {cls.__name__}"
+    attributes = {name: _decode(value, procedure, _Field(subject, name), depth) for name, value in data["attrs"].items()}
+    vars(procedure).update(attributes)
     return procedure
 
 
 def encode_state(state: BaseModel) -> dict[str, Any]:
-    """A state model as `{"type", "data"}`."""
+    """A state model as `{"type", "data"}`.
+
+    Raises:
+        InputError: a field nests deeper than MAX_DEPTH; the error names it.
+    """
+    _check_fields(f"state {type(state).__name__}", state)
     return {"type": reference_of(type(state)), "data": state.model_dump(mode="json")}
 
 
 def decode_state(data: dict[str, Any]) -> BaseModel:
-    """Rebuild and validate a state model."""
-    return _validate(resolve_reference(data["type"], BaseModel), data["data"])
+    """Rebuild and validate a state model.
+
+    Raises:
+        InputError: its class may not be loaded or is not a model, or its data is invalid
+            (a field nests deeper than MAX_DEPTH, too).
+    """
+    model = resolve_reference(data["type"], BaseModel)
+    if isinstance(data["data"], dict):
+        _check_fields(f"state {model.__name__}", data["data"].items())
+    return _validate(model, data["data"])
+
+
+def _check_fields(subject: str, fields: Iterable[tuple[str, Any]]) -> None:
+    """Raise for the first `(name, value)` pair whose value nests deeper than MAX_DEPTH."""
+    for name, value in fields:
+        if too_deep(value):
+            raise nesting_error(subject, name)

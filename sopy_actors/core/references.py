@@ -8,28 +8,64 @@ A script run as `python FILE.py` is `__main__` only in its own process: `sopy_ac
 ships it to the cluster under another module name (`sopy_actors.runtime.main_module`) and
 registers that name here. References then name the shipped module, and the driver resolves
 that name back to its own `__main__`, so it never imports its script a second time.
+
+References also arrive as data (checkpoints, messages), so importing the module one names runs
+that module's top-level code. `load_module` imports a module named by data only when it is
+already imported, belongs to the job's code, or is trusted; anything else is refused before
+any of its code runs:
+
+- already imported: the module is in `sys.modules`;
+- the job's code: the module's source file (and those of its not yet imported packages), found
+  by scanning `sys.path` without importing, lies under a code directory and not under an
+  installation directory (standard library, site-packages, scripts). Code directories are, in
+  a driver, the current directory, the directory of the script run as `python FILE.py`, and the
+  local `working_dir` and `py_modules` paths given to `sopy_actors.init()`
+  (`register_code_directories`); in a Ray worker, the directories Ray puts on its `sys.path`
+  for the job: where it unpacked the runtime_env `working_dir` and `py_modules`, and, for a
+  job without a `working_dir`, its driver's current and script directories (Ray's
+  `JobConfig.py_driver_sys_path`, which a local cluster shares with the driver);
+- trusted: the module or a package above it is named by `trust_modules(...)` or in the
+  environment variable `SOPY_TRUSTED_MODULES` (comma-separated); `sopy_actors` always is.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.machinery
+import os
+import site
 import sys
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, overload
 
 from sopy_actors.errors import InputError
 
 __all__ = [
+    "TRUSTED_MODULES_ENV",
+    "load_module",
     "local_reference",
     "portable_reference",
     "reference_of",
+    "register_code_directories",
     "register_main_module",
     "resolve_reference",
+    "trust_modules",
 ]
 
 T = TypeVar("T")
 
+TRUSTED_MODULES_ENV = "SOPY_TRUSTED_MODULES"
+
 _MAIN = "__main__"
 _main_alias: str | None = None  # the module name this process's __main__ has on the cluster
+_trusted: set[str] = {"sopy_actors"}
+_code_directories: tuple[Path, ...] = ()
+# Ray unpacks `<name>.tar.gz` into `<name>` and `<name>.zip` into `<name>` (runtime_env packaging).
+_COMPOUND_ARCHIVES = (".tar.gz", ".tar.bz2", ".tar.xz")
 
 
 def register_main_module(name: str | None) -> None:
@@ -122,9 +158,9 @@ def resolve_reference(reference: str, base: type[T]) -> type[T]: ...
 
 
 def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
-    """Import the module a reference names and walk its qualname; optionally check the class.
+    """Load the module a reference names (see `load_module`), walk its qualname, check the class.
 
-    Decoding data with `base` set can name installed classes but never runs arbitrary code.
+    Decoding data with `base` set can name loaded or trusted classes but never runs other code.
 
     Args:
         reference: "module:qualname", e.g. from `reference_of`.
@@ -134,7 +170,8 @@ def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
         The named object (a subclass of `base` when `base` is given).
 
     Raises:
-        InputError: the reference is malformed, does not import, or names something else.
+        InputError: the reference is malformed, its module may not be imported here (nothing
+            of it runs then) or does not import, or it names something else.
     """
     local = local_reference(reference) if isinstance(reference, str) else ""
     module_name, _, qualname = local.partition(":")
@@ -143,13 +180,185 @@ def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
     try:
         # The driver's own script is already running as __main__: importing it again would
         # re-run its top-level code and create second copies of its classes.
-        target: Any = sys.modules[_MAIN] if module_name == _MAIN else importlib.import_module(module_name)
+        target: Any = sys.modules[_MAIN] if module_name == _MAIN else load_module(module_name)
+    except InputError as error:
+        raise InputError(f"Cannot load {reference}: {error}") from None
+    try:
         for part in qualname.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as error:
+    except AttributeError as error:
         raise InputError(
             f"Cannot load {reference}: {error} (is its module on the cluster's runtime_env?)"
         ) from None
     if base is not None and not (isinstance(target, type) and issubclass(target, base)):
         raise InputError(f"{reference} is not a {base.__name__} subclass")
     return target
+
+
+def trust_modules(*prefixes: str) -> None:
+    """Let data name classes and functions of these modules and their submodules in this process.
+
+    Each process keeps its own list: to trust modules in the cluster's actors too, set the
+    environment variable `SOPY_TRUSTED_MODULES` (comma-separated) there, e.g.
+    `sopy_actors.init(runtime_env={"env_vars": {"SOPY_TRUSTED_MODULES": "myco.flows"}})`.
+
+    Args:
+        prefixes: dotted module names, e.g. "myco.workflows" (which also trusts
+            "myco.workflows.review" but not "myco.workflows_old").
+
+    Raises:
+        InputError: a prefix is not a dotted module name.
+    """
+    for prefix in prefixes:
+        if not _is_module_name(prefix):
+            raise InputError(f"Invalid trusted module {prefix!r}: expected a dotted module name such as 'myco.flows'")
+    _trusted.update(prefixes)
+
+
+def register_code_directories(directories: Iterable[str | os.PathLike[str]]) -> None:
+    """Declare this driver's code directories: modules under them may be imported by name.
+
+    Called in the driver by `sopy_actors.init()`, before Ray starts.
+
+    Args:
+        directories: the local `working_dir` and `py_modules` paths of the job's runtime_env
+            (a single-file module counts as itself); they replace those declared before.
+    """
+    global _code_directories
+    _code_directories = tuple(Path(directory).resolve() for directory in directories)
+
+
+def load_module(name: str) -> ModuleType:
+    """The module `name`, imported only if it is already loaded, the job's code, or trusted.
+
+    Runs in any process, on names that come from data (an event's type, a class reference in a
+    checkpoint or message). A refused module is not imported: none of its code runs. See the
+    module docstring for the rules.
+
+    Args:
+        name: a dotted module name, e.g. "my_package.flows".
+
+    Returns:
+        The module, from `sys.modules` or newly imported.
+
+    Raises:
+        InputError: the module may not be imported here (the message says how to allow it),
+            or importing it failed.
+    """
+    if name in sys.modules:
+        # Through the import system, not sys.modules: a module another thread is still
+        # importing is waited for (its module lock), not returned half-initialised.
+        return importlib.import_module(name)
+    if not _is_module_name(name):
+        raise InputError(f"{name!r} is not a module name")
+    if not _is_trusted(name):
+        files = _files_run_by_import(name)
+        if files is None:
+            raise InputError(
+                f"no module {name} is on this process's path (is its module on the cluster's runtime_env?)"
+            )
+        roots = _code_roots()
+        outside = next((file for file in files if not _is_job_code(file, roots)), None)
+        if outside is not None:
+            raise InputError(
+                f"refusing to import module {name} named by data: {outside} is not part of the job's "
+                "code (the runtime_env working_dir or py_modules, or the driver's current or script "
+                f"directory) and the module is not trusted; to allow it, set {TRUSTED_MODULES_ENV}="
+                f"{name} in the environment of every process that loads it (runtime_env env_vars) or "
+                f"call sopy_actors.core.references.trust_modules({name!r}) there"
+            )
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise InputError(f"importing module {name} failed: {error}") from None
+
+
+def _is_module_name(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _is_trusted(name: str) -> bool:
+    configured = (prefix.strip() for prefix in os.environ.get(TRUSTED_MODULES_ENV, "").split(","))
+    return any(name == prefix or name.startswith(f"{prefix}.") for prefix in _trusted.union(configured) if prefix)
+
+
+def _files_run_by_import(name: str) -> list[Path] | None:
+    """The source files importing `name` would run (its unloaded packages' too), or None if absent.
+
+    Found as the import system finds them but without importing anything: each package's own
+    `__init__` runs when a submodule is imported, so `importlib.util.find_spec` (which imports
+    the parent packages) cannot be used.
+    """
+    files: list[Path] = []
+    search: list[str] | None = None  # None: sys.path, for a top-level module
+    parts = name.split(".")
+    for index in range(len(parts)):
+        if index and search is None:
+            return None  # the parent is a plain module: it has no submodules
+        prefix = ".".join(parts[: index + 1])
+        loaded = sys.modules.get(prefix)
+        if loaded is not None:
+            path = getattr(loaded, "__path__", None)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(prefix, search)
+            if spec is None:
+                return None
+            if spec.has_location and spec.origin is not None:  # a namespace package has no file
+                files.append(Path(spec.origin))
+            path = spec.submodule_search_locations
+        search = None if path is None else list(path)
+    return files
+
+
+def _is_job_code(file: Path, roots: list[Path]) -> bool:
+    resolved = file.resolve()
+    return any(resolved.is_relative_to(root) for root in roots) and not any(
+        resolved.is_relative_to(directory) for directory in _installation_directories()
+    )
+
+
+def _code_roots() -> list[Path]:
+    """This process's code directories (see the module docstring)."""
+    roots = list(_code_directories)
+    worker = _ray_worker()
+    if worker is not None:  # its own current and script directories are Ray's, not the job's
+        roots += map(Path, worker.core_worker.get_job_config().py_driver_sys_path)
+        roots += _runtime_env_directories(sys.modules["ray"].get_runtime_context().runtime_env)
+    else:
+        roots.append(Path.cwd())
+        script = getattr(sys.modules.get(_MAIN), "__file__", None)
+        if isinstance(script, str) and script.endswith(".py"):  # not a console script such as pytest
+            roots.append(Path(script).parent)
+    return [root.resolve() for root in roots]
+
+
+def _ray_worker() -> Any:
+    """Ray's worker object when this process is a Ray worker, else None (core never imports Ray)."""
+    module = sys.modules.get("ray._private.worker")
+    if module is None or module.global_worker.mode != module.WORKER_MODE:
+        return None
+    return module.global_worker
+
+
+def _runtime_env_directories(runtime_env: dict[str, Any]) -> list[Path]:
+    """The directories Ray unpacked a runtime_env's working_dir and py_modules into, on `sys.path`."""
+    uris = [runtime_env.get("working_dir") or "", *(runtime_env.get("py_modules") or [])]
+    local = [Path(uri.removeprefix("local://")) for uri in uris if uri.startswith("local://")]
+    names = {_unpacked_name(uri) for uri in uris if uri and not uri.startswith("local://")}
+    return [*local, *(Path(entry) for entry in sys.path if entry and Path(entry).name in names)]
+
+
+def _unpacked_name(uri: str) -> str:
+    """The directory name Ray unpacks a runtime_env package into: `gcs://_ray_pkg_1f.zip` → `_ray_pkg_1f`."""
+    name = uri.rstrip("/").rpartition("/")[2]
+    compound = next((suffix for suffix in _COMPOUND_ARCHIVES if name.endswith(suffix)), None)
+    return name.removesuffix(compound) if compound else Path(name).stem
+
+
+@functools.cache
+def _installation_directories() -> tuple[Path, ...]:
+    """Where Python and installed packages live: never the job's code, even inside a code directory."""
+    paths = sysconfig.get_paths()
+    found = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")]
+    found += [*site.getsitepackages(), site.getusersitepackages()]
+    return tuple(Path(directory).resolve() for directory in found)

@@ -14,12 +14,17 @@ module (`sopy_actors.core.references.register_main_module`).
 
 Workers import the script as a module, so its `if __name__ == "__main__":` block does not run
 there; `init()` in a worker process means the script's entry code is unguarded, and is refused.
+
+The local `working_dir` and `py_modules` paths of the runtime_env are the job's code in the
+driver too: they are registered as code directories, whose modules the driver may import when
+data names them (`sopy_actors.core.references.load_module`).
 Runs in the driver, before `ray.init`.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 import sys
@@ -29,7 +34,7 @@ from typing import Any
 
 import ray
 
-from sopy_actors.core.references import register_main_module
+from sopy_actors.core.references import register_code_directories, register_main_module
 from sopy_actors.errors import InputError
 
 __all__ = ["ship_main_module"]
@@ -41,13 +46,15 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 def ship_main_module(runtime_env: dict[str, Any] | None) -> dict[str, Any] | None:
     """The runtime_env for `ray.init`: the user's, plus the driver's script when it is one.
 
-    Ships only a plain script (`python FILE.py`: `__main__` has a `.py` file and no module
-    spec) outside this package. Nothing is shipped for interactive sessions (no file),
+    Registers the runtime_env's local `working_dir` and `py_modules` paths as this driver's
+    code directories (`register_code_directories`). Ships only a plain script (`python
+    FILE.py`: `__main__` has a `.py` file and no module spec) outside this package. Nothing is
+    shipped for interactive sessions (no file),
     `python -m module` (its code has a module name already) or console scripts such as
     `sopy-actors` and `pytest` (files without `.py`). `sopy-actors run FILE.py` runs as
     `sopy-actors` or `python -m sopy_actors.cli`: it imports FILE under its own module name and
-    ships FILE's directory itself. Nothing is shipped either when Ray is already connected in
-    this process: its job's runtime_env is fixed then.
+    ships FILE's directory itself. Nothing is shipped (or registered) either when Ray is
+    already connected in this process: its job's runtime_env is fixed then.
 
     Args:
         runtime_env: the runtime_env passed to `sopy_actors.init()`; it is not modified.
@@ -68,8 +75,11 @@ def ship_main_module(runtime_env: dict[str, Any] | None) -> dict[str, Any] | Non
             + ": workers import the script to load its classes, so put the script's entry code "
             "(init(), starting SOPs, ...) under `if __name__ == \"__main__\":`"
         )
+    if ray.is_initialized():
+        return runtime_env
+    register_code_directories(_local_code(runtime_env))
     script = _main_script()
-    if script is None or ray.is_initialized():
+    if script is None:
         return runtime_env
     modules = (runtime_env or {}).get("py_modules", [])
     if not isinstance(modules, list):
@@ -84,6 +94,14 @@ def ship_main_module(runtime_env: dict[str, Any] | None) -> dict[str, Any] | Non
     shutil.copyfile(script, copy)
     register_main_module(name)
     return {**(runtime_env or {}), "py_modules": [*modules, str(copy)]}
+
+
+def _local_code(runtime_env: dict[str, Any] | None) -> list[Path]:
+    """The local directories and files of a runtime_env's `working_dir` and `py_modules` (no URIs)."""
+    env = runtime_env or {}
+    modules = env.get("py_modules")
+    entries = [env.get("working_dir"), *(modules if isinstance(modules, list) else [])]
+    return [Path(entry) for entry in entries if isinstance(entry, str | os.PathLike) and Path(entry).exists()]
 
 
 def _main_script() -> Path | None:

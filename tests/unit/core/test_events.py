@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from sopy_actors import Event
-from sopy_actors.core.events import event_from_wire, event_to_wire
+from sopy_actors.core.events import MAX_DEPTH, event_from_wire, event_to_wire
 from sopy_actors.errors import InputError
 
 
@@ -31,6 +32,18 @@ class Counted(Event[int]):
 
 class Moved(Event[Copy]):
     pass
+
+
+class Noted(Event[Any]):
+    note: Any = None
+
+
+def nested(levels: int, kind: str) -> Any:
+    """`levels` lists (or dicts) inside each other, built without recursion."""
+    value: Any = 0
+    for _ in range(levels):
+        value = [value] if kind == "list" else {"a": value}
+    return value
 
 
 def test_event_carries_payload_and_sopy_metadata() -> None:
@@ -108,10 +121,18 @@ def test_events_round_trip_through_pickle() -> None:
         assert pickle.loads(pickle.dumps(event)) == event
 
 
+def _integral_text(value: object) -> bool:
+    """A string pydantic may read as an int: "7", " -3 ", "0.0", "1_000"."""
+    try:
+        return isinstance(value, str) and float(value).is_integer()
+    except ValueError:
+        return False
+
+
 not_an_int = st.one_of(
     st.text(), st.floats(allow_nan=False).filter(lambda f: not f.is_integer()), st.none(),
     st.lists(st.integers()), st.dictionaries(st.text(), st.integers()),
-).filter(lambda v: not (isinstance(v, str) and v.strip().lstrip("+-").isdigit()))
+).filter(lambda v: not _integral_text(v))
 
 
 @given(not_an_int)
@@ -130,3 +151,44 @@ def test_random_structured_payloads_validate_or_raise_input_error(data: dict[str
         assert error.fields
     else:
         assert isinstance(event.payload, Copy)
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_a_payload_nested_ten_thousand_levels_is_an_input_error_naming_the_field(kind: str) -> None:
+    with pytest.raises(InputError, match=rf"^Invalid Noted: field 'payload': nested more than {MAX_DEPTH} levels") as info:
+        Noted(payload=nested(10_000, kind))
+    assert info.value.fields == ("payload",)
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_a_deeply_nested_payload_from_the_wire_is_an_input_error_naming_the_field(kind: str) -> None:
+    wire = {"type": event_to_wire(Noted(payload=0))["type"], "data": {"payload": nested(10_000, kind)}}
+    with pytest.raises(InputError, match="field 'payload': nested more than") as info:
+        event_from_wire(wire)
+    assert info.value.fields == ("payload",)
+
+
+def test_every_field_of_an_event_is_held_to_the_nesting_limit() -> None:
+    with pytest.raises(InputError) as info:
+        Noted(payload=1, note=nested(MAX_DEPTH + 1, "list"))
+    assert info.value.fields == ("note",)
+
+
+def test_a_payload_at_the_nesting_limit_round_trips() -> None:
+    event = Noted(payload=nested(MAX_DEPTH, "dict"), note=nested(MAX_DEPTH, "list"))
+    assert event_from_wire(event_to_wire(event)) == event
+
+
+def test_a_payload_that_contains_itself_is_an_input_error() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(InputError, match="contains itself"):
+        Noted(payload=loop)
+
+
+def test_models_count_as_levels_of_nesting() -> None:
+    copies: Any = Copy(source="a", dest="b")
+    for _ in range(MAX_DEPTH):
+        copies = [copies]
+    with pytest.raises(InputError, match="field 'payload'"):
+        Noted(payload=copies)

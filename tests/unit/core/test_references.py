@@ -1,22 +1,32 @@
-"""`module:qualname` references: round trips, refusals, and a script's `__main__` by its shipped name."""
+"""`module:qualname` references: round trips, refusals, a script's `__main__` by its shipped name,
+and which modules data may make a process import."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import sysconfig
 import types
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sopy_actors import Event
+from sopy_actors.core.codec import decode_procedure, decode_state, decode_value
 from sopy_actors.core.events import event_from_wire, event_to_wire, event_type_name
 from sopy_actors.core.references import (
+    TRUSTED_MODULES_ENV,
     local_reference,
     portable_reference,
     reference_of,
     register_main_module,
     resolve_reference,
+    trust_modules,
 )
 from sopy_actors.errors import InputError
 
@@ -162,3 +172,168 @@ def test_without_a_shipped_script_main_events_keep_their_main_name() -> None:
 def test_only_an_identifier_can_stand_for_main() -> None:
     with pytest.raises(InputError, match="Invalid module name 'my-flow'"):
         register_main_module("my-flow")
+
+
+# Each file of a planted module records that it ran, as any top-level code could do worse.
+SIDE_EFFECT = """
+import pathlib
+with open(pathlib.Path(__file__).resolve().parents[{up}] / "ran.txt", "a") as ran:
+    ran.write(__name__ + "\\n")
+
+class Thing:
+    pass
+"""
+
+
+def plant(root: Path, name: str) -> str:
+    """Write module `name` (dotted: with its packages) under `root`; every file logs to root/ran.txt."""
+    parts = name.split(".")
+    for depth in range(1, len(parts)):
+        package = root.joinpath(*parts[:depth])
+        package.mkdir(exist_ok=True)
+        (package / "__init__.py").write_text(SIDE_EFFECT.format(up=depth))
+    root.joinpath(*parts[:-1], f"{parts[-1]}.py").write_text(SIDE_EFFECT.format(up=len(parts) - 1))
+    return name
+
+
+def ran(root: Path) -> list[str]:
+    """The modules planted under `root` whose code ran."""
+    log = root / "ran.txt"
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on sys.path that is not the job's code; modules imported from it are forgotten after."""
+    directory, current = tmp_path / "elsewhere", tmp_path / "current"
+    directory.mkdir()
+    current.mkdir()
+    monkeypatch.chdir(current)  # the current directory is the job's code in a driver
+    monkeypatch.syspath_prepend(str(directory))
+    before = set(sys.modules)
+    yield directory
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def unique(stem: str) -> str:
+    return f"{stem}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda name: resolve_reference(f"{name}:Thing"),
+        lambda name: event_from_wire({"type": f"{name}:Thing", "data": {"payload": 1}}),
+        lambda name: decode_state({"type": f"{name}:Thing", "data": {}}),
+        lambda name: decode_procedure({"type": f"{name}:Thing", "name": "Thing", "options": {}, "attrs": {}}),
+        lambda name: decode_value({"attrs": [{"__sop__": "model", "type": f"{name}:Thing", "data": {}}]}),
+    ],
+    ids=["reference", "event type", "state", "procedure", "model in a value"],
+)
+def test_a_module_outside_the_jobs_code_named_by_data_is_refused_and_never_imported(
+    elsewhere: Path, load: Callable[[str], object]
+) -> None:
+    name = plant(elsewhere, unique("sidefx"))
+    with pytest.raises(InputError, match=rf"refusing to import module {name} named by data: .*{name}.py is not part of "
+                       rf"the job's code.*{TRUSTED_MODULES_ENV}={name}.*trust_modules\('{name}'\)"):
+        load(name)
+    assert ran(elsewhere) == []
+    assert name not in sys.modules
+
+
+def test_an_unknown_event_type_from_the_wire_names_the_type_field(elsewhere: Path) -> None:
+    name = plant(elsewhere, unique("sidefx"))
+    with pytest.raises(InputError, match=rf"^Unknown event type '{name}:Thing': refusing to import") as info:
+        event_from_wire({"type": f"{name}:Thing", "data": {"payload": 1}})
+    assert info.value.fields == ("type",)
+
+
+def test_a_submodule_is_refused_without_running_its_package(elsewhere: Path) -> None:
+    name = plant(elsewhere, f"{unique('sidefx')}.flows")
+    with pytest.raises(InputError, match=r"__init__.py is not part of the job's code"):
+        resolve_reference(f"{name}:Thing")
+    assert ran(elsewhere) == []
+
+
+def test_an_installed_module_is_not_the_jobs_code_even_under_the_current_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `this` prints the Zen of Python when imported; the standard library is an installation
+    # directory, as site-packages is (a virtualenv inside the project directory is common).
+    assert "this" not in sys.modules
+    monkeypatch.chdir(Path(sysconfig.get_paths()["stdlib"]).parent)
+    with pytest.raises(InputError, match=r"refusing to import module this named by data"):
+        resolve_reference("this:s")
+    assert "this" not in sys.modules and capsys.readouterr().out == ""
+
+
+def test_a_module_under_the_current_directory_is_the_jobs_code(elsewhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = plant(elsewhere, f"{unique('flows')}.review")
+    monkeypatch.chdir(elsewhere)
+    assert resolve_reference(f"{name}:Thing").__module__ == name
+    assert ran(elsewhere) == [name.partition(".")[0], name]
+
+
+def test_a_namespace_package_under_the_current_directory_is_the_jobs_code(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = unique("flows")
+    (elsewhere / package).mkdir()  # no __init__.py
+    name = plant(elsewhere / package, "review")
+    monkeypatch.chdir(elsewhere)
+    assert resolve_reference(f"{package}.{name}:Thing").__module__ == f"{package}.{name}"
+
+
+def test_modules_trusted_by_the_environment_variable_are_imported(elsewhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = plant(elsewhere, f"{unique('sidefx')}.flows")
+    monkeypatch.setenv(TRUSTED_MODULES_ENV, f"some.other , {name.partition('.')[0]}")
+    assert resolve_reference(f"{name}:Thing").__name__ == "Thing"
+    assert ran(elsewhere) == [name.partition(".")[0], name]
+
+
+def test_a_trusted_prefix_covers_its_submodules_only(elsewhere: Path) -> None:
+    trusted = plant(elsewhere, unique("sidefx"))
+    other = plant(elsewhere, f"{trusted}_more")
+    trust_modules(trusted)
+    assert resolve_reference(f"{trusted}:Thing").__module__ == trusted
+    with pytest.raises(InputError, match=f"refusing to import module {other} "):
+        resolve_reference(f"{other}:Thing")
+    assert ran(elsewhere) == [trusted]
+
+
+def test_only_dotted_module_names_can_be_trusted() -> None:
+    with pytest.raises(InputError, match=r"Invalid trusted module 'my-flows'"):
+        trust_modules("my-flows")
+
+
+@pytest.mark.parametrize("module", ["..flows", "flows/../x", "a..b"])
+def test_a_reference_whose_module_is_not_a_module_name_is_refused(module: str) -> None:
+    with pytest.raises(InputError, match=rf"Cannot load {module}:X: '{module}' is not a module name"):
+        resolve_reference(f"{module}:X")
+
+
+def _run(script: Path, cwd: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        env={key: value for key, value in os.environ.items() if key != TRUSTED_MODULES_ENV},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_script_directory_is_the_jobs_code_and_sopy_actors_is_always_trusted(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "run").mkdir()
+    plant(tmp_path / "app", "sibling")
+    (tmp_path / "app" / "main.py").write_text(
+        "import json, sys\n"
+        "from sopy_actors.core.references import resolve_reference\n"
+        "sibling = resolve_reference('sibling:Thing').__module__\n"
+        "assert 'sopy_actors.cli.static' not in sys.modules\n"
+        "static = resolve_reference('sopy_actors.cli.static:add_graph').__module__\n"
+        "print(json.dumps({'sibling': sibling, 'static': static}))\n"
+    )
+    result = _run(tmp_path / "app" / "main.py", cwd=tmp_path / "run")
+    assert result == {"sibling": "sibling", "static": "sopy_actors.cli.static"}
