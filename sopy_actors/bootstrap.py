@@ -32,13 +32,23 @@ def init(
 ) -> RuntimeInfo:
     """Connect to Ray (a new local cluster when `address` is None) and the system actors.
 
+    A new local cluster lives as long as this process: Ray stops it when the driver exits
+    (or is killed), detached actors included. SOPs outlive it in the store directory: a later
+    `init()` with the same `store_dir` (on a new cluster) brings back the hosts of unfinished
+    SOPs, and they go on where their last commit left them.
+
     Args:
-        address: None for a new local cluster; "auto" or "ray://host:port" to join one.
+        address: None for a new local cluster, always (never one named by RAY_ADDRESS or
+            found in Ray's temp directory); "auto", "host:port" or "ray://host:port" to join
+            a running cluster.
         namespace: the Ray namespace; SOPs of one deployment share it.
-        store_dir: where the Store keeps its SQLite file (on the head node). Default:
-            $SOPY_STORE_DIR, else ~/.sopy_actors/<namespace>.
+        store_dir: where the Store keeps its SQLite file (on the head node). Default: the
+            running Store's when the cluster has one in `namespace`, else $SOPY_STORE_DIR,
+            else ~/.sopy_actors/<namespace>.
         hosts: size of the SOPHost pool (fixed by the first driver of a namespace).
-        runtime_env: Ray runtime_env for user code (working_dir / py_modules).
+        runtime_env: Ray runtime_env for user code (working_dir / py_modules). Its
+            `env_vars` reach this job's workers but are never stored in checkpoints or in
+            actor names: give API keys to a cluster through its nodes' environment.
         num_cpus: CPUs of a new local cluster.
         include_dashboard: start Ray's dashboard with a new local cluster.
         log_to_driver: show actor logs in this process.

@@ -10,8 +10,10 @@ One module per group of commands, each registering its subparsers with `add_<com
 `static` (graph, check: never imports Ray), `runtime` (run, status, attach: imports Ray only
 when it runs), over `targets` (what a MODULE:ENTRY or FILE names).
 
-Exit status: 0 success, 1 `check` found errors (or an SOP did not end well), 2 bad usage or a
-target that cannot be loaded. Runs in the caller's process.
+Exit status: 0 success, 1 `check` found errors (or an SOP did not end well), 2 bad usage, a
+target that cannot be loaded, or a cluster that cannot be reached. Errors are one line on
+stderr (`sopy-actors: error: ...`), never a traceback; `--traceback` shows one for a bug
+report. Runs in the caller's process.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 from sopy_actors.cli.runtime import add_attach, add_run, add_status
 from sopy_actors.cli.static import add_check, add_graph
 from sopy_actors.cli.targets import TargetError
+from sopy_actors.errors import RecoveryExhausted, SOPFailed, SopyError
 
 __all__ = ["main"]
 
@@ -44,9 +47,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], int] = arguments.run
     try:
         return command(arguments)
-    except TargetError as error:
-        print(f"{_PROG}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if arguments.traceback:
+            raise
+        print(f"{_PROG}: error: {_message(error)}", file=sys.stderr)
+        return 1 if isinstance(error, SOPFailed | RecoveryExhausted) else 2  # an SOP did not end well
+
+
+def _message(error: Exception) -> str:
+    """One line for the user: our errors and Ray's connection errors say what to do already."""
+    if isinstance(error, TargetError | SopyError | ConnectionError):
+        return str(error)
+    if type(error).__module__.split(".")[0] == "ray":
+        return f"Ray: {type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error} (run again with --traceback to see where)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=_PROG, description="Draw, check and run SOPs built with sopy_actors."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--traceback", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in (add_graph, add_check, add_run, add_status, add_attach):
         add(commands)

@@ -8,8 +8,10 @@ sopy-actors attach SOP_ID [--address ADDR] [--namespace NS] [--timeout S]
 
 `run` imports FILE as a module, ships its directory to the cluster as the runtime_env
 working_dir (so every actor can import the workflow's classes), calls CALLABLE (default
-`main`) with no arguments and shows the SOPs' progress while it runs. Ray is imported only
-when one of these commands runs.
+`main`) with no arguments and shows the SOPs' progress while it runs; without `--address` it
+starts a new local cluster, which stops when the command ends. `status` and `attach` join a
+running cluster (`--address auto` by default) and use its Store, wherever it writes. Ray is
+imported only when one of these commands runs.
 """
 
 from __future__ import annotations
@@ -33,9 +35,15 @@ _EXCLUDES = [".venv", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", "*.
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser, default_address: str | None) -> None:
-    parser.add_argument("--address", default=default_address, help="Ray address (default: %(default)s)")
+    shown = "a new local cluster" if default_address is None else default_address
+    parser.add_argument("--address", default=default_address, help=f"Ray address: auto, HOST:PORT (default: {shown})")
     parser.add_argument("--namespace", default="sopy", help="sopy_actors namespace (default: %(default)s)")
-    parser.add_argument("--store-dir", default=None, help="directory of the Store's SQLite file")
+    parser.add_argument(
+        "--store-dir",
+        default=None,
+        help="directory of the Store's SQLite file (default: the running Store's; for a new Store "
+        "$SOPY_STORE_DIR, else ~/.sopy_actors/NAMESPACE)",
+    )
 
 
 def add_run(commands: Any) -> None:

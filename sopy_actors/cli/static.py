@@ -33,6 +33,12 @@ def add_graph(commands: Any) -> None:
     parser.add_argument(
         "--objective", default="", help="what the SOP is for, in the prompt's header"
     )
+    parser.add_argument(
+        "--style",
+        choices=("default", "sopy"),
+        default="default",
+        help="prompt layout: this project's (default) or SOPy's generated text",
+    )
     parser.set_defaults(run=_graph)
 
 
@@ -51,7 +57,7 @@ def _graph(arguments: argparse.Namespace) -> int:
     elif arguments.format == "json":
         print(json.dumps(graph.to_dict(), indent=2))
     else:
-        print(graph.to_prompt(arguments.objective))
+        print(graph.to_prompt(arguments.objective, style=arguments.style))
     return 0
 
 

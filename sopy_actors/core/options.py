@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ProcedureOptions"]
+__all__ = ["STRICT", "ProcedureOptions", "Semantics"]
 
 
 class ProcedureOptions(BaseModel):
@@ -19,6 +19,10 @@ class ProcedureOptions(BaseModel):
         max_concurrency: handler calls one actor runs at once (threads).
         num_cpus: CPUs each actor holds (0: placement only).
         resources: custom resources each actor needs, e.g. {"gpu_node": 0.01}.
+        handler_timeout: seconds a handler may run; past it the event fails with `TimedOut`
+            (nothing is committed; the handler's thread runs on until the handler returns).
+        max_state_bytes: the largest state (as JSON) a handler may commit; larger fails the
+            event with `StateError` (the host keeps every live SOP's state in memory).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -28,3 +32,29 @@ class ProcedureOptions(BaseModel):
     max_concurrency: int = Field(default=16, ge=1, le=1000)
     num_cpus: float = Field(default=0, ge=0)
     resources: dict[str, float] = Field(default_factory=dict)
+    handler_timeout: float = Field(default=300.0, gt=0)
+    max_state_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+
+class Semantics(BaseModel):
+    """How an SOP treats rejections and failing handlers; the default is SOPy's.
+
+    Attributes:
+        rollback_rejected: False (SOPy): a handler that rejects (returns a str or raises)
+            keeps the state changes it made; True: its state changes are discarded.
+        count: "total" (SOPy): every rejection counts against `retry_limits`, successes do
+            not reset the count; "consecutive": only rejections in a row count.
+        handler_errors: "reject" (SOPy): a handler that raises rejects the event with its
+            procedure's `recover_prompt`; "fail": an AssertionError rejects, anything else
+            raises `HandlerError` and nothing is committed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rollback_rejected: bool = False
+    count: Literal["total", "consecutive"] = "total"
+    handler_errors: Literal["reject", "fail"] = "reject"
+
+
+STRICT = Semantics(rollback_rejected=True, count="consecutive", handler_errors="fail")
+"""Stricter than SOPy: rejections roll back, only consecutive ones count, exceptions fail."""

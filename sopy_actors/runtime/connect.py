@@ -1,10 +1,22 @@
-"""Connecting a driver to Ray: the cluster, the Store actor, the SOP host pool, the engine."""
+"""Connecting a driver to Ray: the cluster, the Store actor, the SOP hosts, the engine.
+
+`connect(None)` always starts a new local cluster (Ray's `address="local"`): a plain
+`ray.init()` would join whatever `RAY_ADDRESS` or the temp directory's last `ray start` names,
+and hang for minutes when that cluster is gone. Joining is explicit: "auto" or an address.
+A local cluster lives as long as the driver process that started it (Ray starts its processes
+with kernel fate-sharing), so a deployment that must outlive its drivers runs on `ray start`.
+
+A cluster over a store with unfinished SOPs (a new cluster on an old store directory) gets
+their hosts back when `connect()` runs: each host resends what its SOPs' parents were not told,
+and events resent by their senders are recognised by id and applied once.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 _START_ATTEMPTS = 5
 _START_FAILURES = ("timed out during startup", "Failed to connect to GCS")
+_PROBE_SECONDS = 5.0
 _started_ray = False
 
 
@@ -45,19 +58,72 @@ class RuntimeInfo(BaseModel):
     metrics_host: str | None = None
 
 
+def _cluster_address(address: str) -> str | None:
+    """The host:port a join with `address` goes to (as Ray resolves it), or None if unknown."""
+    if address == "auto":
+        # Ray's order: RAY_ADDRESS, then the last `ray start` recorded in the temp directory.
+        address = os.environ.get("RAY_ADDRESS") or ""
+        if not address:
+            with contextlib.suppress(Exception):  # a private helper; only a better error is lost
+                address = ray._private.utils.read_ray_address(None) or ""
+    _, _, address = address.rpartition("://")
+    return address if address and address not in ("auto", "local") else None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast when nothing listens where `address` points: Ray itself retries for minutes.
+
+    "auto" joins only the cluster named by RAY_ADDRESS or by the last `ray start` on this
+    machine, never (as Ray would, as a last resort) any Ray process found running here: on a
+    shared machine that is someone else's cluster.
+
+    Raises:
+        RuntimeUnavailable: "auto" names no cluster, or the TCP connection to the address was
+            refused or timed out.
+    """
+    target = _cluster_address(address)
+    if target is None and address == "auto":
+        raise RuntimeUnavailable(
+            "address 'auto' found no cluster to join: RAY_ADDRESS is not set and no `ray start` is "
+            "recorded on this machine; start one with `ray start --head` or pass the head's address"
+        )
+    if target is None:
+        return
+    host, separator, port = target.rpartition(":")
+    if not separator or not port.isdigit():
+        raise InputError(f"Ray address {address!r} must be host:port, 'auto' or ray://host:port", fields=("address",))
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_SECONDS):
+            pass
+    except OSError as error:
+        via = " (for 'auto': RAY_ADDRESS, else the last `ray start` on this machine)" if address == "auto" else ""
+        raise RuntimeUnavailable(
+            f"no Ray cluster answers at {target}{via}: {error}; start one with `ray start --head` "
+            "or give the address of a running head (without an address, init() starts a new local cluster)"
+        ) from None
+
+
 def _connect_ray(**options: Any) -> None:
     """`ray.init`, retried when a new local node fails to come up in time.
 
     On a slow machine the raylet gives up after 15 s waiting for its dashboard agent to start
     (fixed in Ray 2.60); a second attempt usually wins because the first warmed the page cache.
+
+    Raises:
+        RuntimeUnavailable: Ray did not start, or no cluster answers at the address.
     """
+    local = options["address"] == "local"
+    if not local:
+        _check_reachable(options["address"])
     for attempt in range(1, _START_ATTEMPTS + 1):
         try:
             ray.init(**options)
             return
         except Exception as error:
-            retry = options.get("address") is None and any(f in str(error) for f in _START_FAILURES)
+            retry = local and any(f in str(error) for f in _START_FAILURES)
             if not retry or attempt == _START_ATTEMPTS:
+                if not local:
+                    raise RuntimeUnavailable(f"cannot join the Ray cluster at {options['address']!r}: {error}") from error
                 raise RuntimeUnavailable(f"Ray did not start: {error}") from error
             logger.warning("attempt=<%d> | local Ray node did not start in time; retrying", attempt)
             _kill_partial_node()
@@ -71,6 +137,14 @@ def _kill_partial_node() -> None:
         with contextlib.suppress(psutil.Error):
             if "ray" in " ".join(child.cmdline()):
                 child.kill()
+
+
+def _running_store(namespace: str) -> Any | None:
+    """The Store actor of `namespace` if the cluster runs one."""
+    try:
+        return ray.get_actor(STORE_ACTOR, namespace=namespace)
+    except ValueError:
+        return None
 
 
 def _store_actor(namespace: str, path: str) -> Any:
@@ -113,7 +187,7 @@ def connect(
     config = RuntimeConfig(namespace=namespace, hosts=hosts)
     if not ray.is_initialized():
         _connect_ray(
-            address=address,
+            address=address or "local",  # never join a cluster found in the environment
             namespace=namespace,
             runtime_env=runtime_env,
             num_cpus=num_cpus,
@@ -122,12 +196,13 @@ def connect(
             configure_logging=False,
         )
         _started_ray = True
-    directory = Path(store_dir or os.environ.get("SOPY_STORE_DIR") or Path.home() / ".sopy_actors" / namespace)
-    store = _store_actor(namespace, str(directory.expanduser().resolve() / "store.sqlite3"))
+    store = _running_store(namespace) if store_dir is None else None
+    if store is None:  # a store_dir given must match the running Store's; None takes it as it is
+        directory = Path(store_dir or os.environ.get("SOPY_STORE_DIR") or Path.home() / ".sopy_actors" / namespace)
+        store = _store_actor(namespace, str(directory.expanduser().resolve() / "store.sqlite3"))
     pool = int(wait(store.config.remote("hosts", str(config.hosts)), what="the Store"))
     installed = install(config.model_copy(update={"hosts": pool}))
-    for index in range(pool):  # get-or-create: a second driver finds them running
-        create_host(namespace, pool_host(index))
+    _start_hosts(namespace, store, pool)
     return RuntimeInfo(
         namespace=namespace,
         address=ray.get_runtime_context().gcs_address,
@@ -135,6 +210,24 @@ def connect(
         hosts=installed.config.hosts,
         nodes=len(alive_nodes()),
     )
+
+
+def _start_hosts(namespace: str, store: Any, pool: int) -> None:
+    """Get or create the pool hosts and the dedicated hosts of unfinished SOPs.
+
+    On a running cluster they exist already (a second driver). On a new cluster over an old
+    store they do not: a host comes back for every SOP still running or whose parent was not
+    told of its end, so those SOPs go on (their hosts reload them lazily from the Store and
+    tell the untold parents when they start). Dedicated hosts are created first, so the pool
+    hosts' first notifications find their parents' hosts.
+    """
+    pool_names = [pool_host(index) for index in range(pool)]
+    unfinished: list[str] = wait(store.unfinished_hosts.remote(), what="the Store")
+    resumed = [name for name in unfinished if name not in pool_names]
+    for name in [*resumed, *pool_names]:  # get-or-create: a second driver finds them running
+        create_host(namespace, name)
+    if resumed:
+        logger.info("namespace=<%s>, hosts=<%d> | hosts of unfinished SOPs are running", namespace, len(resumed))
 
 
 def disconnect() -> None:

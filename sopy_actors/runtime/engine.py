@@ -7,6 +7,7 @@ hosts are created by `connect()`, a dedicated host by a pool host (`SOPHostActor
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -17,9 +18,9 @@ import ray
 from sopy_actors.core.codec import encode_procedure, encode_state
 from sopy_actors.core.context import handling_sop_id
 from sopy_actors.core.sop import SOP, set_engine
-from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP, error_from_wire
+from sopy_actors.errors import InputError, RuntimeUnavailable, StateError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.handle import SOPHandle
-from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, host_name
+from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.store import SOPRecord, SOPSummary
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
@@ -50,10 +51,14 @@ class ActorEngine:
         In a driver, the job's own. In a ProcedureActor, the one its SOPs were started with:
         the actor's own runtime_env also holds what Ray merged in from the host that created it,
         so it would name actors (procedure classes, agents) differently from the driver.
+
+        Never with `env_vars` (see `code_runtime_env`): this runtime_env is checkpointed with
+        every SOP, hashed into actor names and given to the actors the engine creates, and
+        environment variables are where users put API keys.
         """
         if self._job_runtime_env is not None:
-            return self._job_runtime_env
-        return ray.get_runtime_context().runtime_env or None
+            return code_runtime_env(self._job_runtime_env)
+        return code_runtime_env(ray.get_runtime_context().runtime_env)
 
     def start(self, sop: SOP[Any], *, sop_id: str | None, placement: Placement) -> SOPHandle:
         """Create the SOP on its host (its first checkpoint is durable when this returns).
@@ -80,9 +85,16 @@ class ActorEngine:
             procedure=encode_procedure(sop.init_proc),
             state=encode_state(sop.state),
             retry_limits=sop.retry_limits,
+            semantics=sop.semantics,
             filters={"observed": list(sop.filters.observed), "agents": list(sop.filters.agents)},
             runtime_env=self.job_runtime_env(),
         )
+        size, limit = len(json.dumps(record.state)), int(record.procedure["options"]["max_state_bytes"])
+        if size > limit:
+            raise StateError(
+                f"sop=<{sop_id}> | the initial state is {size} bytes as JSON, over max_state_bytes={limit} "
+                f"of {sop.init_proc.sop_name}: keep large data out of the state, or raise max_state_bytes"
+            )
         if host != pool_host:
             wait(self.host(pool_host).create_host.remote(host), what=f"SOP host {pool_host}")
         refused = wait(self.host(host).start.remote(record), what=f"SOP host {host}")
@@ -123,7 +135,7 @@ class ActorEngine:
         return ray.get_actor(STORE_ACTOR, namespace=self.config.namespace)
 
     def attach(self, sop_id: str) -> SOPHandle:
-        """The handle of a live or stored SOP.
+        """The handle of a live or stored SOP; creates its host if the cluster lacks it.
 
         Raises:
             UnknownSOP: no SOP with that id was ever started in this namespace.
@@ -131,7 +143,21 @@ class ActorEngine:
         stored = wait(self.store().load.remote(sop_id, 0), what="the Store")
         if stored is None:
             raise UnknownSOP(sop_id)
+        self._ensure_host(stored.record.host)
         return SOPHandle(sop_id, host=stored.record.host, namespace=self.config.namespace)
+
+    def _ensure_host(self, name: str) -> None:
+        """Get or create host `name`.
+
+        On a new cluster over an old store, `init()` brings back the hosts of unfinished SOPs
+        only: an ended SOP's dedicated host comes back when someone attaches to that SOP.
+        """
+        try:
+            ray.get_actor(name, namespace=self.config.namespace)
+        except ValueError:
+            pool = host_name(name, pool=self.config.hosts, dedicated=False)
+            wait(self.host(pool).create_host.remote(name), what=f"SOP host {pool}")
+            logger.info("host=<%s> | created for attach()", name)
 
 
 _engine: ActorEngine | None = None

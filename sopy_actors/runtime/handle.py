@@ -7,9 +7,6 @@ code such as agent actors.
 
 from __future__ import annotations
 
-import itertools
-import threading
-import uuid
 from typing import Any
 
 import ray
@@ -18,46 +15,17 @@ from pydantic import BaseModel, ConfigDict
 from sopy_actors.core.codec import decode_state
 from sopy_actors.core.events import Event, event_to_wire
 from sopy_actors.core.sop import SOPStatus
-from sopy_actors.errors import InputError, RuntimeUnavailable
-from sopy_actors.runtime.messages import Receipt, Reply, SendItem, unwrap
+from sopy_actors.errors import InputError
+from sopy_actors.runtime.messages import Receipt, Reply, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR
 from sopy_actors.runtime.rayutil import wait
-from sopy_actors.runtime.sending import PendingReply, SendBatcher
+from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, host_actor
 from sopy_actors.runtime.store import LogEntry
 
 __all__ = ["SOPHandle", "SendFuture"]
 
-# Events from one process to one SOP carry increasing sequence numbers, so the host applies
-# them in the order they were sent even though Ray delivers async-actor calls out of order.
-_SENDER = f"proc-{uuid.uuid4().hex}"
-_sequences: dict[str, itertools.count[int]] = {}
-_sequences_lock = threading.Lock()
-
-
-def _next_seq(sop_id: str) -> int:
-    with _sequences_lock:
-        counter = _sequences.setdefault(sop_id, itertools.count())
-        return next(counter)
-
-
 def _receipt(reply: Reply) -> Receipt:
     return Receipt.model_validate(unwrap(reply))
-
-
-# Host handles by (namespace, name): a lookup is a GCS round trip, and hosts are restartable
-# actors whose handles stay valid across restarts.
-_hosts: dict[tuple[str, str], Any] = {}
-
-
-def _host_actor(namespace: str, name: str) -> Any:
-    actor = _hosts.get((namespace, name))
-    if actor is None:
-        try:
-            actor = ray.get_actor(name, namespace=namespace)
-        except ValueError as error:
-            raise RuntimeUnavailable(f"SOP host {name} is not running: {error}") from error
-        _hosts[(namespace, name)] = actor
-    return actor
 
 
 class SendFuture:
@@ -97,23 +65,26 @@ class SOPHandle(BaseModel):
         return f"SOPHandle({self.sop_id!r})"
 
     def _actor(self) -> Any:
-        return _host_actor(self.namespace, self.host)
+        return host_actor(self.namespace, self.host)
 
     def _wait(self, ref: Any, timeout: float | None = None) -> Any:
         return wait(ref, timeout, what=f"sop=<{self.sop_id}> | SOP host {self.host}")
 
-    def _item(self, event: Event[Any]) -> SendItem:
+    def _wire(self, event: Event[Any]) -> dict[str, Any]:
         if not isinstance(event, Event):
             raise InputError(f"send() takes an Event, got {type(event).__name__}", fields=("event",))
-        return SendItem(self.sop_id, event_to_wire(event), _SENDER, _next_seq(self.sop_id))
+        return event_to_wire(event)
 
     def submit(self, event: Event[Any]) -> SendFuture:
         """Send `event` without waiting; events from this process keep their order.
 
-        Events submitted to one host within a few milliseconds travel in one Ray call.
+        Events submitted to one host within a few milliseconds travel in one Ray call. A
+        number is given to the event only once its host is found, and a send that fails is
+        settled at once, so it never makes the host wait for it.
         """
-        item = self._item(event)
-        return SendFuture(SendBatcher.shared().add((self.namespace, self.host), self._actor(), item))
+        wire, actor = self._wire(event), self._actor()
+        item = Sequencer.shared().item(self.sop_id, wire)
+        return SendFuture(SendBatcher.shared().add((self.namespace, self.host), actor, item))
 
     def send(self, event: Event[Any], *, timeout: float | None = None) -> Receipt:
         """Send `event` and return once it is committed.
@@ -129,8 +100,12 @@ class SOPHandle(BaseModel):
 
     async def send_async(self, event: Event[Any]) -> Receipt:
         """`send` for async code (agent actors, async hosts): awaits instead of blocking."""
-        item = self._item(event)
-        reply: Reply = await self._actor().send.remote(*item)
+        wire, actor = self._wire(event), self._actor()
+        item = Sequencer.shared().item(self.sop_id, wire)
+        try:
+            reply: Reply = await actor.send.remote(*item)
+        finally:
+            Sequencer.shared().settle([item])
         return _receipt(reply)
 
     def result(self, timeout: float | None = None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, advance
+from sopy_actors.core.transition import Outcome, Snapshot, advance
 from sopy_actors.errors import (
     InputError,
     SOPCancelled,
@@ -102,13 +102,15 @@ class SOPHostActor:
             self._metrics.count(names.SOPS_STARTED, (record.name,))
         return None
 
-    async def send(self, sop_id: str, event: dict[str, Any], sender: str | None = None, seq: int | None = None) -> Reply:
+    async def send(
+        self, sop_id: str, event: dict[str, Any], sender: str | None = None, seq: int | None = None, floor: int | None = None
+    ) -> Reply:
         """Queue an event and return its reply once committed.
 
         Events from one sender (with increasing `seq` from 0) are applied in the order sent,
         whatever order Ray delivers them in.
         """
-        return await (await self._queue(SendItem(sop_id, event, sender, seq)))
+        return await (await self._queue(SendItem(sop_id, event, sender, seq, floor)))
 
     async def send_batch(self, items_json: str) -> str:
         """`send` for many events (of any of this host's SOPs) in one call.
@@ -136,7 +138,7 @@ class SOPHostActor:
             reply.set_result({"error": error_to_wire(error)})
             return reply
         queued = Queued(item, reply)
-        for ready in instance.order.admit(item.sender, item.seq, queued):
+        for ready in instance.order.admit(item.sender, item.seq, queued, floor=item.floor):
             self._enqueue(instance, ready)
         if item.sender is not None and item.seq is not None and instance.order.is_held(item.sender, item.seq):
             self._spawn(self._skip_gap_later(instance, item.sender, item.seq))
@@ -259,8 +261,11 @@ class SOPHostActor:
             logged = await self._store.logged.remote(record.sop_id, event_id)
             if logged is not None:
                 return receipt_reply(logged)
-        if record.phase == "done":
-            return {"outcome": Outcome.REJECTED.value, "procedure": "End", "version": record.version, "prompt": FINISHED_PROMPT}
+        if record.phase == "done":  # refused, nothing committed; End's run words the prompt
+            refused = await self._procedures.run(record, item.event)
+            if "error" in refused:
+                return {"error": refused["error"]}
+            return {"outcome": Outcome.REJECTED.value, "procedure": "End", "version": record.version, "prompt": refused["prompt"]}
         if record.phase != "running":
             failure = instance.failure()
             if not isinstance(failure, SOPFailed):  # as LocalSOP: a failed SOP accepts nothing
@@ -281,6 +286,7 @@ class SOPHostActor:
             result["state"],
             result["prompt"],
             retry_limits=record.retry_limits,
+            count=record.semantics.count,
             sop_id=record.sop_id,
         )
         after = advanced.snapshot

@@ -108,6 +108,7 @@ class Instance:
             children=children,
             host=record.host,
             last_prompt=record.last_prompt,
+            prompt=str(record.procedure.get("prompt", "")),
         )
 
 

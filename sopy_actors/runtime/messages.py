@@ -40,12 +40,19 @@ class FilterSpec(TypedDict):
 
 
 class SendItem(NamedTuple):
-    """One event for one SOP (`SOPHostActor.send_batch` takes a JSON list of them)."""
+    """One event for one SOP (`SOPHostActor.send_batch` takes a JSON list of them).
+
+    Attributes:
+        sender: the sending process (events of one sender are applied in `seq` order).
+        seq: the event's number among its sender's events to this SOP, from 0.
+        floor: every number of this sender below it is settled (arrived, or never will).
+    """
 
     sop_id: str
     event: dict[str, Any]
     sender: str | None = None
     seq: int | None = None
+    floor: int | None = None
 
 
 class HandlerCall(NamedTuple):
@@ -56,10 +63,12 @@ class HandlerCall(NamedTuple):
     state: dict[str, Any]
     event: dict[str, Any]
     filters: FilterSpec
+    semantics: dict[str, Any]
 
 
 class HandlerResult(TypedDict, total=False):
-    """What a handler run did (`error` set instead of the rest when it failed)."""
+    """What a handler run did (`error` set instead of the rest when it failed; `pending` a
+    token to collect the result of a handler still running when its batch answered)."""
 
     outcome: str
     procedure: dict[str, Any]
@@ -69,6 +78,7 @@ class HandlerResult(TypedDict, total=False):
     event_type: str
     seconds: float
     error: ErrorWire
+    pending: str
 
 
 class Reply(TypedDict, total=False):

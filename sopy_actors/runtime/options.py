@@ -15,6 +15,7 @@ __all__ = [
     "Placement",
     "ProcedureOptions",
     "RuntimeConfig",
+    "code_runtime_env",
     "create_actor",
     "host_name",
     "pool_host",
@@ -50,6 +51,20 @@ def host_name(sop_id: str, *, pool: int, dedicated: bool) -> str:
     if dedicated:
         return f"sopy-host-sop-{sop_id}"
     return pool_host(zlib.crc32(sop_id.encode()) % pool)
+
+
+def code_runtime_env(runtime_env: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`runtime_env` without its `env_vars` (None if nothing else is left): the job's code only.
+
+    What the engine keeps of a job's runtime_env: SOP checkpoints store it and actor names
+    hash it, so values of environment variables (API keys) must never be in it. Actors the
+    engine creates still get the creating process's variables: Ray merges a parent's
+    `env_vars` into a child's runtime_env.
+    """
+    if not runtime_env:
+        return None
+    code = {key: value for key, value in dict(runtime_env).items() if key != "env_vars"}
+    return code or None
 
 
 def runtime_env_key(runtime_env: dict[str, Any] | None) -> str:

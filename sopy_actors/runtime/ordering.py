@@ -42,21 +42,23 @@ class SenderOrder(Generic[T]):
         self._expected: dict[str, int] = dict(expected or {})
         self._held: dict[str, dict[int, T]] = {}
 
-    def admit(self, sender: str | None, seq: int | None, item: T) -> list[T]:
+    def admit(self, sender: str | None, seq: int | None, item: T, *, floor: int | None = None) -> list[T]:
         """Admit `item`; returns the items now ready, in order (empty: `item` is held).
 
         An item without a sender or number, or with a number already passed (a redelivery),
-        is ready at once: deduplication by event id is the host's job.
+        is ready at once: deduplication by event id is the host's job. `floor` says every lower
+        number is settled: the missing ones will never arrive, so nothing waits for them.
         """
         if sender is None or seq is None:
             return [item]
+        ready = self._skip_to(sender, floor) if floor is not None else []
         expected = self._expected.get(sender, 0)
         if seq > expected:
             self._held.setdefault(sender, {})[seq] = item
-            return []
+            return ready
         if seq < expected:
-            return [item]
-        return [item, *self._release(sender, seq + 1)]
+            return [*ready, item]
+        return [*ready, item, *self._release(sender, seq + 1)]
 
     def is_held(self, sender: str, seq: int) -> bool:
         """True while `sender`'s item `seq` waits for a predecessor."""
@@ -75,6 +77,14 @@ class SenderOrder(Generic[T]):
     def held(self) -> int:
         """How many items wait for a gap to close."""
         return sum(len(items) for items in self._held.values())
+
+    def _skip_to(self, sender: str, floor: int) -> list[T]:
+        """Stop waiting for numbers below `floor`: release what was held before it, in order."""
+        if floor <= self._expected.get(sender, 0):
+            return []
+        held = self._held.get(sender, {})
+        ready = [held.pop(seq) for seq in sorted(s for s in held if s < floor)]
+        return ready + self._release(sender, floor)
 
     def _release(self, sender: str, expected: int) -> list[T]:
         held = self._held.get(sender, {})

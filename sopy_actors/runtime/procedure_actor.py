@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
@@ -23,13 +22,18 @@ from sopy_actors.core.codec import (
 )
 from sopy_actors.core.context import handling
 from sopy_actors.core.events import event_from_wire
+from sopy_actors.core.options import ProcedureOptions, Semantics
 from sopy_actors.core.transition import Filters, step
-from sopy_actors.errors import SopyError, error_to_wire
+from sopy_actors.errors import SopyError, StateError, error_to_wire
 from sopy_actors.runtime.engine import install_worker_engine
+from sopy_actors.runtime.handler_runs import HandlerRuns
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
 from sopy_actors.telemetry.reporter import MetricsReporter
 
 logger = logging.getLogger(__name__)
+
+_MAX_STATE_BYTES = ProcedureOptions().max_state_bytes
+
 
 def run_call(call: HandlerCall) -> HandlerResult:
     """Decode, run the transition function, encode; errors come back as values, not raised."""
@@ -40,11 +44,21 @@ def run_call(call: HandlerCall) -> HandlerResult:
         event = event_from_wire(call.event)
         filters = Filters(tuple(call.filters["observed"]), tuple(call.filters["agents"]))
         with handling(call.sop_id):
-            transition = step(procedure, state, event, filters=filters, sop_id=call.sop_id)
+            semantics = Semantics.model_validate(call.semantics)
+            transition = step(procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id)
+        try:
+            state_data = encode_state(transition.state)
+        except Exception as error:  # e.g. a value pydantic cannot serialise: this SOP's problem only
+            if isinstance(error, SopyError):
+                raise
+            raise StateError(
+                f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}> | the new state cannot be "
+                f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"
+            ) from error
         return {
             "outcome": transition.outcome.value,
             "procedure": encode_procedure(transition.procedure),
-            "state": encode_state(transition.state),
+            "state": state_data,
             "prompt": transition.prompt,
             "handler": transition.handler,
             "event_type": type(event).__name__,
@@ -54,6 +68,20 @@ def run_call(call: HandlerCall) -> HandlerResult:
         if not isinstance(error, SopyError):
             logger.exception("sop=<%s> | handler call failed", call.sop_id)
         return {"error": error_to_wire(error), "seconds": time.perf_counter() - started}
+
+
+def _encode(call: HandlerCall, result: HandlerResult) -> str:
+    """The result as JSON, refused with a StateError if its state is over the size limit."""
+    encoded = json.dumps(result)
+    limit = int((call.procedure.get("options") or {}).get("max_state_bytes", _MAX_STATE_BYTES))
+    if "state" not in result or len(encoded) <= limit:
+        return encoded
+    error = StateError(
+        f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}> | the new state is {len(encoded)} bytes "
+        f"as JSON, over max_state_bytes={limit}: keep large data out of the state (files, a database, "
+        "lazy sections) or raise max_state_bytes in the procedure's sop_options; nothing was committed"
+    )
+    return json.dumps({"error": error_to_wire(error), "seconds": result.get("seconds", 0.0)})
 
 
 @ray.remote
@@ -68,8 +96,7 @@ class ProcedureActor:
         install_worker_engine(namespace, job_runtime_env)
         # Counts this actor's restarts; the host reports the handler durations it gets back.
         self._metrics = MetricsReporter(namespace, kind="procedure")
-        self._workers = max_concurrency
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="sopy-handler")
+        self._runs = HandlerRuns(max_concurrency, run_call)
 
     def handle_batch(self, calls_json: str) -> str:
         """Run the handlers of several SOPs' events; results in call order.
@@ -79,23 +106,20 @@ class ProcedureActor:
                 pickling of nested dicts.
 
         Returns:
-            The JSON list of their `HandlerResult`s.
+            The JSON list of their `HandlerResult`s; a call still running after the batch
+            stalled is `{"pending": token}` (fetch it with `collect`). A result whose state is
+            over the procedure's `max_state_bytes` is refused with a `StateError`.
 
         Up to `max_concurrency` calls run side by side, as separate Ray calls would, so one
-        handler that blocks (on a child SOP, an agent) does not hold up the rest; a larger
-        batch is cut into that many runs of consecutive calls, one thread each, which keeps
-        thread hand-offs (and GIL contention) per run instead of per call.
+        handler that blocks (on a child SOP, an agent) or hangs does not hold up the rest.
         """
         calls = [HandlerCall(*call) for call in json.loads(calls_json)]
-        if len(calls) == 1:
-            results = [run_call(calls[0])]
-        else:
-            runs = min(self._workers, len(calls))
-            size = -(-len(calls) // runs)
-            chunks = [calls[i : i + size] for i in range(0, len(calls), size)]
-            ran = self._pool.map(lambda chunk: [run_call(call) for call in chunk], chunks)
-            results = [result for chunk in ran for result in chunk]
-        return json.dumps(results)
+        results = self._runs.run_batch(calls)
+        return "[" + ",".join(_encode(call, result) for call, result in zip(calls, results, strict=True)) + "]"
+
+    def collect(self, token: str) -> str:
+        """The JSON `HandlerResult` of a call `handle_batch` answered as pending."""
+        return json.dumps(self._runs.collect(token))
 
     def location(self) -> dict[str, str | int]:
         """Where this actor runs: its process id and Ray node id."""

@@ -12,7 +12,7 @@ from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.errors import RuntimeUnavailable, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult
-from sopy_actors.runtime.options import create_actor, procedure_actor_name, ray_options
+from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options
 from sopy_actors.runtime.procedure_actor import ProcedureActor
 from sopy_actors.runtime.store import SOPRecord
 
@@ -38,7 +38,7 @@ class ProcedureCalls:
     def __init__(self, namespace: str) -> None:
         self._namespace = namespace
         self._options: dict[str, ProcedureOptions] = {}
-        self._actors: dict[str, Coalescer[HandlerCall, HandlerResult]] = {}
+        self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
         self._round_robin = 0
 
     async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
@@ -47,22 +47,27 @@ class ProcedureCalls:
             "observed": list(record.filters.get("observed", [])),
             "agents": list(record.filters.get("agents", [])),
         }
-        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters)
+        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters, record.semantics.model_dump())
+        actor, calls = self._actor_for(record)
         try:
-            result = await self._calls_for(record).call(call)
+            result = await calls.call(call)
+            assert result is not None
+            if "pending" in result:  # a slow handler: fetched apart, so the batch did not wait
+                pending: HandlerResult = json.loads(await actor.collect.remote(result["pending"]))
+                return pending
         except ray.exceptions.RayActorError as error:
             return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
-        assert result is not None
         return result
 
-    def _calls_for(self, record: SOPRecord) -> Coalescer[HandlerCall, HandlerResult]:
+    def _actor_for(self, record: SOPRecord) -> tuple[Any, Coalescer[HandlerCall, HandlerResult]]:
         procedure = record.procedure
         # Options are per class (`sop_options`): validate them once per procedure type.
         settings = self._options.get(procedure["type"])
         if settings is None:
             settings = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
         self._round_robin += 1
-        name = procedure_actor_name(procedure["type"], settings, self._round_robin % settings.replicas, record.runtime_env)
+        code = code_runtime_env(record.runtime_env)  # checkpoints from before it was stripped at start
+        name = procedure_actor_name(procedure["type"], settings, self._round_robin % settings.replicas, code)
         calls = self._actors.get(name)
         if calls is None:
             options = ray_options(
@@ -71,8 +76,8 @@ class ProcedureCalls:
                 num_cpus=settings.num_cpus,
                 resources=settings.resources,
                 max_concurrency=settings.max_concurrency,
-                runtime_env=record.runtime_env,
+                runtime_env=code,
             )
-            actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, record.runtime_env)
-            calls = self._actors[name] = Coalescer(functools.partial(_run_batch, actor))
+            actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, code)
+            calls = self._actors[name] = (actor, Coalescer(functools.partial(_run_batch, actor)))
         return calls

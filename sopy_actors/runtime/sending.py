@@ -1,9 +1,13 @@
-"""Driver-side batching of submitted events: one Ray call per host per few milliseconds.
+"""The sending side of events: sequence numbers, host handles, one Ray call per host per few ms.
 
-`SOPHandle.submit` hands its event to the process's `SendBatcher`, which groups the events bound
-for one host and sends them with `SOPHostActor.send_batch`. A batch leaves when it is full, when
-a background thread finds it older than the window, or as soon as someone waits on one of its
-futures — so waiting never pays the window.
+`SOPHandle.submit` numbers its event (`Sequencer`) and hands it to the process's `SendBatcher`,
+which groups the events bound for one host and sends them with `SOPHostActor.send_batch`. A
+batch leaves when it is full, when a background thread finds it older than the window, or as
+soon as someone waits on one of its futures — so waiting never pays the window.
+
+Each event carries a floor: every lower number of its sender is settled (answered, or known
+not to have arrived). A host that misses a number below the floor stops waiting for it at
+once; so a send that failed never stalls the next one.
 """
 
 from __future__ import annotations
@@ -11,37 +15,124 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import ray
 
+from sopy_actors.errors import RuntimeUnavailable
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["PendingReply", "SendBatcher"]
+__all__ = ["PendingReply", "SendBatcher", "Sequencer", "forget_host", "host_actor"]
 
 _WINDOW_SECONDS = 0.002
 _MAX_BATCH = 1000
 
+# Host handles by (namespace, name): a lookup is a GCS round trip, and hosts are restartable
+# actors whose handles stay valid across restarts (a handle of a host that is gone for good is
+# forgotten when a send through it fails).
+_hosts: dict[tuple[str, str], Any] = {}
+
+
+def host_actor(namespace: str, name: str) -> Any:
+    """The SOPHost actor `name` (cached).
+
+    Raises:
+        RuntimeUnavailable: no such host is running.
+    """
+    actor = _hosts.get((namespace, name))
+    if actor is None:
+        try:
+            actor = ray.get_actor(name, namespace=namespace)
+        except ValueError as error:
+            raise RuntimeUnavailable(f"SOP host {name} is not running: {error}") from error
+        _hosts[(namespace, name)] = actor
+    return actor
+
+
+def forget_host(namespace: str, name: str) -> None:
+    """Drop a cached host handle (the next send looks the host up again)."""
+    _hosts.pop((namespace, name), None)
+
+
+class Sequencer:
+    """Numbers this process's events per SOP, and knows which of them are settled; thread-safe.
+
+    Args:
+        sender: this process's sender id (a fresh one per process by default).
+    """
+
+    _shared: Sequencer | None = None
+
+    def __init__(self, sender: str | None = None) -> None:
+        self.sender = sender or f"proc-{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}
+        self._open: dict[str, set[int]] = {}
+
+    @classmethod
+    def shared(cls) -> Sequencer:
+        """The process's sequencer."""
+        if cls._shared is None:
+            cls._shared = Sequencer()
+        return cls._shared
+
+    def item(self, sop_id: str, event: dict[str, Any]) -> SendItem:
+        """The next numbered item for `sop_id`, with its floor (every lower number is settled)."""
+        with self._lock:
+            seq = self._next.get(sop_id, 0)
+            self._next[sop_id] = seq + 1
+            unsettled = self._open.setdefault(sop_id, set())
+            unsettled.add(seq)
+            return SendItem(sop_id, event, self.sender, seq, min(unsettled))
+
+    def settle(self, items: list[SendItem]) -> None:
+        """These items were answered, or will never arrive."""
+        with self._lock:
+            for item in items:
+                if item.sender == self.sender and item.seq is not None:
+                    self._open.get(item.sop_id, set()).discard(item.seq)
+
+
 class _Batch:
     """Events for one host, sent together; `ref` resolves to their replies in order."""
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, key: tuple[str, str], actor: Any) -> None:
+        self.key = key
         self.actor = actor
         self.items: list[SendItem] = []
         self.ref: Any = None
         self.sent = threading.Event()
         self._replies: list[Reply] | None = None
+        self._failure: RuntimeUnavailable | None = None
 
     def send(self) -> None:
-        self.ref = self.actor.send_batch.remote(json.dumps(self.items))
+        try:
+            self.ref = self.actor.send_batch.remote(json.dumps(self.items))
+        except Exception as error:
+            self._fail(RuntimeUnavailable(f"SOP host {self.key[1]} unavailable: {error}"))
         self.sent.set()
 
     def replies(self, timeout: float | None) -> list[Reply]:
-        if self._replies is None:
+        if self._replies is None and self._failure is None:
             self.sent.wait()
-            self._replies = json.loads(wait(self.ref, timeout, what="an SOP host"))
+            try:
+                self._replies = json.loads(wait(self.ref, timeout, what=f"SOP host {self.key[1]}"))
+            except RuntimeUnavailable as error:  # the host died for good (TimedOut: still open)
+                if not isinstance(error, TimeoutError):
+                    self._fail(error)
+                raise
+            Sequencer.shared().settle(self.items)
+        if self._failure is not None:
+            raise self._failure
+        assert self._replies is not None
         return self._replies
+
+    def _fail(self, error: RuntimeUnavailable) -> None:
+        self._failure = error
+        forget_host(*self.key)
+        Sequencer.shared().settle(self.items)
 
 
 class PendingReply:
@@ -56,11 +147,17 @@ class PendingReply:
         """True once the event is committed (or failed)."""
         if not self._batch.sent.is_set():
             return False
+        if self._batch.ref is None:
+            return True  # the send itself failed
         ready, _ = ray.wait([self._batch.ref], timeout=0)
         return bool(ready)
 
     def reply(self, timeout: float | None = None) -> Reply:
-        """Wait for the host's reply (a receipt's fields or `error`)."""
+        """Wait for the host's reply (a receipt's fields or `error`).
+
+        Raises:
+            RuntimeUnavailable: the host could not be reached (TimedOut: no reply in time).
+        """
         self._batcher.flush(self._batch)
         return self._batch.replies(timeout)[self._index]
 
@@ -90,7 +187,7 @@ class SendBatcher:
         with self._lock:
             batch = self._open.get(key)
             if batch is None:
-                batch = self._open[key] = _Batch(actor)
+                batch = self._open[key] = _Batch(key, actor)
             batch.items.append(item)
             index = len(batch.items) - 1
             full = len(batch.items) >= _MAX_BATCH

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sopy_actors.core.options import Semantics
 from sopy_actors.errors import InputError
 
 __all__ = [
@@ -62,6 +63,7 @@ class SOPRecord(_Transported):
     version: int = 0
     retries: int = 0
     retry_limits: int = 3
+    semantics: Semantics = Field(default_factory=Semantics)
     filters: dict[str, Any] = Field(default_factory=dict)
     senders: dict[str, int] = Field(default_factory=dict)
     runtime_env: dict[str, Any] | None = None
@@ -170,6 +172,8 @@ class Store(Protocol):
     def pending_notifications(self, host: str) -> list[SOPRecord]: ...
 
     def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]: ...
+
+    def unfinished_hosts(self) -> list[str]: ...
 
     def config(self, key: str, default: str) -> str: ...
 
@@ -326,6 +330,17 @@ class SQLiteStore:
         rows = self._db.execute(query + " ORDER BY updated DESC LIMIT ?", (*params, limit))
         keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id")
         return [SOPSummary.model_validate(dict(zip(keys, row, strict=True))) for row in rows.fetchall()]
+
+    def unfinished_hosts(self) -> list[str]:
+        """Names of the hosts that still have work: SOPs running, or ended with a parent not told.
+
+        A new cluster on this store creates these hosts so that their SOPs continue.
+        """
+        rows = self._db.execute(
+            "SELECT DISTINCT json_extract(record, '$.host') FROM sops "
+            "WHERE phase = 'running' OR parent_pending = 1 ORDER BY 1"
+        ).fetchall()
+        return [str(row[0]) for row in rows if row[0]]
 
     def config(self, key: str, default: str) -> str:
         """The value stored under `key`, storing `default` first if there is none."""

@@ -119,6 +119,11 @@ class StoreActor:
         result: list[SOPSummary] = await self._run(self._store.list_sops, phase, limit)
         return result
 
+    async def unfinished_hosts(self) -> list[str]:
+        """Names of the hosts of SOPs still running or with a parent not told of their end."""
+        result: list[str] = await self._run(self._store.unfinished_hosts)
+        return result
+
     async def config(self, key: str, default: str) -> str:
         """A deployment-wide setting, set to `default` by the first caller."""
         result: str = await self._run(self._store.config, key, default)

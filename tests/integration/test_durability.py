@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from sopy_actors.core.transition import Outcome
-from sopy_actors.errors import SOPCancelled, SOPFailed
+from sopy_actors.errors import RuntimeUnavailable, SOPCancelled, SOPFailed, StateError, TimedOut
 from tests.support import ledger, slow
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -84,3 +84,47 @@ def test_a_cancel_racing_a_stream_of_events_leaves_the_sop_cancelled() -> None:
     assert handle.status().phase == "cancelled"
     versions = [entry.version for entry in handle.history()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+def test_a_send_that_failed_never_stalls_the_next_one(runtime: Any) -> None:
+    handle = ledger.make_sop(10**6).start(placement="dedicated")
+    handle.send(_entry(0))
+    ray.kill(ray.get_actor(handle.host, namespace=runtime.namespace), no_restart=True)
+    with pytest.raises(RuntimeUnavailable):
+        handle.send(_entry(1), timeout=60)  # never reaches a host
+
+    pool_host = ray.get_actor("sopy-host-0", namespace=runtime.namespace)
+    ray.get(pool_host.create_host.remote(handle.host))  # the SOP's host is back (from the Store)
+    started = time.monotonic()
+    receipt = handle.send(_entry(2), timeout=30)  # would wait 60 s for the lost number
+    assert receipt.version == 2 and time.monotonic() - started < 20
+    assert handle.state().entries["driver"] == [0, 2]
+
+
+def test_one_sops_bad_state_or_hung_handler_never_fails_or_delays_another_sops_event() -> None:
+    sops = [slow.make_bulk_sop().start() for _ in range(6)]
+    hung, bad, big, *fine = sops
+    started = time.monotonic()
+    futures = {
+        hung.sop_id: hung.submit(slow.BulkRequested(payload="sleep:30")),
+        bad.sop_id: bad.submit(slow.BulkRequested(payload="unserialisable")),
+        big.sop_id: big.submit(slow.BulkRequested(payload=f"big:{1024 * 1024}")),
+        **{h.sop_id: h.submit(slow.BulkRequested(payload="sleep:0")) for h in fine},
+    }
+    for handle in fine:  # committed long before the hung handler's timeout
+        assert futures[handle.sop_id].result(timeout=60).version == 1
+    assert time.monotonic() - started < 15
+    with pytest.raises(StateError, match="cannot be checkpointed"):
+        futures[bad.sop_id].result(timeout=60)
+    with pytest.raises(StateError, match="max_state_bytes=65536"):
+        futures[big.sop_id].result(timeout=60)
+    with pytest.raises(TimedOut, match=r"handler_timeout of 2\.0 s"):
+        futures[hung.sop_id].result(timeout=60)
+    assert [h.status().version for h in (hung, bad, big)] == [0, 0, 0]  # nothing committed
+
+
+def test_an_initial_state_over_the_size_limit_is_refused_at_start() -> None:
+    sop = slow.make_bulk_sop()
+    sop.state.blob = "x" * (1024 * 1024)
+    with pytest.raises(StateError, match="max_state_bytes"):
+        sop.start()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel
 
-from sopy_actors import SOP, Event, Procedure, handler, make_prompt
+from sopy_actors import SOP, Event, Procedure, ProcedureOptions, handler, make_prompt
 
 
 class Work(BaseModel):
@@ -29,3 +30,34 @@ class Working(Procedure[Work]):
 
 def make_sop() -> SOP[Work]:
     return SOP(state=Work(), init_proc=Working())
+
+
+class Bulk(BaseModel):
+    """A state a handler can make unserialisable or too large."""
+
+    blob: str = ""
+    extra: Any = None
+
+
+class BulkRequested(Event[str]):
+    """"sleep:<seconds>", "unserialisable", or "big:<bytes>"."""
+
+
+class Bulking(Procedure[Bulk]):
+    prompt = make_prompt("Do what the request says.")
+    sop_options = ProcedureOptions(handler_timeout=2.0, max_state_bytes=64 * 1024)
+
+    @handler
+    def on_request(self, state: Bulk, event: BulkRequested) -> Procedure[Bulk]:
+        kind, _, value = event.payload.partition(":")
+        if kind == "sleep":
+            time.sleep(float(value))
+        elif kind == "unserialisable":
+            state.extra = object()
+        elif kind == "big":
+            state.blob = "x" * int(value)
+        return self
+
+
+def make_bulk_sop() -> SOP[Bulk]:
+    return SOP(state=Bulk(), init_proc=Bulking())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sopy_actors.runtime.ordering import MAX_SENDERS, SenderOrder, advance_senders
+from sopy_actors.runtime.sending import Sequencer
 
 
 def test_items_in_order_are_released_at_once() -> None:
@@ -60,3 +61,24 @@ def test_the_checkpoint_keeps_the_newest_senders_and_never_goes_back() -> None:
     assert len(senders) == MAX_SENDERS and "s0" not in senders and f"s{MAX_SENDERS + 4}" in senders
     assert advance_senders({"a": 5}, "a", 1) == {"a": 5}
     assert advance_senders({"a": 5}, None, None) == {"a": 5}
+
+
+def test_a_floor_stops_the_wait_for_numbers_that_will_never_arrive() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    assert order.admit("a", 0, "a0") == ["a0"]
+    assert order.admit("a", 2, "a2") == []  # waits for 1 ...
+    assert order.admit("a", 3, "a3", floor=2) == ["a2", "a3"]  # ... until the sender says 1 is settled
+    assert order.admit("a", 5, "a5", floor=5) == ["a5"]  # 4 failed to send: nothing waits
+    assert order.admit("a", 6, "a6", floor=4) == ["a6"]  # a lower floor changes nothing
+
+
+def test_the_sequencer_floor_is_the_lowest_unsettled_number() -> None:
+    sequencer = Sequencer("me")
+    first, second = sequencer.item("s", {}), sequencer.item("s", {})
+    assert (first.seq, first.floor, second.seq, second.floor) == (0, 0, 1, 0)
+    sequencer.settle([second])  # e.g. its send failed
+    third = sequencer.item("s", {})
+    assert (third.seq, third.floor) == (2, 0)  # 0 may still be on its way
+    sequencer.settle([first])
+    assert sequencer.item("s", {}).floor == 2
+    assert sequencer.item("other", {}).seq == 0

@@ -1,0 +1,44 @@
+"""A batch of handler calls answers without waiting for a hung handler; stragglers time out."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sopy_actors.errors import TimedOut, error_from_wire
+from sopy_actors.runtime.handler_runs import HandlerRuns
+from sopy_actors.runtime.messages import HandlerCall, HandlerResult
+
+
+def _call(sop_id: str, timeout: float = 300.0) -> HandlerCall:
+    procedure = {"name": "P", "options": {"handler_timeout": timeout}}
+    return HandlerCall(sop_id, procedure, {}, {"type": "m:E", "data": {}}, {"observed": [], "agents": []}, {})
+
+
+def test_a_hung_call_is_answered_pending_and_the_rest_of_its_batch_does_not_wait() -> None:
+    release = threading.Event()
+
+    def run(call: HandlerCall) -> HandlerResult:
+        if call.sop_id == "hung":
+            release.wait(30)
+        return {"outcome": "stayed", "handler": call.sop_id}
+
+    runs = HandlerRuns(4, run, stall_seconds=0.2)
+    calls = [_call("a"), _call("hung"), *(_call(f"b{i}") for i in range(20))]
+    started = time.monotonic()
+    results = runs.run_batch(calls)
+    assert time.monotonic() - started < 5
+    assert [r.get("handler") for r in results if "pending" not in r] == ["a", *(f"b{i}" for i in range(20))]
+    (pending,) = [r["pending"] for r in results if "pending" in r]
+    release.set()
+    assert runs.collect(pending) == {"outcome": "stayed", "handler": "hung"}
+
+
+def test_a_straggler_past_its_handler_timeout_fails_with_timed_out() -> None:
+    runs = HandlerRuns(2, lambda call: (time.sleep(3), {"outcome": "stayed"})[1], stall_seconds=0.1)
+    (result,) = runs.run_batch([_call("slow", timeout=0.5)])
+    collected = runs.collect(result["pending"])
+    error = error_from_wire(collected["error"])
+    assert isinstance(error, TimedOut) and "handler_timeout of 0.5 s" in str(error)
+    unknown = error_from_wire(runs.collect("no-such-token")["error"])
+    assert isinstance(unknown, TimedOut)
