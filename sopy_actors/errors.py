@@ -14,6 +14,7 @@ SopyError                    root; `retryable` tells recovery whether trying aga
 │   └── TimedOut             no answer within the timeout (also a TimeoutError)
 ├── AgentError               an agent, its model or a tool failed
 └── RecoveryExhausted        rejections or recovery attempts went past the retry limit
+    └── SOPViolation         a `with sop:` block ended before End (SOPy's name)
 ```
 
 Errors cross actor boundaries in one wire format, `error_to_wire` / `error_from_wire`: a JSON
@@ -37,6 +38,7 @@ __all__ = [
     "RuntimeUnavailable",
     "SOPCancelled",
     "SOPFailed",
+    "SOPViolation",
     "SopyError",
     "StateError",
     "TimedOut",
@@ -197,6 +199,19 @@ class RecoveryExhausted(SopyError):
         self.last_prompt = last_prompt
         detail = f"; last recovery prompt: {last_prompt}" if last_prompt else ""
         super().__init__(f"sop=<{sop_id}> | recovery exhausted after {attempts} attempts{detail}")
+
+
+class SOPViolation(RecoveryExhausted):
+    """A `with sop:` block ended before End and its error handler did not finish the SOP.
+
+    The message is SOPy's ("SOP left unfinished: current procedure is X with prompt P.").
+    """
+
+    def __init__(self, sop_id: str, attempts: int, message: str) -> None:
+        self.sop_id = sop_id
+        self.attempts = attempts
+        self.last_prompt = message
+        SopyError.__init__(self, message)
 
 
 # Errors worth retrying, by class (checked with isinstance): the one map. Third-party classes

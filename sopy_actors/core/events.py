@@ -1,24 +1,43 @@
 """Typed events: `Event[T]`, validation that names the field, and the wire format.
 
+Every field of an event (and of a state, see `sopy_actors.core.codec`) may nest lists, dicts
+and models at most `MAX_DEPTH` levels deep: deeper data would fail later, in JSON encoding or
+on Python's recursion limit, far from where it was made.
+
 Runs anywhere (driver, SOP host, procedure actor, agent actor); no Ray import.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-from sopy_actors.core.references import local_reference, portable_reference
+from sopy_actors.core.references import load_module, local_reference, portable_reference
 from sopy_actors.errors import InputError
 
-__all__ = ["Event", "event_from_wire", "event_to_wire", "event_type_name", "input_error"]
+__all__ = [
+    "MAX_DEPTH",
+    "Event",
+    "event_from_wire",
+    "event_text",
+    "event_to_wire",
+    "event_type_name",
+    "input_error",
+    "nesting_error",
+    "too_deep",
+]
 
 T = TypeVar("T")
+
+MAX_DEPTH = 100
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep (lists, dicts, models) or contains itself; flatten it"
+_CONTAINERS = (BaseModel, dict, list, tuple, set, frozenset)
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # skipped before isinstance: 3x faster
 
 _REGISTRY: dict[str, type[Event[Any]]] = {}
 
@@ -34,6 +53,35 @@ def input_error(subject: str, error: ValidationError) -> InputError:
         f"field '{field}': {item['msg']}" for field, item in zip(fields, error.errors(), strict=True)
     )
     return InputError(f"Invalid {subject}: {details}", fields=fields)
+
+
+def too_deep(value: Any) -> bool:
+    """True when lists, tuples, sets, dicts and models nest in `value` more than MAX_DEPTH levels.
+
+    Walks without recursion, so any depth is measured; a value that contains itself counts as
+    too deep. Each container is walked again only when reached at a greater depth.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, _CONTAINERS) else []
+    reached: dict[int, int] = {}  # id of a container -> the greatest depth it was walked at
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if reached.get(id(item), 0) >= depth:
+            continue
+        reached[id(item)] = depth
+        children = (child for _, child in item) if isinstance(item, BaseModel) else (
+            item.values() if isinstance(item, dict) else item
+        )
+        stack.extend(
+            (child, depth + 1) for child in children if type(child) not in _SCALARS and isinstance(child, _CONTAINERS)
+        )
+    return False
+
+
+def nesting_error(subject: str, field: str) -> InputError:
+    """The InputError for a field of `subject` that `too_deep` refuses, worded as `input_error`'s."""
+    return InputError(f"Invalid {subject}: field '{field}': {_TOO_DEEP}", fields=(field,))
 
 
 def _validating_constructor(init: Callable[..., None]) -> Callable[..., None]:
@@ -87,6 +135,17 @@ class Event(BaseModel, Generic[T]):
     # Pydantic then validates wire data and unpickles without calling __init__.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def sop_check_depth(cls, value: Any) -> Any:
+        """Refuse a field nested deeper than MAX_DEPTH, before pydantic validates it."""
+        if too_deep(value):
+            raise PydanticCustomError("too_deep", _TOO_DEEP)
+        return value
+
+    def __str__(self) -> str:
+        return event_text(type(self).__name__, self.sender, self.target, self.payload)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
@@ -97,6 +156,11 @@ class Event(BaseModel, Generic[T]):
         super().__pydantic_init_subclass__(**kwargs)
         cls.sop_event_type = f"{cls.__module__}:{cls.__qualname__}"
         _REGISTRY[cls.sop_event_type] = cls
+
+
+def event_text(name: str, sender: Any, target: Any, payload: Any) -> str:
+    """An event as SOPy prints it (in recovery prompts): `Name(sender=..., target=..., payload=...)`."""
+    return f"{name}(sender={sender}, target={target}, payload={payload})"
 
 
 def event_type_name(event_type: type[Event[Any]]) -> str:
@@ -110,15 +174,15 @@ def event_type_name(event_type: type[Event[Any]]) -> str:
 
 
 def _registered(name: str) -> type[Event[Any]] | None:
-    """The event class of a wire name, importing its module on first use (classes only)."""
+    """The event class of a wire name; its module is loaded first if `load_module` allows it.
+
+    Raises:
+        InputError: the module is not loaded and may not be imported here (none of it runs).
+    """
     name = local_reference(name)  # in the driver, its shipped script is __main__: never re-import it
-    if name not in _REGISTRY:
-        module, _, _ = name.partition(":")
-        if module and module != "__main__":
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                return None
+    module, _, qualname = name.partition(":")
+    if name not in _REGISTRY and module and qualname and module != "__main__":
+        load_module(module)
     return _REGISTRY.get(name)
 
 
@@ -130,13 +194,20 @@ def event_to_wire(event: Event[Any]) -> dict[str, Any]:
 def event_from_wire(message: Any) -> Event[Any]:
     """Validate plain data from `event_to_wire` back into its event class.
 
+    Only event classes already defined in this process, or in modules `load_module` allows,
+    are used: the module of an unknown type is not imported otherwise.
+
     Raises:
-        InputError: the message is malformed, its type is unknown here, or its data is invalid.
+        InputError: the message is malformed, its type is unknown here (or its module may not
+            be imported), or its data is invalid (a field nested deeper than MAX_DEPTH, too).
     """
     if not isinstance(message, dict) or set(message) != {"type", "data"}:
         raise InputError("Invalid event message: expected a dict with keys 'type' and 'data'")
     name, data = message["type"], message["data"]
-    event_type = _registered(name) if isinstance(name, str) else None
+    try:
+        event_type = _registered(name) if isinstance(name, str) else None
+    except InputError as error:
+        raise InputError(f"Unknown event type {name!r}: {error}", fields=("type",)) from None
     if event_type is None:
         raise InputError(
             f"Unknown event type {name!r}: no Event subclass of that name is imported in this "

@@ -2,8 +2,9 @@
 
 The graph is read from the handlers' source code (AST), never by running them, starting at the
 entry procedure instance and walking breadth-first. From it come the SOP prompt for the LLM
-(`to_prompt`, written by `sopy_actors.core.prompt`), a Mermaid drawing (`to_mermaid`), plain
-data (`to_dict`) and the checks of `validate()`. Pure Python; runs wherever it is called.
+(`to_prompt`, written by `sopy_actors.core.prompt` in its default style or in SOPy's), a Mermaid
+drawing (`to_mermaid`), plain data (`to_dict`) and the checks of `validate()`. Pure Python; runs
+wherever it is called.
 
 Choices, so that the output is predictable:
 
@@ -17,7 +18,9 @@ Choices, so that the output is predictable:
 - Conditions come from the enclosing `if`s (and conditional expressions) of a `return`: a
   `cond(value, "description")` reads as its description, any other test as its source code,
   an `else` as "not <test>", nested tests joined with "and". A return after an `if` is not
-  guarded by it.
+  guarded by it. Each edge also carries the condition in SOPy's words (`Edge.sopy_condition`),
+  for `to_prompt(style="sopy")`: comparisons spelled out ("is less than"), `not`/`and`/`or`
+  without parentheses, and `state.field` read as the field's description in the state model.
 - Procedures the walk cannot find are still reported: every Procedure subclass defined at the
   top level of the entry's module (when the entry class is defined there too, not inside a
   function), plus any passed as `extra`, that no node uses is "unreachable", except base
@@ -38,11 +41,13 @@ import textwrap
 from collections import ChainMap, Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard, cast
+from typing import Any, TypeGuard, cast, get_args, get_origin
+
+from pydantic import BaseModel
 
 from sopy_actors.core.events import Event
 from sopy_actors.core.procedure import End, Procedure, Prompt, cond, make_prompt
-from sopy_actors.core.prompt import write_sop_prompt
+from sopy_actors.core.prompt import PromptStyle, write_sop_prompt
 from sopy_actors.errors import InputError
 
 __all__ = ["Edge", "Node", "ProcedureGraph", "Validation", "make_prompt_from_procedure"]
@@ -55,6 +60,19 @@ _MERMAID_SPECIAL = re.compile(r"[;:]")
 ProcedureClass = type[Procedure[Any]]
 EventClass = type[Event[Any]]
 _Guard = tuple[tuple[ast.expr, bool], ...]  # enclosing tests of a return, each maybe negated
+# SOPy's words for comparison operators.
+_SOPY_COMPARISONS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "is",
+    ast.NotEq: "is not",
+    ast.Lt: "is less than",
+    ast.LtE: "is less than or equal to",
+    ast.Gt: "is greater than",
+    ast.GtE: "is greater than or equal to",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "is in",
+    ast.NotIn: "is not in",
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,8 @@ class Edge:
         events: the event types the handler takes, in the procedure's handler table order.
         condition: the guarding condition in words, or None when unconditional.
         handler: the handler method's name.
+        sopy_condition: the same condition in SOPy's words (for `to_prompt(style="sopy")`),
+            or None when unconditional.
     """
 
     source: Node
@@ -95,6 +115,7 @@ class Edge:
     events: tuple[EventClass, ...]
     condition: str | None
     handler: str
+    sopy_condition: str | None
 
 
 @dataclass(frozen=True)
@@ -193,9 +214,21 @@ class ProcedureGraph:
         )
         return Validation(errors=errors, warnings=list(self.warnings))
 
-    def to_prompt(self, objective: str = "") -> str:
-        """The SOP prompt for the LLM; see `sopy_actors.core.prompt.write_sop_prompt`."""
-        return write_sop_prompt(self, objective)
+    def to_prompt(self, objective: str = "", *, style: PromptStyle = "default") -> str:
+        """The SOP prompt for the LLM; see `sopy_actors.core.prompt.write_sop_prompt`.
+
+        Args:
+            objective: what the SOP is for; completes the header.
+            style: "default" for this project's fuller text, "sopy" for SOPy's generated text
+                (Kahn order, SOPy's wording, Action events sorted).
+
+        Returns:
+            The prompt text.
+
+        Raises:
+            InputError: `style` is not "default" or "sopy".
+        """
+        return write_sop_prompt(self, objective, style=style)
 
     def to_mermaid(self) -> str:
         """A Mermaid `stateDiagram-v2` of the graph: End is drawn as `[*]`.
@@ -252,21 +285,26 @@ class ProcedureGraph:
         return found
 
 
-def make_prompt_from_procedure(entry: Procedure[Any], objective: str = "") -> str:
+def make_prompt_from_procedure(
+    entry: Procedure[Any], objective: str = "", *, style: PromptStyle = "default"
+) -> str:
     """The SOP prompt for the LLM, read from the procedures reachable from `entry`.
 
     Args:
         entry: the entry procedure instance.
         objective: what the SOP is for; completes the header "Here is the standard operating
             procedure (SOP) for <objective>:".
+        style: "default" for this project's fuller text; "sopy" for the text SOPy's
+            `make_prompt_from_procedure` generates, except that each Action line lists its
+            events sorted by name where SOPy's order varies from run to run.
 
     Returns:
-        The prompt text; `sopy_actors.core.prompt` documents its exact shape.
+        The prompt text; `sopy_actors.core.prompt` documents the exact shape of each style.
 
     Raises:
-        InputError: `entry` is not a procedure instance.
+        InputError: `entry` is not a procedure instance, or `style` is not "default" or "sopy".
     """
-    return ProcedureGraph.build(entry).to_prompt(objective)
+    return ProcedureGraph.build(entry).to_prompt(objective, style=style)
 
 
 @dataclass(frozen=True)
@@ -276,6 +314,7 @@ class _Site:
     target: ProcedureClass | None
     prompt: str | None
     condition: str | None
+    sopy_condition: str | None
 
 
 @dataclass
@@ -338,7 +377,7 @@ class _Builder:
                         if site.target is None
                         else self._target(site.target, site.prompt, queue)
                     )
-                    edges[Edge(node, target, events, site.condition, name)] = None
+                    edges[Edge(node, target, events, site.condition, name, site.sopy_condition)] = None
         return edges, warnings, dynamic
 
     def _target(self, procedure: ProcedureClass, prompt: str | None, queue: deque[Node]) -> Node:
@@ -387,6 +426,8 @@ class _HandlerReader:
         self._reading = _Reading()
         self._first_line = self._function.__code__.co_firstlineno
         self._self_name = "self"
+        self._state_name: str | None = None
+        self._state_model: type[BaseModel] | None = None
 
     def read(self) -> _Reading:
         try:
@@ -402,6 +443,9 @@ class _HandlerReader:
         if isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef):
             parameters = [*definition.args.posonlyargs, *definition.args.args]
             self._self_name = parameters[0].arg if parameters else "self"
+            if len(parameters) > 1:
+                self._state_name = parameters[1].arg
+                self._state_model = self._model_of(parameters[1].annotation)
             self._statements(definition.body, ())
         return self._reading
 
@@ -434,12 +478,12 @@ class _HandlerReader:
             self._return(value.body, (*guard, (value.test, False)), line)
             self._return(value.orelse, (*guard, (value.test, True)), line)
         elif isinstance(value, ast.Name) and value.id == self._self_name:
-            self._reading.sites.append(_Site(None, None, self._condition(guard)))
+            self._reading.sites.append(_Site(None, None, *self._conditions(guard)))
         elif isinstance(value, ast.Call) and _is_procedure_class(
             target := self._resolve(value.func)
         ):
             prompt = self._prompt_argument(value, target, line)
-            self._reading.sites.append(_Site(target, prompt, self._condition(guard)))
+            self._reading.sites.append(_Site(target, prompt, *self._conditions(guard)))
         else:
             self._reading.dynamic = True
             source = "None" if value is None else ast.unparse(value)
@@ -480,13 +524,15 @@ class _HandlerReader:
             return make_prompt(text).text
         return text if factory is Prompt else None
 
-    def _condition(self, guard: _Guard) -> str | None:
+    def _conditions(self, guard: _Guard) -> tuple[str | None, str | None]:
+        """The guard in this project's words and in SOPy's; (None, None) when unguarded."""
+        if not guard:
+            return None, None
         clauses = [self._clause(test, negated) for test, negated in guard]
-        if not clauses:
-            return None
-        if len(clauses) == 1:
-            return clauses[0][0]
-        return " and ".join(_wrap(clause, "and") for clause in clauses)
+        condition = clauses[0][0] if len(clauses) == 1 else " and ".join(_wrap(c, "and") for c in clauses)
+        # SOPy words an else branch as "not <test>" even when the test is a `not` itself.
+        sopy = " and ".join(("not " if negated else "") + self._sopy_words(test) for test, negated in guard)
+        return condition, sopy
 
     def _clause(self, test: ast.expr, negated: bool) -> tuple[str, str | None]:
         if not negated:
@@ -510,6 +556,51 @@ class _HandlerReader:
             parts = (_wrap(self._describe(value), operator) for value in test.values)
             return f" {operator} ".join(parts), operator
         return ast.unparse(test), None
+
+    def _sopy_words(self, test: ast.expr) -> str:
+        """A test as SOPy words it: cond descriptions, comparisons and not/and/or spelled out."""
+        if isinstance(test, ast.Call) and (description := self._cond_description(test)) is not None:
+            return description
+        if isinstance(test, ast.Compare):
+            comparisons = (
+                f"{_SOPY_COMPARISONS[type(op)]} {self._sopy_operand(right)}"
+                for op, right in zip(test.ops, test.comparators, strict=True)
+            )
+            return " ".join([self._sopy_operand(test.left), *comparisons])
+        if isinstance(test, ast.BoolOp):
+            return f" {_bool_operator(test)} ".join(self._sopy_words(value) for value in test.values)
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return f"not {self._sopy_words(test.operand)}"
+        return self._sopy_operand(test) if isinstance(test, ast.Attribute) else ast.unparse(test)
+
+    def _sopy_operand(self, expression: ast.expr) -> str:
+        """An operand as SOPy words it: a state field by its description, a str in quotes."""
+        if isinstance(expression, ast.Attribute):
+            dotted = f"{self._sopy_operand(expression.value)}.{expression.attr}"
+            return self._field_description(expression) or dotted
+        if isinstance(expression, ast.Constant) and isinstance(expression.value, str):
+            return f"'{expression.value}'"
+        return ast.unparse(expression)
+
+    def _field_description(self, attribute: ast.Attribute) -> str | None:
+        """The description the state model gives `<state parameter>.<field>`, if any."""
+        on_state = isinstance(attribute.value, ast.Name) and attribute.value.id == self._state_name
+        model_field = self._state_model.model_fields.get(attribute.attr) if on_state and self._state_model else None
+        return model_field.description if model_field else None
+
+    def _model_of(self, annotation: ast.expr | None) -> type[BaseModel] | None:
+        """The state model: the state parameter's annotation, else the procedure's `Procedure[Model]`."""
+        candidates = [
+            self._static_value(annotation),
+            *(
+                argument
+                for klass in self._owner.__mro__
+                for base in vars(klass).get("__orig_bases__", ())
+                if _is_procedure_class(get_origin(base))
+                for argument in get_args(base)
+            ),
+        ]
+        return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
 
     def _cond_description(self, expression: ast.expr) -> str | None:
         """The description of a `cond(value, "description")` call, else None."""

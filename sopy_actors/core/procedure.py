@@ -34,6 +34,11 @@ class Prompt:
     def __str__(self) -> str:
         return self.text
 
+    @property
+    def prompt(self) -> str:
+        """The text (SOPy's name for it)."""
+        return self.text
+
 
 def make_prompt(text: str) -> Prompt:
     """Build a Prompt from text, dedented and stripped, so triple-quoted strings read well."""
@@ -159,6 +164,15 @@ class Procedure(Generic[S]):
             if klass in cls.sop_handlers:
                 return cls.sop_handlers[klass]
         return None
+
+    def recover_prompt(self, state: S, event: Event[Any], exception: BaseException | None) -> str:
+        """The recovery prompt when this procedure rejects `event` by itself: it has no handler
+        for it (`exception` is None), or its handler raised `exception`. SOPy's texts; override
+        to word them for your model.
+        """
+        if exception is None:
+            return f"Event {event} should not happen in procedure {self.sop_name}. Please try again."
+        return f"An error occurred while handling event {event}: {exception}. Please try again."
 
     @property
     def sop_name(self) -> str:

@@ -7,20 +7,23 @@ runtime on Ray (`SOP.start()` once `sopy_actors.init()` has run).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.core.context import handling_sop_id, innermost_run, within
 from sopy_actors.core.events import Event, event_type_name
-from sopy_actors.core.procedure import Procedure
+from sopy_actors.core.options import Semantics
+from sopy_actors.core.procedure import Procedure, make_prompt
+from sopy_actors.core.transition import SOPY as SOPY_SEMANTICS
 from sopy_actors.core.transition import Filters, Snapshot
-from sopy_actors.errors import DefinitionError, RecoveryExhausted, RuntimeUnavailable
+from sopy_actors.errors import DefinitionError, RuntimeUnavailable, SOPViolation
 
-__all__ = ["SOP", "ErrorHandler", "Run", "SOPStatus", "current_sop", "finish_with_recovery", "set_engine"]
+__all__ = ["SOP", "ErrorHandler", "Run", "SOPStatus", "current_sop", "finish_with_recovery", "run_block", "set_engine"]
 
 S = TypeVar("S", bound=BaseModel)
+R = TypeVar("R", bound="Run")
 
 
 class SOPStatus(BaseModel):
@@ -44,6 +47,8 @@ class SOPStatus(BaseModel):
     children: list[str]
     host: str
     last_prompt: str | None
+    prompt: str = ""
+    """The current procedure's instruction text."""
 
 
 class Run(Protocol):
@@ -87,19 +92,35 @@ def current_sop() -> Any:
 
 
 def finish_with_recovery(
-    run: Run, error_handler: ErrorHandler | None, retry_limits: int
+    run: Run, error_handler: ErrorHandler | None, retry_limits: int, *, semantics: Semantics
 ) -> None:
     """SOPy's exit rule: an SOP not at End gets the error handler up to the limit, then raises.
 
+    The handler is called with SOPy's `Prompt` ("SOP left unfinished: current procedure is X
+    with prompt P."); it should drive the SOP on (e.g. `lambda prompt: agent(f"Error: {prompt}")`).
+    With `count="total"` (SOPy) these calls share the retry budget with the run's rejections.
+
     Raises:
-        RecoveryExhausted: the SOP is still not at End after `retry_limits` handler calls.
+        SOPViolation: the SOP is still not at End when the budget is spent.
     """
-    attempts = 0
-    while (status := run.status()).phase != "done":
-        if error_handler is None or attempts >= retry_limits:
-            raise RecoveryExhausted(run.sop_id, attempts, status.last_prompt)
+    status = run.status()
+    attempts = status.retries if semantics.count == "total" else 0
+    while status.phase != "done":
+        text = f"SOP left unfinished: current procedure is {status.procedure} with prompt {status.prompt}."
+        if error_handler is None or attempts >= retry_limits or status.phase in ("failed", "cancelled"):
+            raise SOPViolation(run.sop_id, attempts, text)
         attempts += 1
-        error_handler(run)
+        error_handler(make_prompt(text))
+        status = run.status()
+
+
+@contextlib.contextmanager
+def run_block(run: R, sop: SOP[Any]) -> Iterator[R]:
+    """The `with` block of a run: `run` is the current SOP inside it; on a clean exit the SOP
+    must be at End, or `sop`'s error handler drives it there (`finish_with_recovery`)."""
+    with within(run):
+        yield run
+        finish_with_recovery(run, sop.error_handler, sop.retry_limits, semantics=sop.semantics)
 
 
 class SOP(Generic[S]):
@@ -108,9 +129,11 @@ class SOP(Generic[S]):
     Args:
         state: the initial state (a pydantic model; each run works on its own copy).
         init_proc: the entry procedure instance, e.g. `Drafting()`.
-        retry_limits: consecutive rejections tolerated before `RecoveryExhausted`; also the
-            number of error-handler calls on exit of a `with` block.
-        error_handler: called with the run when a `with` block exits before End.
+        retry_limits: rejections tolerated before `RecoveryExhausted` (counted as `semantics`
+            says); the exit of a `with` block before End uses the same budget.
+        error_handler: called with SOPy's `Prompt` when a `with` block exits before End.
+        semantics: how rejections and failing handlers count; SOPy's by default
+            (`sopy_actors.core.options.STRICT` is the stricter alternative).
 
     Raises:
         DefinitionError: the arguments do not make an SOP; every problem is listed.
@@ -123,6 +146,7 @@ class SOP(Generic[S]):
         *,
         retry_limits: int = 3,
         error_handler: ErrorHandler | None = None,
+        semantics: Semantics = SOPY_SEMANTICS,
     ) -> None:
         problems = []
         if not isinstance(state, BaseModel):
@@ -135,18 +159,20 @@ class SOP(Generic[S]):
             problems.append(f"retry_limits must be an int >= 0, got {retry_limits!r}")
         if error_handler is not None and not callable(error_handler):
             problems.append("error_handler must be callable")
+        if not isinstance(semantics, Semantics):
+            problems.append(f"semantics must be a Semantics, got {type(semantics).__name__}")
         if problems:
             raise DefinitionError(f"SOP {type(self).__name__}", problems)
         self.state = state
         self.init_proc = init_proc
         self.retry_limits = retry_limits
         self.error_handler = error_handler
+        self.semantics = semantics
         self.observed: tuple[type[Event[Any]], ...] = ()
         self.agents: tuple[str, ...] = ()
         self.health_every: float | None = None
         self.memory_budget: int | None = None
-        self._run: Any = None
-        self._within: contextlib.AbstractContextManager[None] | None = None
+        self._block: contextlib.AbstractContextManager[Any] | None = None
 
     @property
     def name(self) -> str:
@@ -191,7 +217,9 @@ class SOP(Generic[S]):
 
     def with_recovery(self, error_handler: ErrorHandler, retry_limits: int = 3) -> Self:
         """Set the error handler and retry limit (see the class docstring); keeps the filters."""
-        checked = SOP(self.state, self.init_proc, retry_limits=retry_limits, error_handler=error_handler)
+        checked = SOP(
+            self.state, self.init_proc, retry_limits=retry_limits, error_handler=error_handler, semantics=self.semantics
+        )
         self.retry_limits, self.error_handler = checked.retry_limits, checked.error_handler
         return self
 
@@ -219,14 +247,10 @@ class SOP(Generic[S]):
         return _engine.start(self, sop_id=sop_id, placement=placement)
 
     def __enter__(self) -> Any:
-        self._run = self.start()
-        self._within = within(self._run)
-        self._within.__enter__()
-        return self._run
+        self._block = run_block(self.start(), self)
+        return self._block.__enter__()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._within is not None:
-            self._within.__exit__(None, None, None)
-            self._within = None
-        if exc_type is None:
-            finish_with_recovery(self._run, self.error_handler, self.retry_limits)
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        block, self._block = self._block, None
+        assert block is not None
+        return block.__exit__(exc_type, exc, tb)

@@ -17,11 +17,12 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from sopy_actors.core.events import Event, event_type_name
+from sopy_actors.core.options import Semantics
 from sopy_actors.core.procedure import End, Procedure
 from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
 
 __all__ = [
-    "FINISHED_PROMPT",
+    "SOPY",
     "Advanced",
     "Filters",
     "Outcome",
@@ -29,6 +30,7 @@ __all__ = [
     "Snapshot",
     "Transition",
     "advance",
+    "finished_prompt",
     "run_handler",
     "step",
 ]
@@ -36,8 +38,7 @@ __all__ = [
 S = TypeVar("S")
 P = TypeVar("P")
 
-FINISHED_PROMPT = "The procedure has already finished."
-"""The recovery prompt of an event sent after End: refused, nothing committed."""
+SOPY = Semantics()
 
 Phase = Literal["running", "done", "failed"]
 
@@ -126,16 +127,18 @@ def advance(
     prompt: str | None,
     *,
     retry_limits: int,
+    count: Literal["total", "consecutive"] = "total",
     sop_id: str = "",
 ) -> Advanced[P, S]:
     """The one commit rule: the snapshot after an event with `outcome`; never raises.
 
-    A rejection adds one retry, an ignored event leaves the count alone, anything else resets
-    it. The (retry_limits + 1)-th rejection in a row fails the SOP (`failure` is set).
+    A rejection adds one retry. With `count="total"` (SOPy) nothing else changes the count;
+    with "consecutive" a transition, stay or End resets it (an ignored event does not). The
+    rejection that takes the count past `retry_limits` fails the SOP (`failure` is set).
     """
     if outcome is Outcome.REJECTED:
         retries = snapshot.retries + 1
-    elif outcome is Outcome.IGNORED:
+    elif outcome is Outcome.IGNORED or count == "total":
         retries = snapshot.retries
     else:
         retries = 0
@@ -158,50 +161,53 @@ def _copy_state(state: S) -> S:
     return copy.deepcopy(state)
 
 
-def _rejection(procedure: Procedure[S], state: S, prompt: str, name: str | None) -> Transition[S]:
-    return Transition(Outcome.REJECTED, procedure, state, prompt, name)
+def finished_prompt(event_text: str) -> str:
+    """The recovery prompt of an event sent after End (refused; nothing is committed)."""
+    return f"Event {event_text} should not happen in procedure End. Please try again."
 
 
 def run_handler(
-    procedure: Procedure[S], state: S, event: Event[Any], *, sop_id: str = ""
+    procedure: Procedure[S],
+    state: S,
+    event: Event[Any],
+    *,
+    semantics: Semantics = SOPY,
+    sop_id: str = "",
 ) -> Transition[S]:
     """Run the handler of `event` in `procedure` on copies of both and the state.
 
-    The inputs are never mutated. A rejection returns the input state (so any mutation the
-    handler made is discarded) and the procedure copy with its attribute changes.
+    The inputs are never mutated: the transition carries the new procedure (with its attribute
+    changes) and state. A rejection (a returned str, or with `handler_errors="reject"` any
+    exception, with its procedure's `recover_prompt`; with "fail" an AssertionError, with its
+    message) keeps the handler's state changes, as SOPy does, unless `rollback_rejected`.
 
     Raises:
-        HandlerError: the handler raised anything but AssertionError.
+        HandlerError: the handler raised, with `handler_errors="fail"` (not AssertionError).
         TransitionError: the handler returned something other than a procedure, `self`,
             `End(...)` or a str.
     """
     if isinstance(procedure, End):
-        return _rejection(procedure, state, FINISHED_PROMPT, None)
+        return Transition(Outcome.REJECTED, procedure, state, finished_prompt(str(event)))
     name = procedure.sop_handler_for(type(event))
     event_name = type(event).__name__
     if name is None:
         if event.sop_optional or isinstance(event, tuple(procedure.ignore)):
             return Transition(Outcome.IGNORED, procedure, state)
-        return _rejection(
-            procedure,
-            state,
-            f"Event {event_name} should not happen in procedure {procedure.sop_name}. "
-            f"Current instruction: {procedure.prompt}",
-            None,
-        )
+        return Transition(Outcome.REJECTED, procedure, state, procedure.recover_prompt(state, event, None))
     current = copy.deepcopy(procedure)
     working = _copy_state(state)
+    kept = state if semantics.rollback_rejected else working
     try:
         result = getattr(current, name)(working, event)
-    except AssertionError as error:
-        message = str(error) or f"Assertion failed in {procedure.sop_name}.{name}"
-        return _rejection(current, state, message, name)
     except Exception as error:
-        raise HandlerError(
-            sop_id=sop_id, procedure=procedure.sop_name, event_type=event_name, cause=error
-        ) from error
+        if semantics.handler_errors == "reject":
+            return Transition(Outcome.REJECTED, current, kept, current.recover_prompt(kept, event, error), name)
+        if isinstance(error, AssertionError):  # strict: the assertion's own message is the prompt
+            message = str(error) or f"Assertion failed in {procedure.sop_name}.{name}"
+            return Transition(Outcome.REJECTED, current, kept, message, name)
+        raise HandlerError(sop_id=sop_id, procedure=procedure.sop_name, event_type=event_name, cause=error) from error
     if isinstance(result, str):
-        return _rejection(current, state, result, name)
+        return Transition(Outcome.REJECTED, current, kept, result, name)
     if isinstance(result, End):
         return Transition(Outcome.ENDED, result, working, str(result.prompt), name)
     if result is current:
@@ -239,9 +245,15 @@ class Filters:
 
 
 def step(
-    procedure: Procedure[S], state: S, event: Event[Any], *, filters: Filters, sop_id: str = ""
+    procedure: Procedure[S],
+    state: S,
+    event: Event[Any],
+    *,
+    filters: Filters,
+    semantics: Semantics = SOPY,
+    sop_id: str = "",
 ) -> Transition[S]:
     """Filter the event, then run its handler: what every engine does with one event."""
     if not filters.accepts(event):
         return Transition(Outcome.IGNORED, procedure, state)
-    return run_handler(procedure, state, event, sop_id=sop_id)
+    return run_handler(procedure, state, event, semantics=semantics, sop_id=sop_id)

@@ -9,11 +9,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from sopy_actors.core.context import within
 from sopy_actors.core.events import Event
 from sopy_actors.core.procedure import Procedure
-from sopy_actors.core.sop import SOP, SOPStatus, finish_with_recovery
-from sopy_actors.core.transition import FINISHED_PROMPT, Outcome, Snapshot, Transition, advance, step
+from sopy_actors.core.sop import SOP, SOPStatus, run_block
+from sopy_actors.core.transition import Outcome, Snapshot, Transition, advance, finished_prompt, step
 from sopy_actors.errors import InputError, SOPFailed
 
 __all__ = ["HistoryEntry", "LocalSOP"]
@@ -49,7 +48,7 @@ class LocalSOP(Generic[S]):
         self._history: list[HistoryEntry] = []
         self._applied: dict[str, Transition[S]] = {}
         self._failure: BaseException | None = None
-        self._within: contextlib.AbstractContextManager[None] | None = None
+        self._block: contextlib.AbstractContextManager[LocalSOP[S]] | None = None
 
     def send(self, event: Event[Any]) -> Transition[S]:
         """Apply `event` and return what it did.
@@ -67,9 +66,12 @@ class LocalSOP(Generic[S]):
         if event.id in self._applied:
             return self._applied[event.id]
         if self.done:  # as on the actor runtime: refused, not committed
-            return Transition(Outcome.REJECTED, self._snapshot.procedure, self.state, FINISHED_PROMPT)
+            return Transition(Outcome.REJECTED, self._snapshot.procedure, self.state, finished_prompt(str(event)))
         before = self._snapshot
-        transition = step(before.procedure, before.state, event, filters=self.sop.filters, sop_id=self.sop_id)
+        semantics = self.sop.semantics
+        transition = step(
+            before.procedure, before.state, event, filters=self.sop.filters, semantics=semantics, sop_id=self.sop_id
+        )
         advanced = advance(
             before,
             transition.outcome,
@@ -77,6 +79,7 @@ class LocalSOP(Generic[S]):
             transition.state,
             transition.prompt,
             retry_limits=self.sop.retry_limits,
+            count=semantics.count,
             sop_id=self.sop_id,
         )
         if advanced.failure is not None:
@@ -147,6 +150,7 @@ class LocalSOP(Generic[S]):
             children=[],
             host="local",
             last_prompt=self.last_prompt,
+            prompt=str(self.procedure.prompt),
         )
 
     def history(self) -> list[HistoryEntry]:
@@ -166,13 +170,10 @@ class LocalSOP(Generic[S]):
         return self.state
 
     def __enter__(self) -> LocalSOP[S]:
-        self._within = within(self)
-        self._within.__enter__()
-        return self
+        self._block = run_block(self, self.sop)
+        return self._block.__enter__()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._within is not None:
-            self._within.__exit__(None, None, None)
-            self._within = None
-        if exc_type is None:
-            finish_with_recovery(self, self.sop.error_handler, self.sop.retry_limits)
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        block, self._block = self._block, None
+        assert block is not None
+        return block.__exit__(exc_type, exc, tb)

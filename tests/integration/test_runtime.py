@@ -8,7 +8,7 @@ import pytest
 import ray
 
 import sopy_actors
-from sopy_actors import Outcome, ProcedureOptions, SOPHandle
+from sopy_actors import Outcome, ProcedureOptions, Prompt, SOPHandle
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.errors import InputError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.options import procedure_actor_name
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("runtime")
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario_gives_the_same_results_on_the_actor_runtime(scenario: Scenario) -> None:
-    handle = d.make_sop(scenario.retry_limits).start()
+    handle = d.make_sop(scenario.retry_limits, scenario.semantics).start()
     for step in scenario.steps:
         if isinstance(step.outcome, Outcome):
             receipt = handle.send(step.event(), timeout=120)
@@ -137,7 +137,9 @@ def test_sending_something_that_is_not_an_event_is_an_input_error() -> None:
 
 
 def test_result_returns_the_final_state_and_with_block_finishes_through_the_error_handler() -> None:
-    def finish(run: SOPHandle) -> None:
+    def finish(prompt: Prompt) -> None:  # SOPy's error handler: the prompt; the run is current_sop()
+        assert prompt.prompt.startswith("SOP left unfinished: current procedure is ")
+        run = sopy_actors.current_sop()
         if run.status().procedure == "Drafting":
             run.send(d.DraftWritten(payload=d.Draft(text="via handler")))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from sopy_actors import SOP, End, Event, Procedure, cond, handler, make_prompt
+from sopy_actors.core.options import STRICT, Semantics
 
 
 class DocState(BaseModel):
@@ -99,5 +100,6 @@ class Reviewing(Procedure[DocState]):
         return "Wait for the review before rewriting the draft."
 
 
-def make_sop(retry_limits: int = 3) -> SOP[DocState]:
-    return SOP(state=DocState(), init_proc=Drafting(), retry_limits=retry_limits)
+def make_sop(retry_limits: int = 3, semantics: Semantics = STRICT) -> SOP[DocState]:
+    """The document SOP; strict semantics unless a test asks for SOPy's (the default of SOP)."""
+    return SOP(state=DocState(), init_proc=Drafting(), retry_limits=retry_limits, semantics=semantics)

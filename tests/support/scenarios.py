@@ -8,7 +8,7 @@ from typing import Any
 
 from sopy_actors import Outcome
 from sopy_actors.core.events import Event
-from sopy_actors.core.transition import FINISHED_PROMPT
+from sopy_actors.core.options import STRICT, Semantics
 from sopy_actors.errors import HandlerError, RecoveryExhausted, SOPFailed, TransitionError
 from tests.support import docflow as d
 
@@ -29,6 +29,7 @@ class Scenario:
     steps: tuple[Step, ...]
     state: dict[str, Any]
     retry_limits: int = 3
+    semantics: Semantics = STRICT
 
 
 def draft(text: str) -> Callable[[], Event[Any]]:
@@ -46,7 +47,13 @@ SCENARIOS = (
             Step(draft("hello"), Outcome.TRANSITIONED, "Reviewing"),
             Step(lambda: d.Commented(payload="nice"), Outcome.STAYED, "Reviewing"),
             Step(review(True, "ok"), Outcome.ENDED, "End", "The document is published."),
-            Step(draft("again"), Outcome.REJECTED, "End", FINISHED_PROMPT),
+            Step(
+                draft("again"),
+                Outcome.REJECTED,
+                "End",
+                "Event DraftWritten(sender=None, target=None, payload=text='again') should not happen in "
+                "procedure End. Please try again.",
+            ),
         ),
         {"text": "hello", "reviews": 1, "log": ["draft attempt 1", "comment: nice", "review: ok"]},
     ),
@@ -69,8 +76,8 @@ SCENARIOS = (
                 lambda: d.Published(payload="x"),
                 Outcome.REJECTED,
                 "Drafting",
-                "Event Published should not happen in procedure Drafting. "
-                "Current instruction: Write a draft of the document.",
+                "Event Published(sender=None, target=None, payload=x) should not happen in procedure "
+                "Drafting. Please try again.",
             ),
         ),
         {"text": "", "reviews": 0, "log": []},
@@ -104,5 +111,43 @@ SCENARIOS = (
         ),
         {"text": "a", "reviews": 1, "log": ["draft attempt 2", "review: fine"]},
         retry_limits=1,
+    ),
+    Scenario(
+        "SOPy: a rejecting or raising handler keeps its state changes",
+        (
+            Step(draft(" "), Outcome.REJECTED, "Drafting", "Write a non-empty draft."),
+            Step(
+                lambda: d.Exploded(payload="boom"),
+                Outcome.REJECTED,
+                "Drafting",
+                "An error occurred while handling event Exploded(sender=None, target=None, payload=boom): boom. "
+                "Please try again.",
+            ),
+            Step(draft("v1"), Outcome.TRANSITIONED, "Reviewing"),
+            Step(draft("v2"), Outcome.REJECTED, "Reviewing", "Wait for the review before rewriting the draft."),
+            Step(
+                review(False, ""),
+                Outcome.REJECTED,
+                "Reviewing",
+                "An error occurred while handling event ReviewDone(sender=None, target=None, payload=approved=False "
+                "comment=''): A review needs a comment.. Please try again.",
+            ),
+        ),
+        {"text": "v2", "reviews": 0, "log": ["draft attempt 1", "draft attempt 2"]},
+        retry_limits=10,
+        semantics=Semantics(),
+    ),
+    Scenario(
+        "SOPy: every rejection counts, a success does not reset the count",
+        (
+            Step(draft(""), Outcome.REJECTED, "Drafting"),
+            Step(draft("a"), Outcome.TRANSITIONED, "Reviewing"),
+            Step(draft("b"), Outcome.REJECTED, "Reviewing"),
+            Step(review(False, ""), RecoveryExhausted, "Reviewing"),
+            Step(review(True, "late"), SOPFailed, "Reviewing"),
+        ),
+        {"text": "b", "reviews": 0, "log": ["draft attempt 1", "draft attempt 2"]},
+        retry_limits=2,
+        semantics=Semantics(),
     ),
 )

@@ -175,6 +175,19 @@ def test_graph_prints_the_sop_prompt_of_a_module_file(
     )
 
 
+def test_graph_prints_sopys_generated_prompt_with_style_sopy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_flow(tmp_path)
+
+    status = main(["graph", f"{path}:Writing", "--objective", "writing an article", "--style", "sopy"])
+
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Here is the standard operating procedure (SOP) for writing an article:\nProcedure Writing:\n")
+    assert "\n\n" not in out  # SOPy joins procedures with a single newline
+
+
 def test_graph_prints_mermaid_for_a_module_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from sopy_actors.errors import (
     RuntimeUnavailable,
     SOPCancelled,
     SOPFailed,
+    SOPViolation,
     SopyError,
     StateError,
     TimedOut,
@@ -42,6 +43,7 @@ EXAMPLES: list[SopyError] = [
     TimedOut("no answer within 5 s"),
     AgentError("model down", agent="writer", retryable=True),
     RecoveryExhausted("s", 4, "try again"),
+    SOPViolation("s", 3, "SOP left unfinished: current procedure is Drafting with prompt Write."),
 ]
 
 

@@ -12,7 +12,7 @@ from tests.support.scenarios import SCENARIOS, Scenario
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario_gives_the_expected_outcomes_and_state(scenario: Scenario) -> None:
-    run = LocalSOP(docflow.make_sop(scenario.retry_limits))
+    run = LocalSOP(docflow.make_sop(scenario.retry_limits, scenario.semantics))
     for step in scenario.steps:
         if isinstance(step.outcome, Outcome):
             transition = run.send(step.event())

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sopy_actors import SOP, Outcome, current_sop
-from sopy_actors.errors import DefinitionError, RecoveryExhausted
+from sopy_actors import SOP, Outcome, Prompt, current_sop
+from sopy_actors.core.options import Semantics
+from sopy_actors.errors import DefinitionError, RecoveryExhausted, SOPViolation
 from sopy_actors.testing import LocalSOP
 from tests.support import docflow as d
 
@@ -62,27 +63,43 @@ def test_result_before_end_raises_and_after_end_returns_the_state() -> None:
     assert run.result().text == "x"
 
 
-def test_with_block_calls_the_error_handler_until_the_sop_ends() -> None:
-    calls = []
+def test_with_block_calls_the_error_handler_with_sopys_prompt_until_the_sop_ends() -> None:
+    prompts = []
 
-    def nudge(run: LocalSOP[d.DocState]) -> None:
-        calls.append(run.procedure_name)
+    def nudge(prompt: Prompt) -> None:  # SOPy's signature: the prompt; the run is current_sop()
+        prompts.append(prompt.prompt)
+        run = current_sop()
         if run.procedure_name == "Drafting":
             run.send(d.DraftWritten(payload=d.Draft(text="late")))
         else:
             run.send(d.ReviewDone(payload=d.Review(approved=True, comment="ok")))
 
-    sop = d.make_sop().with_recovery(nudge, retry_limits=3)
+    sop = d.make_sop(semantics=Semantics()).with_recovery(nudge, retry_limits=3)
     with LocalSOP(sop) as run:
         assert current_sop() is run
-    assert calls == ["Drafting", "Reviewing"] and run.done
-    assert current_sop() is None
+    assert prompts == [
+        # SOPy's text, its double period included when the prompt ends with one
+        "SOP left unfinished: current procedure is Drafting with prompt Write a draft of the document..",
+        "SOP left unfinished: current procedure is Reviewing with prompt Review the draft and approve it or ask "
+        "for changes..",
+    ]
+    assert run.done and current_sop() is None
 
 
-def test_with_block_raises_when_recovery_cannot_finish_the_sop() -> None:
-    sop = d.make_sop().with_recovery(lambda run: None, retry_limits=2)
-    with pytest.raises(RecoveryExhausted, match="after 2 attempts"), LocalSOP(sop):
+def test_with_block_raises_sop_violation_when_recovery_cannot_finish_the_sop() -> None:
+    sop = d.make_sop().with_recovery(lambda prompt: None, retry_limits=2)
+    with pytest.raises(SOPViolation, match="SOP left unfinished: current procedure is Drafting") as caught, LocalSOP(sop):
         pass
+    assert isinstance(caught.value, RecoveryExhausted) and caught.value.attempts == 2
+
+
+def test_sopy_exit_retries_share_the_budget_with_the_runs_rejections() -> None:
+    calls = []
+    sop = d.make_sop(semantics=Semantics()).with_recovery(calls.append, retry_limits=3)
+    with pytest.raises(SOPViolation), LocalSOP(sop) as run:
+        run.send(d.DraftWritten(payload=d.Draft(text="")))
+        run.send(d.DraftWritten(payload=d.Draft(text="")))  # two rejections of three
+    assert len(calls) == 1
 
 
 def test_start_without_a_runtime_says_what_to_do() -> None:

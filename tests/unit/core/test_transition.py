@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from sopy_actors import End, Event, Outcome, Procedure, handler
+from sopy_actors.core.options import STRICT
 from sopy_actors.core.transition import Advanced, Snapshot, advance, run_handler
 from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
 
@@ -47,9 +48,9 @@ def test_inputs_are_never_mutated() -> None:
     assert transition.state.items == [1] and transition.procedure.calls == 1
 
 
-def test_rejection_returns_the_original_state_and_the_updated_procedure() -> None:
+def test_strict_rejection_returns_the_original_state_and_the_updated_procedure() -> None:
     state = S(items=[7])
-    transition = run_handler(Adding(), state, Add(payload=-1))
+    transition = run_handler(Adding(), state, Add(payload=-1), semantics=STRICT)
     assert transition.outcome is Outcome.REJECTED
     assert transition.state is state and state.items == [7]
     assert transition.procedure.calls == 1
@@ -62,9 +63,32 @@ def test_end_finishes_with_its_prompt() -> None:
     assert transition.prompt == "Finish the procedure."
 
 
-def test_other_exceptions_become_handler_errors_with_context() -> None:
+def test_sopy_rejection_keeps_the_state_changes_the_handler_made() -> None:
+    state = S(items=[7])
+    transition = run_handler(Adding(), state, Add(payload=-1))
+    assert transition.outcome is Outcome.REJECTED
+    assert transition.state.items == [7, -1] and state.items == [7]  # kept in the new state only
+
+
+def test_sopy_turns_any_exception_into_a_rejection_with_its_recovery_text() -> None:
+    transition = run_handler(Adding(), S(), Add(payload=99))
+    assert transition.outcome is Outcome.REJECTED and transition.state.items == [99]
+    assert transition.prompt == (
+        "An error occurred while handling event Add(sender=None, target=None, payload=99): 'nope'. Please try again."
+    )
+
+
+def test_recover_prompt_can_be_overridden_per_procedure() -> None:
+    class Polite(Adding):
+        def recover_prompt(self, state: S, event: Event[Any], exception: BaseException | None) -> str:
+            return f"Sorry: {type(exception).__name__}" if exception else "Sorry: not now"
+
+    assert run_handler(Polite(), S(), Add(payload=99)).prompt == "Sorry: KeyError"
+
+
+def test_strict_exceptions_become_handler_errors_with_context() -> None:
     with pytest.raises(HandlerError) as info:
-        run_handler(Adding(), S(), Add(payload=99), sop_id="sop-1")
+        run_handler(Adding(), S(), Add(payload=99), semantics=STRICT, sop_id="sop-1")
     error = info.value
     assert (error.sop_id, error.procedure, error.event_type, error.cause_type) == (
         "sop-1", "Adding", "Add", "KeyError",
@@ -76,20 +100,22 @@ def test_invalid_return_values_say_what_to_return_instead() -> None:
         run_handler(Adding(), S(), Add(payload=98))
 
 
-def test_events_sent_after_end_are_rejected() -> None:
+def test_events_sent_after_end_are_rejected_with_sopys_text() -> None:
     transition = run_handler(End(), S(), Add(payload=1))
     assert transition.outcome is Outcome.REJECTED
-    assert transition.prompt == "The procedure has already finished."
+    assert transition.prompt == (
+        "Event Add(sender=None, target=None, payload=1) should not happen in procedure End. Please try again."
+    )
 
 
 def _advance(snapshot: Snapshot[Any, Any], transition: Any, retry_limits: int) -> Advanced[Any, Any]:
     return advance(
         snapshot, transition.outcome, transition.procedure, transition.state, transition.prompt,
-        retry_limits=retry_limits, sop_id="s",
+        retry_limits=retry_limits, count="consecutive", sop_id="s",
     )
 
 
-def test_advance_counts_rejections_and_resets_on_success() -> None:
+def test_advance_counts_consecutive_rejections_and_resets_on_success() -> None:
     snapshot = Snapshot(procedure=Adding(), state=S())
     rejected = run_handler(snapshot.procedure, snapshot.state, Add(payload=-1))
     once = _advance(snapshot, rejected, retry_limits=1)
@@ -108,20 +134,23 @@ def test_advance_marks_the_snapshot_done_on_end() -> None:
 
 
 # The commit rule on opaque procedure/state values, as the SOP host calls it (JSON forms):
-# outcomes in order, retry limit -> retries after each, the final phase, whether it failed.
+# outcomes in order, how rejections count, retry limit -> retries after each, the final
+# phase, whether it failed.
 COMMIT_RULE = [
-    (("rejected", "rejected"), 2, (1, 2), "running", False),
-    (("rejected", "rejected", "rejected"), 2, (1, 2, 3), "failed", True),
-    (("rejected", "ignored", "rejected"), 1, (1, 1, 2), "failed", True),
-    (("rejected", "stayed", "rejected"), 1, (1, 0, 1), "running", False),
-    (("rejected", "transitioned"), 0, (1, 0), "failed", True),
-    (("ignored", "ended"), 0, (0, 0), "done", False),
+    (("rejected", "rejected"), "total", 2, (1, 2), "running", False),
+    (("rejected", "rejected", "rejected"), "total", 2, (1, 2, 3), "failed", True),
+    (("rejected", "ignored", "rejected"), "consecutive", 1, (1, 1, 2), "failed", True),
+    (("rejected", "stayed", "rejected"), "consecutive", 1, (1, 0, 1), "running", False),
+    (("rejected", "stayed", "rejected"), "total", 1, (1, 1, 2), "failed", True),
+    (("rejected", "transitioned", "rejected"), "total", 2, (1, 1, 2), "running", False),
+    (("rejected", "transitioned"), "consecutive", 0, (1, 0), "failed", True),
+    (("ignored", "ended"), "total", 0, (0, 0), "done", False),
 ]
 
 
-@pytest.mark.parametrize(("outcomes", "limit", "retries", "phase", "fails"), COMMIT_RULE)
+@pytest.mark.parametrize(("outcomes", "count", "limit", "retries", "phase", "fails"), COMMIT_RULE)
 def test_the_commit_rule_counts_rejections_on_any_procedure_and_state_form(
-    outcomes: tuple[str, ...], limit: int, retries: tuple[int, ...], phase: str, fails: bool
+    outcomes: tuple[str, ...], count: Any, limit: int, retries: tuple[int, ...], phase: str, fails: bool
 ) -> None:
     snapshot: Snapshot[dict[str, str], dict[str, int]] = Snapshot(procedure={"name": "P"}, state={"n": 0})
     seen, failure = [], None
@@ -130,7 +159,7 @@ def test_the_commit_rule_counts_rejections_on_any_procedure_and_state_form(
             break
         advanced = advance(
             snapshot, Outcome(outcome), {"name": "P"}, {"n": number}, "why" if outcome == "rejected" else None,
-            retry_limits=limit,
+            retry_limits=limit, count=count,
         )
         snapshot, failure = advanced.snapshot, advanced.failure
         seen.append(snapshot.retries)
