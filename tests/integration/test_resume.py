@@ -7,10 +7,8 @@ test stops only processes whose command line names its own temp directory.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -23,25 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+
+from tests.support.processes import stop_processes_of
 
 ROOT = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 NAMESPACE = "resume"
-
-
-def _stop_processes_of(temp_dir: str) -> None:
-    """Kill every process whose command line names `temp_dir` (a Ray node started there)."""
-    pattern = re.compile(re.escape(temp_dir) + r"(?![\w-])")
-    victims = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if process.pid != os.getpid() and pattern.search(" ".join(process.info["cmdline"] or [])):
-            victims.append(process)
-    for process in victims:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(victims, timeout=30)
 
 
 @pytest.fixture
@@ -49,7 +35,7 @@ def ray_temp() -> Iterator[str]:
     """A private Ray temp directory (short: Ray's socket paths must stay under the Unix limit)."""
     directory = tempfile.mkdtemp(prefix="sopy-r-", dir="/tmp")
     yield directory
-    _stop_processes_of(directory)
+    stop_processes_of(directory)
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -96,7 +82,8 @@ FIRST_DRIVER = """
     import sopy_actors
     from sopy_actors.runtime.options import STORE_ACTOR
     from sopy_actors.runtime.store import Commit
-    from tests.support import family, ledger
+    from tests.support.processes import stop_processes_of
+from tests.support import family, ledger
 
     ns = {ns!r}
     sopy_actors.init(
@@ -195,7 +182,7 @@ def test_a_new_cluster_on_the_same_store_dir_resumes_every_unfinished_sop_and_ap
     store_dir = str((tmp_path / "store").resolve())
     env = _env(ray_temp, SOPY_STORE_DIR=str(tmp_path / "not-the-store"))
     first = _drive(FIRST_DRIVER.format(ns=NAMESPACE, store_dir=store_dir, code=_shipped(code)), env, cwd=code)
-    _stop_processes_of(ray_temp)  # whatever the first cluster may have left: it is gone
+    stop_processes_of(ray_temp)  # whatever the first cluster may have left: it is gone
 
     second = _drive(
         SECOND_DRIVER.format(ns=NAMESPACE, store_dir=store_dir, code=_shipped(code), waiting_child=first["waiting_child"]),
@@ -265,7 +252,7 @@ def test_init_without_an_address_never_joins_a_cluster_named_by_the_environment_
 
     beside_a_recorded_head = _drive(code, env, timeout=300)
     beside_a_live_head = _drive(code, {**env, "RAY_ADDRESS": head}, timeout=300)
-    _stop_processes_of(ray_temp)  # the head is dead now; its address is still in the environment
+    stop_processes_of(ray_temp)  # the head is dead now; its address is still in the environment
     started_at = time.monotonic()
     beside_a_dead_head = _drive(code, {**env, "RAY_ADDRESS": head}, timeout=150)
 

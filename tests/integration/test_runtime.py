@@ -91,8 +91,10 @@ def test_attach_returns_a_working_handle_and_unknown_ids_fail_clearly() -> None:
 
 def test_starting_an_existing_sop_id_is_refused() -> None:
     d.make_sop().start(sop_id="taken-id-1")
-    with pytest.raises(InputError, match="exists already"):
+    with pytest.raises(InputError, match="exists already") as caught:
         d.make_sop().start(sop_id="taken-id-1")
+    message = str(caught.value)  # the error crossed the wire as data: no Ray traceback in it
+    assert "Traceback" not in message and "ray::" not in message and caught.value.fields == ("sop_id",)
 
 
 def test_bad_sop_ids_and_placements_are_input_errors() -> None:

@@ -5,11 +5,10 @@ prints one JSON line that tests/multinode/test_cluster.py checks."""
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -19,6 +18,7 @@ import sopy_actors
 from sopy_actors import ProcedureOptions
 from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import ledger
+from tests.support.processes import stop_processes_of
 
 SOPS = 24
 EVENTS = 6
@@ -49,8 +49,8 @@ def start_cluster() -> tuple[Cluster, list[Any]] | None:
             if attempt == 2:
                 print(json.dumps({"skipped": f"Ray nodes could not start on this machine: {error}"}))
                 return None
-            ray_cli = str(Path(sys.executable).parent / "ray")
-            subprocess.run([ray_cli, "stop", "--force"], check=False, capture_output=True)
+            # The test gives this run a temp dir of its own (RAY_TMPDIR): stop exactly its nodes.
+            stop_processes_of(os.environ["RAY_TMPDIR"])
     return None
 
 
@@ -82,6 +82,7 @@ def main() -> None:
     print(json.dumps({
         "nodes": 3,
         "placement_nodes": len(set(placement.values())),
+        "placement": {name: node[:8] for name, node in placement.items()},
         "removed_node_had_actors": sum(1 for n in placement.values() if n == victim.node_id),
         "completed": sum(1 for f in finals if f.entries == {"d": list(range(EVENTS))}),
         "sops": SOPS,

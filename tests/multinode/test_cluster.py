@@ -26,6 +26,6 @@ def test_actors_spread_over_nodes_and_removing_a_worker_node_loses_no_sop() -> N
     report = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("{")))
     if "skipped" in report:
         pytest.skip(report["skipped"])
-    assert report["placement_nodes"] > 1
+    assert report["placement_nodes"] > 1, report
     assert report["removed_node_had_actors"] >= 1
     assert report["completed"] == report["sops"]
