@@ -325,7 +325,8 @@ class SOPHostActor:
         if advanced.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
             self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
         instance.record = new_record
-        reply: Reply = receipt_reply(entry) if advanced.failure is None else {"error": new_record.error or {}}
+        instruction = new_record.procedure.get("prompt")
+        reply: Reply = receipt_reply(entry, instruction) if advanced.failure is None else {"error": new_record.error or {}}
         instance.remember(event_id, reply)
         if new_record.phase != "running":
             self._end(instance, advanced.failure)

@@ -27,9 +27,15 @@ logger = logging.getLogger(__name__)
 _RECENT_REPLIES = 256
 
 
-def receipt_reply(entry: LogEntry) -> Reply:
-    """The reply to a committed event, from its log entry."""
-    return {"outcome": entry.outcome, "procedure": entry.to_procedure, "version": entry.version, "prompt": entry.prompt}
+def receipt_reply(entry: LogEntry, instruction: str | None = None) -> Reply:
+    """The reply to a committed event, from its log entry (and the procedure's instruction now)."""
+    return {
+        "outcome": entry.outcome,
+        "procedure": entry.to_procedure,
+        "version": entry.version,
+        "prompt": entry.prompt,
+        "instruction": instruction,
+    }
 
 
 def event_id_of(event: dict[str, Any]) -> str:

@@ -88,6 +88,7 @@ class Reply(TypedDict, total=False):
     procedure: str
     version: int
     prompt: str | None
+    instruction: str | None
     error: ErrorWire
 
 
@@ -113,6 +114,7 @@ class Receipt(BaseModel):
         procedure: the procedure the SOP is in now.
         version: the SOP's version after this event.
         prompt: the recovery prompt (rejected) or the End prompt (ended).
+        instruction: the instruction (prompt) of the procedure the SOP is in now, when known.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -121,6 +123,7 @@ class Receipt(BaseModel):
     procedure: str
     version: int
     prompt: str | None = None
+    instruction: str | None = None
 
     @property
     def rejected(self) -> bool:
