@@ -7,6 +7,8 @@ code such as agent actors.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import ray
@@ -15,12 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from sopy_actors.core.codec import decode_state
 from sopy_actors.core.events import Event, event_to_wire
 from sopy_actors.core.sop import SOPStatus
-from sopy_actors.errors import InputError
+from sopy_actors.errors import InputError, RuntimeUnavailable
 from sopy_actors.runtime.messages import Receipt, Reply, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR
 from sopy_actors.runtime.rayutil import wait
-from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, host_actor
-from sopy_actors.runtime.store import LogEntry
+from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, forget_host, host_actor
+from sopy_actors.runtime.store import LogEntry, Timer
 
 __all__ = ["SOPHandle", "SendFuture"]
 
@@ -67,8 +69,17 @@ class SOPHandle(BaseModel):
     def _actor(self) -> Any:
         return host_actor(self.namespace, self.host)
 
-    def _wait(self, ref: Any, timeout: float | None = None) -> Any:
-        return wait(ref, timeout, what=f"sop=<{self.sop_id}> | SOP host {self.host}")
+    def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call a host method and wait; a cached handle of a host that died for good (and was
+        created again since) is dropped and the call made once more through a fresh lookup."""
+        what = f"sop=<{self.sop_id}> | SOP host {self.host}"
+        try:
+            return wait(getattr(self._actor(), method).remote(*args), timeout, what=what)
+        except RuntimeUnavailable as error:
+            if isinstance(error, TimeoutError):
+                raise
+            forget_host(self.namespace, self.host)
+            return wait(getattr(self._actor(), method).remote(*args), timeout, what=what)
 
     def _wire(self, event: Event[Any]) -> dict[str, Any]:
         if not isinstance(event, Event):
@@ -108,6 +119,40 @@ class SOPHandle(BaseModel):
             Sequencer.shared().settle([item])
         return _receipt(reply)
 
+    def schedule(
+        self, event: Event[Any], *, at: float | None = None, after: float | None = None, timer_id: str | None = None
+    ) -> str:
+        """Have `event` sent to this SOP at Unix time `at`, or `after` seconds from now, once.
+
+        The timer is durable (in the Store) when this returns: it fires after host restarts and
+        on a new cluster with the same store; one that fell due meanwhile fires at once. Works
+        from handlers too (`current_sop().schedule(Reminder(...), after=3600)`).
+
+        Args:
+            event: the event to deliver (its id is kept: it is applied once).
+            at: when, as Unix time.
+            after: when, as seconds from now.
+            timer_id: the timer's id; default from the SOP and the event's id, so scheduling
+                the same event again adds no second timer.
+
+        Returns:
+            The timer's id.
+
+        Raises:
+            InputError: not an Event, or not exactly one of `at` and `after` (a finite number).
+        """
+        if (at is None) == (after is None):
+            raise InputError("schedule() takes exactly one of at= and after=", fields=("at", "after"))
+        when = at if at is not None else time.time() + float(after or 0.0)
+        if not isinstance(when, int | float) or not math.isfinite(when):
+            raise InputError(f"schedule() needs a finite time, got {when!r}", fields=("at", "after"))
+        wire = self._wire(event)
+        timer = Timer(
+            timer_id=timer_id or f"{self.sop_id}:{event.id}", sop_id=self.sop_id, host=self.host, due=float(when), event=wire
+        )
+        self._call("schedule", timer)
+        return timer.timer_id
+
     def result(self, timeout: float | None = None) -> Any:
         """Wait for End and return the final state.
 
@@ -116,11 +161,11 @@ class SOPHandle(BaseModel):
                 class and fields whether or not its host restarted meanwhile).
             TimedOut: it did not end within `timeout` seconds (also a TimeoutError).
         """
-        return decode_state(unwrap(self._wait(self._actor().wait_result.remote(self.sop_id), timeout)))
+        return decode_state(unwrap(self._call("wait_result", self.sop_id, timeout=timeout)))
 
     def status(self) -> SOPStatus:
         """Procedure, version, retries, phase (waiting/running/done/failed/cancelled), children."""
-        status: SOPStatus = unwrap(self._wait(self._actor().status.remote(self.sop_id)))
+        status: SOPStatus = unwrap(self._call("status", self.sop_id))
         return status
 
     def state(self) -> Any:
@@ -133,7 +178,7 @@ class SOPHandle(BaseModel):
         return data
 
     def _state_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = unwrap(self._wait(self._actor().state.remote(self.sop_id)))
+        wire: dict[str, Any] = unwrap(self._call("state", self.sop_id))
         return wire
 
     def history(self) -> list[LogEntry]:
@@ -144,4 +189,4 @@ class SOPHandle(BaseModel):
 
     def cancel(self) -> None:
         """Cancel the SOP and its children; waiting `result()` calls raise SOPCancelled."""
-        self._wait(self._actor().cancel.remote(self.sop_id))
+        self._call("cancel", self.sop_id)

@@ -25,6 +25,7 @@ from sopy_actors.errors import (
     SopyError,
     UnknownSOP,
     as_sopy_error,
+    error_from_wire,
     error_to_wire,
 )
 from sopy_actors.runtime.coalesce import Coalescer
@@ -35,7 +36,8 @@ from sopy_actors.runtime.ordering import advance_senders
 from sopy_actors.runtime.parents import ParentNotifier
 from sopy_actors.runtime.procedures import ProcedureCalls
 from sopy_actors.runtime.rayutil import node_for
-from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord
+from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer
+from sopy_actors.runtime.timers import HostTimers
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 
@@ -72,6 +74,8 @@ class SOPHostActor:
         self._background: set[asyncio.Task[Any]] = set()
         self._metrics = MetricsReporter(namespace, kind="host")
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
+        self._timers = HostTimers(name, self._store, self._fire_timer)
+        self._spawn(self._timers.run())
         # Ray runs an async actor's __init__ on its event loop: a restarted host tells the
         # parents its crash left untold.
         self._spawn(self._parents.resend_pending(name))
@@ -101,6 +105,14 @@ class SOPHostActor:
             self._instances.add(Instance.of(record))
             self._metrics.count(names.SOPS_STARTED, (record.name,))
         return None
+
+    async def schedule(self, timer: Timer) -> None:
+        """Store a durable timer for one of this host's SOPs (see `runtime/timers.py`)."""
+        await self._timers.schedule(timer)
+
+    async def _fire_timer(self, timer: Timer) -> bool:
+        reply = await (await self._queue(SendItem(timer.sop_id, timer.event)))
+        return "error" not in reply or not error_from_wire(reply["error"]).retryable
 
     async def send(
         self, sop_id: str, event: dict[str, Any], sender: str | None = None, seq: int | None = None, floor: int | None = None
@@ -349,23 +361,8 @@ class SOPHostActor:
         """
         assert instance.cancelling is not None
         reason, notify_parent, done = instance.cancelling
-        record = instance.record
-        error = SOPCancelled(record.sop_id, reason)
-        update: dict[str, Any] = {
-            "phase": "cancelled",
-            "error": error_to_wire(error),
-            "parent_notified": not notify_parent,  # a parent that cancels its children is not told
-        }
-        entry = None
-        if discarded is not None:
-            update["version"] = record.version + 1
-            event_id, event_type = discarded
-            name = record.procedure["name"]
-            entry = LogEntry(
-                sop_id=record.sop_id, version=record.version + 1, event_id=event_id, event_type=event_type,
-                outcome=Outcome.DISCARDED.value, from_procedure=name, to_procedure=name, prompt=reason,
-            )
-        cancelled = record.model_copy(update=update)
+        error = SOPCancelled(instance.record.sop_id, reason)
+        cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
         await self._commits.call(Commit(record=cancelled, entry=entry).rows())
         instance.record = cancelled
         if discarded is not None:

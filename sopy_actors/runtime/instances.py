@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sopy_actors.core.sop import SOPStatus
-from sopy_actors.errors import InputError, SOPFailed, SopyError, UnknownSOP, error_from_wire
+from sopy_actors.core.transition import Outcome
+from sopy_actors.errors import InputError, SOPCancelled, SOPFailed, SopyError, UnknownSOP, error_from_wire, error_to_wire
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.ordering import SenderOrder
 from sopy_actors.runtime.seen import SeenIds
@@ -98,6 +99,29 @@ class Instance:
         if self.record.error is not None:
             return error_from_wire(self.record.error)
         return SOPFailed(self.record.sop_id, self.record.phase)
+
+    def cancel_commit(
+        self, error: SOPCancelled, *, notify_parent: bool, discarded: tuple[str, str] | None
+    ) -> tuple[SOPRecord, LogEntry | None]:
+        """The record (and history entry) that cancel this SOP.
+
+        Args:
+            error: the cancellation, stored as the SOP's error.
+            notify_parent: False when the parent cancels its children (it is not told).
+            discarded: (event id, event type) of an event whose handler ran meanwhile: its
+                result is dropped, logged as a `discarded` entry of the next version.
+        """
+        record = self.record
+        update: dict[str, Any] = {"phase": "cancelled", "error": error_to_wire(error), "parent_notified": not notify_parent}
+        if discarded is None:
+            return record.model_copy(update=update), None
+        event_id, event_type = discarded
+        name = record.procedure["name"]
+        entry = LogEntry(
+            sop_id=record.sop_id, version=record.version + 1, event_id=event_id, event_type=event_type,
+            outcome=Outcome.DISCARDED.value, from_procedure=name, to_procedure=name, prompt=error.reason,
+        )
+        return record.model_copy(update={**update, "version": entry.version}), entry
 
     def status(self, *, children: list[str]) -> SOPStatus:
         """Where the SOP is (its host is the record's)."""

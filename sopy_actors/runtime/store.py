@@ -6,6 +6,7 @@ WAL journal, and `commit_many` writes a whole batch in one transaction (group co
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoredSOP",
+    "Timer",
     "open_store",
 ]
 
@@ -117,6 +119,18 @@ class Commit(_Transported):
 CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
 
 
+class Timer(BaseModel):
+    """A durable timer: send `event` (wire form) to an SOP at `due` (Unix time), once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timer_id: str
+    sop_id: str
+    host: str
+    due: float
+    event: dict[str, Any]
+
+
 class SOPSummary(BaseModel):
     """One line of `list_sops()`: which SOP, where it is."""
 
@@ -175,6 +189,12 @@ class Store(Protocol):
 
     def unfinished_hosts(self) -> list[str]: ...
 
+    def add_timer(self, timer: Timer) -> bool: ...
+
+    def timers(self, host: str) -> list[Timer]: ...
+
+    def delete_timer(self, timer_id: str) -> None: ...
+
     def config(self, key: str, default: str) -> str: ...
 
 
@@ -202,6 +222,14 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (sop_id, event_id)
 );
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS timers (
+    timer_id TEXT PRIMARY KEY NOT NULL,
+    sop_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    due REAL NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timers_host_due ON timers(host, due);
 """
 
 
@@ -331,6 +359,28 @@ class SQLiteStore:
         keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id")
         return [SOPSummary.model_validate(dict(zip(keys, row, strict=True))) for row in rows.fetchall()]
 
+    def add_timer(self, timer: Timer) -> bool:
+        """Store a timer; False if its id is taken (a retried schedule adds nothing)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)",
+                (timer.timer_id, timer.sop_id, timer.host, timer.due, json.dumps(timer.event)),
+            )
+        return cursor.rowcount == 1
+
+    def timers(self, host: str) -> list[Timer]:
+        """The pending timers of `host`'s SOPs, soonest first."""
+        rows = self._db.execute(
+            "SELECT timer_id, sop_id, host, due, event FROM timers WHERE host = ? ORDER BY due", (host,)
+        ).fetchall()
+        keys = ("timer_id", "sop_id", "host", "due")
+        return [Timer(**dict(zip(keys, row[:4], strict=True)), event=json.loads(row[4])) for row in rows]
+
+    def delete_timer(self, timer_id: str) -> None:
+        """Forget a timer (it fired, or its SOP ended)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM timers WHERE timer_id = ?", (timer_id,))
+
     def unfinished_hosts(self) -> list[str]:
         """Names of the hosts that still have work: SOPs running, or ended with a parent not told.
 
@@ -338,7 +388,7 @@ class SQLiteStore:
         """
         rows = self._db.execute(
             "SELECT DISTINCT json_extract(record, '$.host') FROM sops "
-            "WHERE phase = 'running' OR parent_pending = 1 ORDER BY 1"
+            "WHERE phase = 'running' OR parent_pending = 1 UNION SELECT host FROM timers ORDER BY 1"
         ).fetchall()
         return [str(row[0]) for row in rows if row[0]]
 

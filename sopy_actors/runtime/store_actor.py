@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SOPSummary, Store, StoredSOP, open_store
+from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SOPSummary, Store, StoredSOP, Timer, open_store
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 
@@ -93,6 +93,19 @@ class StoreActor:
         """The SOP's checkpoint and recent log entries, or None."""
         result: StoredSOP | None = await self._run(self._store.load, sop_id, recent)
         return result
+
+    async def add_timer(self, timer: Timer) -> bool:
+        """Store a timer durably; False if its id is taken."""
+        return bool(await self._run(self._store.add_timer, timer))
+
+    async def timers(self, host: str) -> list[Timer]:
+        """The pending timers of a host's SOPs, soonest first."""
+        result: list[Timer] = await self._run(self._store.timers, host)
+        return result
+
+    async def delete_timer(self, timer_id: str) -> None:
+        """Forget a timer."""
+        await self._run(self._store.delete_timer, timer_id)
 
     async def logged(self, sop_id: str, event_id: str) -> LogEntry | None:
         """The log entry of an event the SOP committed, or None (an indexed lookup)."""
