@@ -82,8 +82,7 @@ FIRST_DRIVER = """
     import sopy_actors
     from sopy_actors.runtime.options import STORE_ACTOR
     from sopy_actors.runtime.store import Commit
-    from tests.support.processes import stop_processes_of
-from tests.support import family, ledger
+    from tests.support import family, ledger
 
     ns = {ns!r}
     sopy_actors.init(
