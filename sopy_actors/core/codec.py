@@ -3,7 +3,11 @@
 Checkpoints and messages carry classes by name (`module:QualName`, see
 `sopy_actors.core.references`). Decoding loads a class's module only when `load_module` allows
 it (already loaded, the job's code, or trusted) and accepts only subclasses of the expected
-base (Procedure, BaseModel, Event), so a tampered checkpoint cannot run other modules' code.
+base (Procedure, BaseModel, Event; a state may also be a dataclass), so a tampered checkpoint
+cannot run other modules' code.
+
+A state crosses processes as a dict of JSON data, a dataclass or a pydantic model; any other
+state works in process only and is refused here with a StateError naming its type.
 
 Lists, dicts and procedures in a procedure's attributes nest at most `MAX_DEPTH` levels, and so
 do the fields of states, models and events (`sopy_actors.core.events.too_deep`); deeper data
@@ -13,11 +17,15 @@ later in JSON encoding or on Python's recursion limit.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import types
-from collections.abc import Iterable
+import typing
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from sopy_actors.core.events import (
     MAX_DEPTH,
@@ -43,6 +51,8 @@ __all__ = [
 ]
 
 _MARK = "__sop__"
+_DICT_STATE = "builtins:dict"  # the "type" of a dict state
+_DATACLASS_ADAPTERS: dict[type[Any], tuple[TypeAdapter[Any], dict[str, TypeAdapter[Any]]]] = {}
 
 
 class _Field(NamedTuple):
@@ -78,10 +88,13 @@ def _encode(value: Any, where: str, owner: object | None, field: _Field, depth: 
         if too_deep(value):
             raise nesting_error(*field)
         return {_MARK: "model", "type": reference_of(type(value)), "data": value.model_dump(mode="json")}
-    if depth == MAX_DEPTH and isinstance(value, list | tuple | dict | Procedure):
+    if depth == MAX_DEPTH and isinstance(value, list | tuple | dict | set | frozenset | Procedure):
         raise nesting_error(*field)
     if isinstance(value, list | tuple):
         return [_encode(item, f"{where}[{i}]", owner, field, depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, set | frozenset):  # SOPy procedures keep sets in attributes
+        items = sorted(value, key=repr)  # a stable order: the same set always encodes the same
+        return {_MARK: "set", "items": [_encode(item, f"{where}{{}}", owner, field, depth + 1) for item in items]}
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value) or _MARK in value:
             raise StateError(f"{where}: dict keys must be str (and not {_MARK!r}) to checkpoint")
@@ -120,6 +133,8 @@ def _decode_marked(data: dict[str, Any], owner: object | None, field: _Field, de
     kind = data[_MARK]
     if kind == "method" and owner is not None:
         return getattr(owner, data["name"])
+    if kind == "set":
+        return set(_decode(data["items"], owner, field, depth + 1))
     if kind == "prompt":
         return Prompt(data["text"])
     if kind == "event":
@@ -188,27 +203,125 @@ def _decode_procedure(data: dict[str, Any], depth: int) -> Procedure[Any]:
     return procedure
 
 
-def encode_state(state: BaseModel) -> dict[str, Any]:
-    """A state model as `{"type", "data"}`.
+def encode_state(state: Any) -> dict[str, Any]:
+    """A state as `{"type", "data"}`, `data` its JSON data: for a pydantic model or a dataclass
+    its fields, for a dict the dict itself (tuples in it become lists, as in JSON).
+
+    Other states (any deep-copyable object) work in process only (`sopy_actors.testing.LocalSOP`).
 
     Raises:
+        StateError: the state is of another type, or holds a value with no JSON form; the
+            message names the type.
         InputError: a field nests deeper than MAX_DEPTH; the error names it.
     """
-    _check_fields(f"state {type(state).__name__}", state)
-    return {"type": reference_of(type(state)), "data": state.model_dump(mode="json")}
+    kind = type(state)
+    subject = f"state {kind.__name__}"
+    if kind is dict:
+        _check_fields(subject, state.items())
+        return {"type": _DICT_STATE, "data": _json_data(state, subject)}
+    if isinstance(state, BaseModel):
+        _check_fields(subject, state)
+        return {"type": reference_of(kind), "data": _dump(subject, lambda: state.model_dump(mode="json"))}
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        _check_fields(subject, ((field.name, getattr(state, field.name)) for field in dataclasses.fields(state)))
+        adapter = _dataclass_adapter(subject, kind)
+        return {"type": reference_of(kind), "data": _dump(subject, lambda: adapter.dump_python(state, mode="json"))}
+    raise StateError(
+        f"{subject} cannot cross processes: only a dict of JSON data, a dataclass or a pydantic model can be "
+        "checkpointed as JSON; make the state one of those, or run the SOP in process with "
+        "sopy_actors.testing.LocalSOP"
+    )
 
 
-def decode_state(data: dict[str, Any]) -> BaseModel:
-    """Rebuild and validate a state model.
+def decode_state(data: dict[str, Any]) -> Any:
+    """Rebuild a state from `encode_state`'s form: a dict, or a validated dataclass or model.
 
     Raises:
-        InputError: its class may not be loaded or is not a model, or its data is invalid
-            (a field nests deeper than MAX_DEPTH, too).
+        InputError: its class may not be loaded or is not a dataclass or model, or its data is
+            invalid (a field nests deeper than MAX_DEPTH, too).
     """
-    model = resolve_reference(data["type"], BaseModel)
-    if isinstance(data["data"], dict):
-        _check_fields(f"state {model.__name__}", data["data"].items())
-    return _validate(model, data["data"])
+    reference, fields = data["type"], data["data"]
+    if reference == _DICT_STATE:
+        if not isinstance(fields, dict):
+            raise InputError(f"Invalid state dict: expected a JSON object, got {type(fields).__name__}")
+        _check_fields("state dict", fields.items())
+        return copy.deepcopy(fields)
+    kind = resolve_reference(reference)
+    if not (isinstance(kind, type) and (issubclass(kind, BaseModel) or dataclasses.is_dataclass(kind))):
+        raise InputError(f"{reference} is not a BaseModel subclass or a dataclass")
+    if isinstance(fields, dict):
+        _check_fields(f"state {kind.__name__}", fields.items())
+    if issubclass(kind, BaseModel):
+        return _validate(kind, fields)
+    return _restore_dataclass(kind, fields)
+
+
+def _json_data(value: Any, where: str) -> Any:
+    """`value` as JSON data (a tuple becomes a list); StateError naming where a non-JSON value sits."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_data(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        key = next((key for key in value if not isinstance(key, str)), None)
+        if key is not None:
+            raise StateError(f"{where} has the key {key!r}: keys of a dict state must be str to be checkpointed as JSON")
+        return {key: _json_data(item, f"{where}[{key!r}]") for key, item in value.items()}
+    raise StateError(
+        f"{where} is a {type(value).__name__}, which cannot be checkpointed as JSON: keep JSON data in a dict "
+        "state (str, int, float, bool, None, lists and dicts with str keys), make the state a dataclass "
+        "or pydantic model, or run the SOP in process with sopy_actors.testing.LocalSOP"
+    )
+
+
+def _dump(subject: str, dump: Callable[[], Any]) -> Any:
+    """The JSON data `dump` returns; StateError naming `subject` if a value has no JSON form."""
+    try:
+        return dump()
+    except PydanticSerializationError as error:
+        raise StateError(
+            f"{subject} cannot be checkpointed as JSON: {error}; keep JSON data, dataclasses and pydantic "
+            "models in it, or run the SOP in process with sopy_actors.testing.LocalSOP"
+        ) from None
+
+
+def _adapters(kind: type[Any]) -> tuple[TypeAdapter[Any], dict[str, TypeAdapter[Any]]]:
+    """Validators of a dataclass: of the whole (its `__init__` fields), and of each `init=False` field."""
+    adapters = _DATACLASS_ADAPTERS.get(kind)
+    if adapters is None:  # built once per class: building a validator takes milliseconds
+        hints = typing.get_type_hints(kind)
+        later = {field.name: TypeAdapter(hints[field.name]) for field in dataclasses.fields(kind) if not field.init}
+        adapters = _DATACLASS_ADAPTERS[kind] = (TypeAdapter(kind), later)
+    return adapters
+
+
+def _dataclass_adapter(subject: str, kind: type[Any]) -> TypeAdapter[Any]:
+    """The validator of a dataclass state; StateError if its fields' types give no JSON schema."""
+    try:
+        return _adapters(kind)[0]
+    except (PydanticUserError, NameError) as error:
+        raise StateError(
+            f"{subject} cannot be checkpointed as JSON: its fields' types give no JSON schema "
+            f"({str(error).splitlines()[0]}); give its fields JSON types, dataclasses or pydantic models, "
+            "or run the SOP in process with sopy_actors.testing.LocalSOP"
+        ) from None
+
+
+def _restore_dataclass(kind: type[Any], fields: Any) -> Any:
+    """A dataclass state from its fields: constructed, then its `init=False` fields set."""
+    whole, later = _adapters(kind)
+    subject = f"state {kind.__name__}"
+    try:
+        state = whole.validate_python(fields)
+    except ValidationError as error:
+        raise input_error(subject, error) from None
+    for name in later.keys() & fields.keys():
+        try:
+            value = later[name].validate_python(fields[name])
+        except ValidationError as error:
+            raise InputError(f"Invalid {subject}: field '{name}': {error.errors()[0]['msg']}", fields=(name,)) from None
+        object.__setattr__(state, name, value)  # as dataclasses' own __init__ does, for frozen ones too
+    return state
 
 
 def _check_fields(subject: str, fields: Iterable[tuple[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from sopy_actors.core.references import load_module, local_reference, portable_reference
 from sopy_actors.errors import InputError
@@ -98,12 +98,28 @@ def _validating_constructor(init: Callable[..., None]) -> Callable[..., None]:
     return constructor
 
 
+class _Unset:
+    """The default of an `Event` constructor argument that was not given."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+_SOPY_ARGUMENTS = ("payload", "description", "sender", "target", "toolUseId")  # SOPy's constructor order
+
+
 class Event(BaseModel, Generic[T]):
     """A typed, immutable fact sent to an SOP.
 
     Subclass with a payload type, `class DraftReady(Event[Draft])`, and send
-    `DraftReady(payload=Draft(...))`. Subclasses may add fields and constructors that build the
-    payload. Invalid input raises `InputError` naming the field.
+    `DraftReady(Draft(...))` or `DraftReady(payload=Draft(...))`: as in SOPy, the payload,
+    description, sender, target and toolUseId may be given in that order. Subclasses may add
+    fields and constructors that build the payload. Invalid input raises `InputError` naming
+    the field.
+
+    Any payload type works in process (`class Failed(Event[Exception])`); to cross processes
+    (`sopy_actors.core.events.event_to_wire`) an event's fields must have a JSON form.
 
     Attributes:
         payload: the validated payload.
@@ -114,19 +130,33 @@ class Event(BaseModel, Generic[T]):
         id: unique id; the runtime applies an event with a given id once.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    payload: T
-    description: str = ""
-    sender: str | None = None
-    target: str | None = None
-    toolUseId: str | None = None
+    # kw_only=False shows type checkers SOPy's positional order; pydantic ignores it (see __init__).
+    payload: T = Field(kw_only=False)
+    description: str | None = Field(default=None, kw_only=False)
+    sender: str | None = Field(default=None, kw_only=False)
+    target: str | None = Field(default=None, kw_only=False)
+    toolUseId: str | None = Field(default=None, kw_only=False)
     id: str = Field(default_factory=_new_event_id, min_length=1)
 
     sop_event_type: ClassVar[str] = ""
     sop_optional: ClassVar[bool] = False  # True: procedures without a handler ignore it
+    sop_from_runtime: ClassVar[bool] = False  # True: sent by the runtime itself; passes `from_agent`
 
-    def __init__(self, /, **data: Any) -> None:
+    def __init__(
+        self,
+        /,
+        payload: Any = _UNSET,
+        description: Any = _UNSET,
+        sender: Any = _UNSET,
+        target: Any = _UNSET,
+        toolUseId: Any = _UNSET,
+        **data: Any,
+    ) -> None:
+        given = zip(_SOPY_ARGUMENTS, (payload, description, sender, target, toolUseId), strict=True)
+        # Only what was given: a subclass may declare other defaults for these fields.
+        data.update((name, value) for name, value in given if value is not _UNSET)
         try:
             super().__init__(**data)
         except ValidationError as error:
@@ -187,8 +217,35 @@ def _registered(name: str) -> type[Event[Any]] | None:
 
 
 def event_to_wire(event: Event[Any]) -> dict[str, Any]:
-    """Plain data for an event: `{"type": name, "data": json-compatible fields}`."""
-    return {"type": event_type_name(type(event)), "data": event.model_dump(mode="json")}
+    """Plain data for an event: `{"type": name, "data": json-compatible fields}`.
+
+    Raises:
+        InputError: a field holds a value with no JSON form (an exception, an open file ...);
+            the error names the event type and the field. Such events work in process only.
+    """
+    try:
+        data = event.model_dump(mode="json")
+    except PydanticSerializationError as error:
+        field = next((name for name in type(event).model_fields if not _serialisable(event, name)), None)
+        what = "a field"
+        if field is not None:
+            what = f"field '{field}' holds a value of type {type(getattr(event, field)).__name__}, which"
+        raise InputError(
+            f"Invalid {type(event).__name__}: {what} cannot cross processes as JSON ({error}); send JSON "
+            "data, pydantic models or dataclasses between processes, or run the SOP in process with "
+            "sopy_actors.testing.LocalSOP",
+            fields=() if field is None else (field,),
+        ) from None
+    return {"type": event_type_name(type(event)), "data": data}
+
+
+def _serialisable(event: Event[Any], field: str) -> bool:
+    """Whether one field of `event` has a JSON form."""
+    try:
+        event.model_dump(mode="json", include={field})
+    except PydanticSerializationError:
+        return False
+    return True
 
 
 def event_from_wire(message: Any) -> Event[Any]:

@@ -55,9 +55,11 @@ class SubSOPCompleted(Event[SubSOPResult]):
     """A child SOP reached End."""
 
     sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True
 
 
 class SubSOPFailed(Event[SubSOPError]):
     """A child SOP failed or was cancelled."""
 
     sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True

@@ -7,6 +7,7 @@ runtime on Ray (`SOP.start()` once `sopy_actors.init()` has run).
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
@@ -22,7 +23,7 @@ from sopy_actors.errors import DefinitionError, RuntimeUnavailable, SOPViolation
 
 __all__ = ["SOP", "ErrorHandler", "Run", "SOPStatus", "current_sop", "finish_with_recovery", "run_block", "set_engine"]
 
-S = TypeVar("S", bound=BaseModel)
+S = TypeVar("S")
 R = TypeVar("R", bound="Run")
 
 
@@ -127,7 +128,9 @@ class SOP(Generic[S]):
     """A standard operating procedure: what to run, not a running instance.
 
     Args:
-        state: the initial state (a pydantic model; each run works on its own copy).
+        state: the initial state, any deep-copyable object (each run works on its own deep
+            copy). To run on the actor runtime it must cross processes as JSON: a dict of JSON
+            data, a dataclass or a pydantic model (`sopy_actors.core.codec.encode_state`).
         init_proc: the entry procedure instance, e.g. `Drafting()`.
         retry_limits: rejections tolerated before `RecoveryExhausted` (counted as `semantics`
             says); the exit of a `with` block before End uses the same budget.
@@ -149,8 +152,13 @@ class SOP(Generic[S]):
         semantics: Semantics = SOPY_SEMANTICS,
     ) -> None:
         problems = []
-        if not isinstance(state, BaseModel):
-            problems.append(f"state must be a pydantic model instance, got {type(state).__name__}")
+        if isinstance(state, type):
+            problems.append(f"state must be an instance, not a class: write {state.__name__}(...)")
+        else:
+            try:
+                copy.deepcopy(state)
+            except Exception as error:  # each run works on its own copy
+                problems.append(f"state {type(state).__name__} must be deep-copyable: {type(error).__name__}: {error}")
         if isinstance(init_proc, type):
             problems.append(f"init_proc must be a procedure instance: write {init_proc.__name__}()")
         elif not isinstance(init_proc, Procedure):
@@ -188,7 +196,7 @@ class SOP(Generic[S]):
         return self
 
     def from_agent(self, *agents: Any) -> Self:
-        """Govern these agents: events they send reach this SOP, other senders' are ignored."""
+        """Govern these agents: only events sent by or to one of them reach this SOP (see `Filters`)."""
         self.agents = tuple(a if isinstance(a, str) else str(getattr(a, "name", a)) for a in agents)
         return self
 
@@ -230,7 +238,7 @@ class SOP(Generic[S]):
 
     def initial_snapshot(self) -> Snapshot[Procedure[S], S]:
         """A fresh snapshot: a copy of the initial state, in the entry procedure, version 0."""
-        return Snapshot(procedure=self.init_proc, state=self.state.model_copy(deep=True))
+        return Snapshot(procedure=self.init_proc, state=copy.deepcopy(self.state))
 
     def start(self, *, sop_id: str | None = None, placement: Literal["spread", "dedicated"] = "spread") -> Any:
         """Start a run on the installed engine and return its handle.

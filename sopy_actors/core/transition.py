@@ -14,12 +14,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
-
 from sopy_actors.core.events import Event, event_type_name
 from sopy_actors.core.options import Semantics
 from sopy_actors.core.procedure import End, Procedure
-from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
+from sopy_actors.errors import HandlerError, RecoveryExhausted, StateError, TransitionError
 
 __all__ = [
     "SOPY",
@@ -156,9 +154,18 @@ def advance(
 
 
 def _copy_state(state: S) -> S:
-    if isinstance(state, BaseModel):
-        return state.model_copy(deep=True)
-    return copy.deepcopy(state)
+    """A deep copy of `state` for the handler: handlers change dicts and objects in place.
+
+    Raises:
+        StateError: the state (as a handler left it) cannot be deep-copied; the message names its type.
+    """
+    try:
+        return copy.deepcopy(state)
+    except Exception as error:
+        raise StateError(
+            f"state {type(state).__name__} cannot be deep-copied ({type(error).__name__}: {error}); each "
+            "event's handler works on a copy of the state, so keep copyable data in it"
+        ) from error
 
 
 def finished_prompt(event_text: str) -> str:
@@ -227,7 +234,10 @@ class Filters:
 
     Attributes:
         observed: wire names of the accepted event types (empty: all); subclasses count.
-        agents: senders whose events are accepted (empty: all); events with no sender pass.
+        agents: the governed agents (empty: all events pass). As in SOPy, an event passes if its
+            sender or its target is one of them, so one with neither is dropped; events the
+            runtime itself sends (`Event.sop_from_runtime`: SubSOPCompleted, HealthCheck ...)
+            always pass.
     """
 
     observed: tuple[str, ...] = ()
@@ -241,7 +251,7 @@ class Filters:
             if isinstance(k, type) and issubclass(k, Event)
         ):
             return False
-        return not (self.agents and event.sender is not None and event.sender not in self.agents)
+        return not self.agents or event.sop_from_runtime or event.sender in self.agents or event.target in self.agents
 
 
 def step(

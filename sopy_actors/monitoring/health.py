@@ -81,6 +81,7 @@ class HealthCheck(Event[dict[str, Any]]):
     """
 
     sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True
 
     @field_validator("payload", mode="before")
     @classmethod

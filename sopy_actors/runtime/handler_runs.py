@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from sopy_actors.errors import TimedOut, error_to_wire
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
@@ -52,23 +52,30 @@ class HandlerRuns:
         received = time.monotonic()
         futures: list[Future[HandlerResult]] = [Future() for _ in calls]
         queue = deque(range(len(calls)))
-        lock = threading.Lock()
+        progress = threading.Condition()
+        finished = 0
 
         def work() -> None:
+            nonlocal finished
             while True:
-                with lock:
+                with progress:
                     if not queue:
                         return
                     index = queue.popleft()
                 futures[index].set_result(self._run(calls[index]))
+                with progress:
+                    finished += 1
+                    if finished == len(calls):  # one wake-up per batch, not per call
+                        progress.notify()
 
         for _ in range(min(self._workers, len(calls))):
             self._pool.submit(work)
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=self._stall, return_when=FIRST_COMPLETED)
-            if not finished:
-                break
+        with progress:  # until all finished, or none finished for stall_seconds (checked each period)
+            while finished < len(calls):
+                before = finished
+                progress.wait(timeout=self._stall)
+                if finished == before:
+                    break
         results: list[HandlerResult] = []
         with self._lock:
             self._forget_old(received)

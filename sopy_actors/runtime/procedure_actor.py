@@ -48,9 +48,7 @@ def run_call(call: HandlerCall) -> HandlerResult:
             transition = step(procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id)
         try:
             state_data = encode_state(transition.state)
-        except Exception as error:  # e.g. a value pydantic cannot serialise: this SOP's problem only
-            if isinstance(error, SopyError):
-                raise
+        except Exception as error:  # e.g. a value with no JSON form: this SOP's problem only
             raise StateError(
                 f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}> | the new state cannot be "
                 f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel
 
 from sopy_actors.core.events import Event
 from sopy_actors.core.procedure import Procedure
@@ -17,7 +16,7 @@ from sopy_actors.errors import InputError, SOPFailed
 
 __all__ = ["HistoryEntry", "LocalSOP"]
 
-S = TypeVar("S", bound=BaseModel)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,9 @@ class LocalSOP(Generic[S]):
     `send(event)` applies an event and returns its `Transition`; `state`, `procedure`,
     `version` and `history` show where the run is. An event id already applied is not applied
     again (its first transition is returned), as on the actor runtime.
+
+    The state may be any deep-copyable object (a dict, a dataclass, a pydantic model, a plain
+    object): nothing here crosses a process, so it need not have a JSON form.
     """
 
     def __init__(self, sop: SOP[S], *, sop_id: str | None = None) -> None:
@@ -58,6 +60,7 @@ class LocalSOP(Generic[S]):
             SOPFailed: the SOP already failed.
             RecoveryExhausted: too many consecutive rejections; the SOP is failed from now on.
             HandlerError, TransitionError: the handler failed; nothing was committed.
+            StateError: the state cannot be deep-copied for the handler; nothing was committed.
         """
         if not isinstance(event, Event):
             raise InputError(f"send() takes an Event, got {type(event).__name__}")
@@ -102,8 +105,8 @@ class LocalSOP(Generic[S]):
 
     @property
     def state(self) -> S:
-        """The committed state (a copy: changing it does not change the run)."""
-        return self._snapshot.state.model_copy(deep=True)
+        """The committed state (a deep copy of the state's own type: changing it does not change the run)."""
+        return copy.deepcopy(self._snapshot.state)
 
     @property
     def procedure(self) -> Any:
@@ -158,7 +161,7 @@ class LocalSOP(Generic[S]):
         return list(self._history)
 
     def result(self) -> S:
-        """The final state.
+        """The final state (a deep copy, as `state`).
 
         Raises:
             SOPFailed: the SOP has not reached End (or the error that failed it).

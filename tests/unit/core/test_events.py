@@ -192,3 +192,116 @@ def test_models_count_as_levels_of_nesting() -> None:
         copies = [copies]
     with pytest.raises(InputError, match="field 'payload'"):
         Noted(payload=copies)
+
+
+class Transfer(Event[tuple[str, str]]):
+    """A tool-use event written as SOPy's examples write them."""
+
+    def __init__(self, toolUseId: str, source: str, dest: str) -> None:
+        super().__init__(toolUseId=toolUseId, payload=(source, dest))
+
+
+class Relayed(Event[str]):
+    """A subclass that forwards SOPy's constructor arguments positionally."""
+
+    def __init__(
+        self,
+        payload: str,
+        description: str | None = None,
+        sender: str | None = None,
+        target: str | None = None,
+        toolUseId: str | None = None,
+    ) -> None:
+        super().__init__(payload, description, sender, target, toolUseId)
+
+
+class FromMonitor(Event[int]):
+    sender: str | None = "monitor"
+
+
+def test_the_payload_may_be_given_first_without_its_name() -> None:
+    assert Counted(3).payload == 3
+
+
+def test_all_five_sopy_arguments_may_be_given_in_sopys_order() -> None:
+    event = Counted(3, "three", "agent", "sop", "t1")
+    assert (event.payload, event.description, event.sender, event.target, event.toolUseId) == (
+        3, "three", "agent", "sop", "t1",
+    )
+
+
+def test_positional_and_keyword_arguments_mix_as_in_python() -> None:
+    event = Counted(3, sender="agent", toolUseId="t2")
+    assert (event.payload, event.sender, event.toolUseId) == (3, "agent", "t2")
+    with pytest.raises(TypeError, match="multiple values for argument 'payload'"):
+        Counted(3, payload=4)  # type: ignore[misc]
+
+
+def test_a_subclass_constructor_written_as_sopys_tool_events_leaves_the_rest_none() -> None:
+    event = Transfer("t7", "/a", "/b")
+    assert (event.payload, event.toolUseId) == (("/a", "/b"), "t7")
+    assert (event.description, event.sender, event.target) == (None, None, None)
+
+
+def test_a_subclass_constructor_may_forward_sopys_arguments_positionally() -> None:
+    event = Relayed("hi", "greeting", "agent", "sop", "t3")
+    assert (event.payload, event.description, event.sender, event.target, event.toolUseId) == (
+        "hi", "greeting", "agent", "sop", "t3",
+    )
+    assert Relayed("hi").description is None
+
+
+def test_a_positional_payload_of_the_wrong_type_is_an_input_error_naming_the_field() -> None:
+    with pytest.raises(InputError, match=r"Invalid Counted: field 'payload'") as info:
+        Counted("many")
+    assert info.value.fields == ("payload",)
+    with pytest.raises(InputError, match=r"Invalid Relayed: field 'payload'"):
+        Relayed(3)  # type: ignore[arg-type]
+
+
+def test_the_description_defaults_to_none_as_in_sopy() -> None:
+    assert Counted(1).description is None
+    assert Counted(payload=1).description is None
+
+
+def test_arguments_not_given_keep_a_subclass_default() -> None:
+    assert FromMonitor(1).sender == "monitor"
+    assert FromMonitor(1, None, None).sender is None
+
+
+def test_positional_events_round_trip_through_the_wire_and_pickle() -> None:
+    for event in (Counted(2, "two", "agent"), Transfer("t", "/a", "/b"), Relayed("x", None, "a", "b", "t")):
+        assert event_from_wire(event_to_wire(event)) == event
+        assert pickle.loads(pickle.dumps(event)) == event
+
+
+def test_any_payload_type_works_in_process() -> None:
+    class Failed(Event[Exception]):
+        pass
+
+    class Opaque:
+        pass
+
+    error, thing = ValueError("disk full"), Opaque()
+    assert Failed(error).payload is error
+    assert Noted(thing).payload is thing
+    assert str(Failed(error, sender="copier")) == "Failed(sender=copier, target=None, payload=disk full)"
+    with pytest.raises(InputError, match=r"Invalid Failed: field 'payload'"):
+        Failed("not an exception")
+
+
+def test_a_payload_with_no_json_form_is_refused_only_when_it_must_cross_processes() -> None:
+    class Failed(Event[Exception]):
+        pass
+
+    event = Failed(ValueError("disk full"))
+    expected = r"^Invalid Failed: field 'payload' holds a value of type ValueError, which cannot cross processes"
+    with pytest.raises(InputError, match=expected) as info:
+        event_to_wire(event)
+    assert info.value.fields == ("payload",)
+
+
+def test_the_json_crossing_error_names_an_extra_field_too() -> None:
+    with pytest.raises(InputError, match=r"^Invalid Noted: field 'note' holds a value of type object") as info:
+        event_to_wire(Noted(1, note=object()))
+    assert info.value.fields == ("note",)

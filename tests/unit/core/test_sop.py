@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_sop_definition_problems_are_listed_together() -> None:
     with pytest.raises(DefinitionError) as info:
-        SOP(state={"text": ""}, init_proc=d.Drafting, retry_limits=-1)  # type: ignore[arg-type]
+        SOP(state=d.DocState, init_proc=d.Drafting, retry_limits=-1)  # type: ignore[arg-type]
     assert len(info.value.problems) == 3
-    assert "write Drafting()" in str(info.value)
+    assert "write DocState(...)" in str(info.value) and "write Drafting()" in str(info.value)
 
 
 def test_observes_ignores_other_event_types() -> None:
@@ -118,3 +118,15 @@ def test_with_recovery_keeps_the_filters_and_validates_its_arguments() -> None:
     assert sop.retry_limits == 5 and sop.observed == (d.ReviewDone,)
     with pytest.raises(DefinitionError, match="retry_limits"):
         d.make_sop().with_recovery(lambda run: None, retry_limits=-2)
+
+
+def test_from_agent_accepts_events_addressed_to_a_governed_agent() -> None:
+    run = LocalSOP(d.make_sop().from_agent("writer"))
+    event = d.DraftWritten(d.Draft(text="x"), sender="editor", target="writer")
+    assert run.send(event).outcome is Outcome.TRANSITIONED
+
+
+def test_from_agent_drops_events_with_neither_sender_nor_target() -> None:
+    run = LocalSOP(d.make_sop().from_agent("writer"))
+    assert run.send(d.DraftWritten(payload=d.Draft(text="x"))).outcome is Outcome.IGNORED
+    assert run.procedure_name == "Drafting" and run.state.text == ""

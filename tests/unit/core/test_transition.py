@@ -8,9 +8,12 @@ import pytest
 from pydantic import BaseModel, Field
 
 from sopy_actors import End, Event, Outcome, Procedure, handler
+from sopy_actors.agents.events import AgentCompleted, AgentCompletion
+from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
 from sopy_actors.core.options import STRICT
-from sopy_actors.core.transition import Advanced, Snapshot, advance, run_handler
+from sopy_actors.core.transition import Advanced, Filters, Snapshot, advance, run_handler
 from sopy_actors.errors import HandlerError, RecoveryExhausted, TransitionError
+from sopy_actors.monitoring.health import HealthCheck
 
 
 class S(BaseModel):
@@ -167,3 +170,37 @@ def test_the_commit_rule_counts_rejections_on_any_procedure_and_state_form(
     assert snapshot.phase == phase
     assert (failure is not None) is fails
     assert snapshot.version == len(seen)
+
+
+GOVERNED = Filters(agents=("writer",))
+
+
+@pytest.mark.parametrize(
+    ("sender", "target", "accepted"),
+    [("writer", None, True), (None, "writer", True), ("editor", "writer", True), ("writer", "editor", True),
+     ("editor", None, False), (None, "editor", False), (None, None, False)],
+)
+def test_from_agent_passes_an_event_whose_sender_or_target_is_governed(
+    sender: str | None, target: str | None, accepted: bool
+) -> None:
+    assert GOVERNED.accepts(Add(1, sender=sender, target=target)) is accepted
+
+
+def test_without_from_agent_every_event_passes() -> None:
+    assert Filters().accepts(Add(1)) and Filters().accepts(Add(1, sender="anyone"))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        SubSOPCompleted(payload=SubSOPResult(child_id="c", name="Child", state={})),
+        SubSOPFailed(payload=SubSOPError(child_id="c", name="Child", error={"type": "SOPFailed", "message": "x"})),
+        HealthCheck(payload={"memory_usage": 0.5}, sender="sopy-monitor"),
+        AgentCompleted(payload=AgentCompletion(agent="researcher", call_id="1"), sender="researcher"),
+    ],
+    ids=lambda event: type(event).__name__,
+)
+def test_events_the_runtime_sends_pass_from_agent_whoever_sent_them(event: Event[Any]) -> None:
+    assert type(event).sop_from_runtime
+    assert GOVERNED.accepts(event)
+    assert not GOVERNED.accepts(Add(1, sender=event.sender))
