@@ -13,6 +13,7 @@ SopyError                    root; `retryable` tells recovery whether trying aga
 ├── RuntimeUnavailable       Ray, a host or a system actor cannot be reached (retryable)
 │   └── TimedOut             no answer within the timeout (also a TimeoutError)
 ├── AgentError               an agent, its model or a tool failed
+├── CircuitOpen              a call refused at once: its target's circuit breaker is open (retryable)
 └── RecoveryExhausted        rejections or recovery attempts went past the retry limit
     └── SOPViolation         a `with sop:` block ended before End (SOPy's name)
 ```
@@ -31,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "AgentError",
+    "CircuitOpen",
     "DefinitionError",
     "HandlerError",
     "InputError",
@@ -182,6 +184,28 @@ class AgentError(SopyError):
         self.agent = agent
         self.retryable = retryable
         super().__init__(message)
+
+
+class CircuitOpen(SopyError):
+    """A call was refused without being made: the target's circuit breaker is open.
+
+    Retryable: the target may answer once the cool-down is over (recovery skips to a fallback).
+
+    Attributes:
+        target: the agent or tool whose circuit is open.
+        retry_after: seconds until a probe call may be let through (0: now, if no other caller
+            takes the probe first).
+    """
+
+    retryable = True
+
+    def __init__(self, target: str, *, retry_after: float) -> None:
+        self.target = target
+        self.retry_after = max(0.0, float(retry_after))
+        super().__init__(
+            f"circuit=<{target}> | open: calls fail fast for {self.retry_after:.1f} s more, then one "
+            "probe call is let through; use a fallback meanwhile"
+        )
 
 
 class RecoveryExhausted(SopyError):

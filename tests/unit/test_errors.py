@@ -10,6 +10,7 @@ import pytest
 import sopy_actors.errors as errors
 from sopy_actors.errors import (
     AgentError,
+    CircuitOpen,
     DefinitionError,
     HandlerError,
     InputError,
@@ -42,6 +43,7 @@ EXAMPLES: list[SopyError] = [
     RuntimeUnavailable("no cluster"),
     TimedOut("no answer within 5 s"),
     AgentError("model down", agent="writer", retryable=True),
+    CircuitOpen("search-agent", retry_after=5.0),
     RecoveryExhausted("s", 4, "try again"),
     SOPViolation("s", 3, "SOP left unfinished: current procedure is Drafting with prompt Write."),
 ]
@@ -63,7 +65,7 @@ def test_errors_round_trip_through_pickle(error: SopyError) -> None:
 
 def test_every_error_is_a_sopy_error_and_only_runtime_unavailable_is_retryable_by_default() -> None:
     assert all(isinstance(e, SopyError) for e in EXAMPLES)
-    assert [type(e).__name__ for e in EXAMPLES if e.retryable] == ["RuntimeUnavailable", "TimedOut", "AgentError"]
+    assert [type(e).__name__ for e in EXAMPLES if e.retryable] == ["RuntimeUnavailable", "TimedOut", "AgentError", "CircuitOpen"]
 
 
 @pytest.mark.parametrize("error", EXAMPLES, ids=lambda e: type(e).__name__)
