@@ -27,6 +27,7 @@ __all__ = [
     "ScriptedModel",
     "StrandsAgent",
     "ToolCall",
+    "ToolDefException",
     "ToolFailed",
     "ToolFailure",
     "ToolOutput",
@@ -34,6 +35,8 @@ __all__ = [
     "ToolUse",
     "ToolUseRequested",
     "Usage",
+    "eToolResult",
+    "eToolUse",
     "tool",
 ]
 
@@ -48,6 +51,7 @@ _MODULES = {
     "ScriptedModel": "scripted",
     "StrandsAgent": "handle",
     "ToolCall": "results",
+    "ToolDefException": "tools",
     "ToolFailed": "events",
     "ToolFailure": "events",
     "ToolOutput": "events",
@@ -55,6 +59,8 @@ _MODULES = {
     "ToolUse": "events",
     "ToolUseRequested": "events",
     "Usage": "results",
+    "eToolResult": "events",
+    "eToolUse": "events",
     "tool": "tools",
 }
 

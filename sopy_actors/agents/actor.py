@@ -47,7 +47,7 @@ from sopy_actors.agents.sessions import (
     prompt_message,
     session_manager,
 )
-from sopy_actors.agents.spec import AgentSpec, load_tool
+from sopy_actors.agents.spec import AgentSpec, BoundTool, load_tool
 from sopy_actors.agents.tools import events_of
 from sopy_actors.errors import AgentError, as_sopy_error, error_to_wire
 from sopy_actors.telemetry import names
@@ -68,13 +68,15 @@ class AgentActor:
     Args:
         spec: the AgentSpec as JSON data.
         directory: where this actor keeps session files and pending calls.
+        objects: the objects of the spec's tool methods, by digest (`AgentSpec.tool_objects`;
+            pickled by Ray as actor arguments). The tool calls change these copies.
     """
 
-    def __init__(self, spec: dict[str, Any], directory: str) -> None:
+    def __init__(self, spec: dict[str, Any], directory: str, objects: dict[str, Any]) -> None:
         self._spec = AgentSpec.model_validate(spec)
         name = self._spec.name
         self._model = build_model(self._spec.model, agent=name)
-        tools = [load_tool(reference) for reference in self._spec.tools]
+        tools = [entry.bind(objects) if isinstance(entry, BoundTool) else load_tool(entry) for entry in self._spec.tools]
         self._tools = tools
         self._guard = SOPGuard(name, {t.tool_name: events_of(t) for t in tools if hasattr(t, "tool_name")})
         self._directory = Path(directory)

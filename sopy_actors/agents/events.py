@@ -6,6 +6,13 @@ it ends without a result; `AgentCompleted` is what `agent.submit(..., deliver_to
 delivers. All four are optional (`sop_optional`): a procedure without a handler for them ignores
 them, so an SOP only has to handle what it cares about. Pure pydantic; importable without Ray or
 strands.
+
+SOPy's generic tool events are the same classes under SOPy's names: `eToolUse` is
+`ToolUseRequested` and `eToolResult` is `ToolResultReady`, so a handler declared for either name
+receives the events sent under the other (handlers match the exact class). Their payloads also
+read as the strands dicts SOPy's carry: `event.payload["name"]`, `["input"]`, `["toolUseId"]`
+for a use, `["status"]`, `["content"]`, `["toolUseId"]` for a result. Use events carry the
+agent's name as `sender`, result events as `sender` and `target` (SOPy sets `target`).
 """
 
 from __future__ import annotations
@@ -27,25 +34,54 @@ __all__ = [
     "ToolResultReady",
     "ToolUse",
     "ToolUseRequested",
+    "eToolResult",
+    "eToolUse",
 ]
 
 
 class ToolUse(BaseModel):
-    """A tool call the model wants to make."""
+    """A tool call the model wants to make.
+
+    Also reads as strands' ToolUse dict, as SOPy's `eToolUse` payload does: `use["name"]`,
+    `use["input"]`, `use["toolUseId"]`.
+
+    Attributes:
+        tool: the tool's name.
+        input: the arguments the model gave.
+        toolUseId: the model's id for the call.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     tool: str
     input: dict[str, Any] = Field(default_factory=dict)
+    toolUseId: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return {"name": self.tool, "input": self.input, "toolUseId": self.toolUseId}[key]
 
 
 class ToolOutput(BaseModel):
-    """What a tool returned, as the model sees it (text; JSON for structured results)."""
+    """What a tool returned, as the model sees it (text; JSON for structured results).
+
+    Also reads as strands' ToolResult dict, as SOPy's `eToolResult` payload does:
+    `output["status"]` ("success"), `output["content"]` (`[{"text": text}]`),
+    `output["toolUseId"]`.
+
+    Attributes:
+        tool: the tool's name.
+        text: the result's text.
+        toolUseId: the model's id for the call.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     tool: str
     text: str
+    toolUseId: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return {"toolUseId": self.toolUseId, "status": "success", "content": [{"text": self.text}]}[key]
 
 
 class ToolUseRequested(Event[ToolUse]):
@@ -58,6 +94,13 @@ class ToolResultReady(Event[ToolOutput]):
     """A tool ran; a rejection shows the model the recovery prompt instead of the result."""
 
     sop_optional = True
+
+
+eToolUse = ToolUseRequested
+"""SOPy's name for the generic use event (`sopy.interface.strands.eToolUse`)."""
+
+eToolResult = ToolResultReady
+"""SOPy's name for the generic result event (`sopy.interface.strands.eToolResult`)."""
 
 
 class ToolFailure(BaseModel):
@@ -144,3 +187,4 @@ class AgentCompleted(Event[AgentCompletion]):
     """A submitted agent call finished (delivered to the SOP named by `deliver_to`)."""
 
     sop_optional = True
+    sop_from_runtime = True

@@ -6,15 +6,17 @@ actor; what belongs to one call (the owning SOP, the tool-call records) travels 
 
 For each tool call of a call that has an owner:
 1. `BeforeToolCallEvent`: the tool's use event goes to the owner (sender = agent name) and is
-   awaited. Rejected (or unfit input, or the SOP cannot take events): `cancel_tool` = the
-   recovery prompt, so the tool does not run and the model gets the prompt as an error result.
+   awaited. Rejected, or the SOP cannot take events, or the use event cannot be built from the
+   model's input (it does not fit, or the event's constructor raised: logged, never raised):
+   `cancel_tool` = the refusal, so the tool does not run and the model gets it as an error result.
 2. `AfterToolCallEvent`: the tool succeeded: its result event goes to the owner. Rejected (or
-   unfit result): the model sees the recovery prompt as an error result instead. The tool
-   failed (or its result did not fit): `ToolFailed` goes to the owner instead.
+   unfit result): the model sees the refusal as an error result instead. The tool failed (or its
+   result did not fit): `ToolFailed` goes to the owner instead.
 3. The agent's process stopped while the tool ran: when the call runs again, `interrupted`
    sends `ToolFailed` (status "interrupted") for it and gives the tool result that closes it.
 So every use event the SOP accepted is followed by its result event or by `ToolFailed`. A
-recovery prompt the SOP returns for a `ToolFailed` is what the model sees as the tool's result.
+refusal of a `ToolFailed` is what the model sees as the tool's result. A refusal is worded as
+SOPy words it (`refusal_text`): the SOP's recovery prompt, with its procedure and instruction.
 Calls without an owner run unguarded but are still recorded. Every change to a record is
 saved (`CallContext.on_change`), so a restarted actor knows which tool calls were running.
 """
@@ -39,8 +41,9 @@ from sopy_actors.agents.events import ToolFailure
 from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.tools import ToolEvents, failure_event, result_event, use_event
 from sopy_actors.errors import AgentError, InputError, error_to_wire, is_retryable
+from sopy_actors.runtime.messages import Receipt
 
-__all__ = ["CONTEXT_KEY", "CallContext", "SOPGuard"]
+__all__ = ["CONTEXT_KEY", "CallContext", "SOPGuard", "refusal_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,26 @@ class CallContext:
             ToolCall.model_validate({**record, "status": "interrupted"} if record["status"] == _RUNNING else record)
             for record in self.records.values()
         ]
+
+
+def refusal_text(receipt: Receipt, event_type: str = "The event") -> str:
+    """What the model sees when the SOP refuses a tool event: SOPy's text, spelling included.
+
+    `An error occured in Procedure {procedure}: {recovery prompt}. Prompt for this procedure is
+    {the procedure's instruction}` (no final period; a prompt that ends with one gives "..").
+
+    Args:
+        receipt: the SOP's receipt of the refused event.
+        event_type: names the event when the receipt carries no recovery prompt.
+    """
+    prompt = receipt.prompt or f"{event_type} was rejected by the procedure"
+    instruction = receipt.instruction or ""
+    return f"An error occured in Procedure {receipt.procedure}: {prompt}. Prompt for this procedure is {instruction}"
+
+
+def _reason(error: Exception) -> str:
+    """Why an event could not be built: an InputError names the field; anything else its type."""
+    return str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
 
 
 def _text(result: dict[str, Any]) -> str:
@@ -120,8 +143,16 @@ class SOPGuard(HookProvider):
         events = self.events.get(name, ToolEvents())
         try:
             message = use_event(events, name, tool_input, sender=self.agent, tool_use_id=tool_use_id)
-        except InputError as error:
-            self._refuse(call, event, record, "error", f"Tool call {name} does not fit {events.use.__name__}: {error}")
+        except Exception as error:  # the event's own constructor may raise anything: refuse, never crash
+            logger.warning(
+                "agent=<%s>, sop=<%s>, tool=<%s>, event=<%s> | the use event cannot be built from the input: %s",
+                self.agent, call.owner.sop_id, name, events.use.__name__, error,
+            )
+            refusal = (
+                f"Tool call {name} does not fit {events.use.__name__}: {_reason(error)}. "
+                f"Call {name} with the arguments its schema lists."
+            )
+            self._refuse(call, event, record, "error", refusal)
             return
         prompt = await self._send(call, message)
         if prompt is not None:
@@ -146,8 +177,14 @@ class SOPGuard(HookProvider):
         else:
             try:
                 message = result_event(events, name, text, sender=self.agent, tool_use_id=tool_use_id, call_id=call.call_id)
-            except InputError as error:
-                record.update(status="error", message=f"The result of {name} does not fit {events.result.__name__}: {error}")
+            except Exception as error:  # as for use events: a result event that cannot be built is a failure
+                logger.warning(
+                    "agent=<%s>, sop=<%s>, tool=<%s>, event=<%s> | the result event cannot be built: %s",
+                    self.agent, call.owner.sop_id, name, events.result.__name__, error,
+                )
+                record.update(
+                    status="error", message=f"The result of {name} does not fit {events.result.__name__}: {_reason(error)}"
+                )
                 await self._fail(call, record, "error", retryable=False)
                 _error(event, record["message"])
             else:
@@ -212,7 +249,7 @@ class SOPGuard(HookProvider):
         return prompt
 
     async def _send(self, call: CallContext, message: Any) -> str | None:
-        """Send one event to the owner; the recovery prompt if it was refused, else None."""
+        """Send one event to the owner; the refusal the model sees if it was refused, else None."""
         try:
             receipt = await call.owner.send_async(message)
         except Exception as error:
@@ -226,7 +263,7 @@ class SOPGuard(HookProvider):
                 "agent=<%s>, sop=<%s>, event=<%s> | rejected by the SOP",
                 self.agent, call.owner.sop_id, type(message).__name__,
             )
-            return receipt.prompt or f"{type(message).__name__} was rejected by the procedure."
+            return refusal_text(receipt, type(message).__name__)
         return None
 
     @staticmethod

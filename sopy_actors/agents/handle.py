@@ -6,6 +6,11 @@ the driver, a procedure actor running a handler, another actor. Equal specs, cal
 same job code (runtime_env), share one AgentActor (get-or-create by name, detached, restarted
 by Ray).
 
+Tool methods of an object (`tools=[db.connect, db.query]`) run on the agent actor's copy of
+the object, shipped (pickled by Ray) when the actor starts: their state lives in that actor.
+The handle holds the object, and so do its pickles; a handle rebuilt from JSON does not, and
+can only call an actor that is already running (see `sopy_actors.agents.spec`).
+
 Which SOP a call works for (whose tool events it sends):
 - `sop=handle` given: that SOP.
 - otherwise the SOP of the innermost `with sop:` block in this context .
@@ -77,7 +82,8 @@ class StrandsAgent(BaseModel):
     """A specialist agent: `agent("...")` runs it, `agent.submit("...")` runs it in the background.
 
     Args:
-        tools: its tools (`@sopy_actors.tool` or strands `@tool` functions, or "module:qualname").
+        tools: its tools (`@sopy_actors.tool` or strands `@tool` functions, "module:qualname",
+            or tool methods of an object that pickles: `db.connect`).
         system_prompt: its system prompt.
         model: None ($SOPY_MODEL, else the offline scripted model), "provider:model", a
             ScriptedModel or a ModelConfig (see `sopy_actors.agents.providers`).
@@ -246,7 +252,12 @@ class StrandsAgent(BaseModel):
         return self.spec.actor_name() + runtime_env_key(current_engine().job_runtime_env())
 
     def _actor(self) -> Any:
-        """The AgentActor of this spec, created on first use (one per spec per cluster)."""
+        """The AgentActor of this spec, created on first use (one per spec per cluster).
+
+        Raises:
+            InputError: the actor must be created, but this handle was rebuilt from JSON and
+                lacks the objects of its tool methods.
+        """
         from sopy_actors.agents.actor import AgentActor
 
         namespace = current_engine().config.namespace
@@ -258,6 +269,7 @@ class StrandsAgent(BaseModel):
                 try:
                     actor = ray.get_actor(name, namespace=namespace)
                 except ValueError:
+                    objects = self.spec.tool_objects()
                     store = ray.get_actor(STORE_ACTOR, namespace=namespace)
                     directory = agents_directory(str(wait(store.path.remote(), what="the Store"))) / name
                     options = ray_options(
@@ -266,6 +278,6 @@ class StrandsAgent(BaseModel):
                         max_concurrency=_ACTOR_CONCURRENCY,
                         runtime_env=current_engine().job_runtime_env(),  # user tool modules
                     )
-                    actor = create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory))
+                    actor = create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory), objects)
                 _actors[key] = actor
         return actor

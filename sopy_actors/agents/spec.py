@@ -4,24 +4,129 @@ Equal specs name the same `AgentActor` (`AgentSpec.actor_name()`), so every hand
 the same tools, prompt and model shares one actor. Tools are stored as `module:qualname`
 references that the actor imports (`sopy_actors.core.references`); they must live at the top
 level of an importable module.
+
+A tool method of an object (`tools=[db.connect, db.query]`, SOPy tutorial 7 "Stateful Tools")
+is stored as a `BoundTool`: the method's name and the digest of the pickled object. The object
+itself is not data of the spec: the spec holds it beside its data (pickling the spec or its
+handle carries it; JSON drops it), and the handle gives it to the agent actor as a constructor
+argument, pickled by Ray between the cluster's processes; nothing is ever unpickled from disk
+or from the spec's JSON. The actor works on its own copy: the tool calls change the actor's
+object, not the caller's, and a restarted actor starts again from the copy it was given.
+Objects that pickle alike are one object to the spec (same digest, same actor).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from sopy_actors.agents.providers import ModelConfig, model_config_from
 from sopy_actors.core.events import input_error
 from sopy_actors.core.references import reference_of, resolve_reference
 from sopy_actors.errors import InputError
 
-__all__ = ["AgentSpec", "load_tool", "tool_reference"]
+__all__ = ["AgentSpec", "BoundTool", "load_tool", "tool_reference"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class BoundTool(BaseModel):
+    """A tool that is a method of an object: which method, of which object.
+
+    Build one with `BoundTool.of(obj.method)`; it holds the object beside its data (see the
+    module docstring). Equality is by data: equal BoundTools name the same tool of the same
+    object, whether or not they hold it.
+
+    Attributes:
+        owner: the object's class as `module:qualname` (for people; never imported).
+        method: the name of the tool method on the object.
+        digest: the sha256 of the pickled object, which names it among the agent's objects.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    method: str
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    _instance: Any = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BoundTool) and (self.owner, self.method, self.digest) == (
+            other.owner, other.method, other.digest
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.owner, self.method, self.digest))
+
+    @classmethod
+    def of(cls, method: Any, where: str = "tools") -> BoundTool:
+        """The BoundTool of a tool method bound to its object (`db.connect`).
+
+        Raises:
+            InputError: the object cannot be pickled (so it cannot reach the agent actor), or
+                the method is not reachable on it under its name.
+        """
+        import ray.cloudpickle
+
+        bound = getattr(method, "__wrapped__", method)
+        instance, name = bound.__self__, bound.__func__.__name__
+        subject = f"{type(instance).__qualname__}.{name}"
+        if getattr(type(instance), name, None) is None:
+            raise InputError(f"Invalid {where}: {subject} is not an attribute of its class under its own name", fields=(where,))
+        try:
+            pickled: bytes = ray.cloudpickle.dumps(instance)  # type: ignore[no-untyped-call]  # as Ray ships it
+        except Exception as error:
+            raise InputError(
+                f"Invalid {where}: {subject} is a method of an object that cannot be pickled ({type(error).__name__}: "
+                f"{error}), so it cannot be shipped to the agent actor; make the object picklable (open connections "
+                "and files lazily, in the tool methods)",
+                fields=(where,),
+            ) from None
+        tool = cls(
+            owner=f"{type(instance).__module__}:{type(instance).__qualname__}",
+            method=name,
+            digest=hashlib.sha256(pickled).hexdigest(),
+        )
+        tool._instance = instance
+        return tool
+
+    def instance(self) -> Any:
+        """The object the method is bound to.
+
+        Raises:
+            InputError: this BoundTool was rebuilt from data (JSON), which never carries the
+                object.
+        """
+        if self._instance is None:
+            raise InputError(
+                f"Invalid tools: {self.owner}.{self.method} is a method of an object this spec does not hold: it was "
+                "rebuilt from JSON (a checkpoint, a procedure's attributes), which never carries objects. Call the "
+                "agent once from the process that built it from the object, so its actor runs, or build the agent "
+                "again from the object's methods",
+                fields=("tools",),
+            )
+        return self._instance
+
+    def bind(self, objects: Mapping[str, Any]) -> Any:
+        """The tool method bound to its object, taken from `objects` (by digest): in the agent actor.
+
+        Raises:
+            InputError: `objects` does not hold this tool's object.
+        """
+        if self.digest not in objects:
+            raise InputError(f"Invalid tools: no object for {self.owner}.{self.method}", fields=("tools",))
+        return getattr(objects[self.digest], self.method)
+
+
+def _is_bound_method(tool: Any) -> bool:
+    """True for a method bound to an object: `obj.method`, a plain or a strands `@tool` one."""
+    return inspect.ismethod(getattr(tool, "__wrapped__", tool))
 
 
 def tool_reference(tool: Any, where: str = "tools") -> str:
@@ -65,8 +170,9 @@ class AgentSpec(BaseModel):
     Attributes:
         name: the agent's name: event `sender`, metrics label, log field (letters, digits, ._-).
         system_prompt: the agent's system prompt.
-        tools: `module:qualname` references of its tools (functions may be given; they are
-            stored as references).
+        tools: its tools: `module:qualname` references (functions may be given; they are
+            stored as references) and `BoundTool`s (tool methods of objects may be given:
+            `db.connect`).
         model: the model configuration (see `sopy_actors.agents.providers`).
         max_concurrency: conversations the actor runs at once (model calls in parallel).
         persist_sessions: keep each conversation in session files, so a restarted actor
@@ -80,7 +186,7 @@ class AgentSpec(BaseModel):
 
     name: str
     system_prompt: str = ""
-    tools: tuple[str, ...] = ()
+    tools: tuple[str | BoundTool, ...] = ()
     model: ModelConfig = Field(default=None, validate_default=True)
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     persist_sessions: bool = True
@@ -100,12 +206,12 @@ class AgentSpec(BaseModel):
 
     @field_validator("tools", mode="before")
     @classmethod
-    def _check_tools(cls, tools: Any) -> tuple[str, ...]:
+    def _check_tools(cls, tools: Any) -> tuple[str | BoundTool, ...]:
         if tools is None:
             return ()
         if isinstance(tools, str) or not isinstance(tools, list | tuple):
             raise ValueError("must be a list of tools")
-        references = tuple(tool_reference(t, f"tools[{i}]") for i, t in enumerate(tools))
+        references = tuple(_tool_entry(t, f"tools[{i}]") for i, t in enumerate(tools))
         if len(set(references)) != len(references):
             raise ValueError("lists a tool twice")
         return references
@@ -115,6 +221,14 @@ class AgentSpec(BaseModel):
     def _check_model(cls, model: Any) -> ModelConfig:
         return model_config_from(model)
 
+    def tool_objects(self) -> dict[str, Any]:
+        """The objects of its tool methods, by digest: what the agent actor gets beside the spec.
+
+        Raises:
+            InputError: the spec was rebuilt from JSON, which does not carry them.
+        """
+        return {tool.digest: tool.instance() for tool in self.tools if isinstance(tool, BoundTool)}
+
     def digest(self) -> str:
         """A stable hash of the spec (same in every process)."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
@@ -122,3 +236,14 @@ class AgentSpec(BaseModel):
     def actor_name(self) -> str:
         """The name of the AgentActor that serves this spec."""
         return f"sopy-agent-{self.name}-{self.digest()[:12]}"
+
+
+def _tool_entry(tool: Any, where: str) -> str | BoundTool:
+    """One entry of `AgentSpec.tools`: a reference, or a BoundTool (given, as JSON data, or a bound method)."""
+    if isinstance(tool, BoundTool):
+        return tool
+    if isinstance(tool, dict):
+        return BoundTool.model_validate(tool)
+    if _is_bound_method(tool):
+        return BoundTool.of(tool, where)
+    return tool_reference(tool, where)

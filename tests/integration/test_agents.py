@@ -69,7 +69,9 @@ def test_a_rejected_tool_call_never_runs_leaves_the_sop_unchanged_and_the_next_c
 
     refused = agent(str(tmp_path), sop=handle)
 
-    prompt = f"Cannot publish {tmp_path}/draft.txt: write the draft first with write_draft."
+    recovery = f"Cannot publish {tmp_path}/draft.txt: write the draft first with write_draft."
+    # SOPy's refusal text: the procedure, the recovery prompt and the procedure's instruction
+    prompt = f"An error occured in Procedure Drafting: {recovery}. Prompt for this procedure is Write the draft with write_draft."
     assert refused.text == f"Refused: {prompt}"  # the model saw the recovery prompt as the tool result
     assert [(c.name, c.status, c.message) for c in refused.tool_calls] == [("publish", "rejected", prompt)]
     assert refused.rejected_tool_calls == refused.tool_calls
@@ -115,7 +117,10 @@ def test_twenty_sops_drive_agents_concurrently_and_every_rejection_lands_in_its_
         results = list(pool.map(drive, runs))
 
     for (handle, directory, agent), result in zip(runs, results, strict=True):
-        own_prompt = f"Cannot publish {directory}/draft.txt: write the draft first with write_draft."
+        own_prompt = (
+            f"An error occured in Procedure Drafting: Cannot publish {directory}/draft.txt: write the draft first "
+            "with write_draft.. Prompt for this procedure is Write the draft with write_draft."
+        )
         published = f"{directory}/draft.txt.published"
         state = handle.result(timeout=60)
         assert state == a.PubState(drafts=[f"{directory}/draft.txt"], published=[published])
@@ -124,7 +129,11 @@ def test_twenty_sops_drive_agents_concurrently_and_every_rejection_lands_in_its_
         rejected = [c.message for c in result.rejected_tool_calls]
         expected = [("PublishRequested", "rejected"), ("DraftRequested", "stayed"), ("DraftWritten", "transitioned")]
         if agent is twice:
-            assert rejected == [own_prompt, "The draft is written; publish it now."]
+            assert rejected == [
+                own_prompt,
+                "An error occured in Procedure Publishing: The draft is written; publish it now.. Prompt for this "
+                "procedure is Publish the draft with publish.",
+            ]
             expected.append(("DraftRequested", "rejected"))
         else:
             assert rejected == [own_prompt]
