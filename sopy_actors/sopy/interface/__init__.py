@@ -1,0 +1,1 @@
+"""SOPy's `sopy.interface`: integrations with agent frameworks (`interface.strands`)."""
