@@ -2,8 +2,9 @@
 
 In process and on the actor runtime the tools are driven as SOPy's `@tool` wrapper drives them:
 the use event goes to the SOP first (refused: the tool never runs), then the tool runs, then its
-result event goes to the SOP. On the actor runtime a scripted agent (the offline ScriptedModel)
-also runs the whole example, with the error handler of SOPy's example finishing the work.
+result event goes to the SOP. A scripted agent (the offline ScriptedModel) also runs the whole
+example on both engines (in this process, and in an agent actor), its off-procedure calls refused
+before they run, with the error handler of SOPy's example finishing the work.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def test_two_failed_copies_abort_and_abort_deletes_what_was_copied(engine: str, 
     assert read_dir(backup)[1] == ["file_2.txt"]  # the copy Abort never heard of stays
 
 
-def test_a_scripted_agent_runs_the_example_and_the_error_handler_finishes_it(runtime: object, tmp_path: Path) -> None:
+def test_a_scripted_agent_runs_the_example_and_the_error_handler_finishes_it(engine: str, tmp_path: Path) -> None:
     src, dst, backup = _tree(tmp_path)
     sop = _operator(src, dst, backup)
     prompt = make_prompt_from_procedure(sop.init_proc, OBJECTIVE)
@@ -168,7 +169,11 @@ def test_a_scripted_agent_runs_the_example_and_the_error_handler_finishes_it(run
     current_files = read_dir(src)[1]
     with sop:
         first = agent(f"Move all files from {src} to {dst} with backup at {backup} using given tools only.")
+        assert (tmp_path / "files" / "file_0.txt").exists()  # the refused delete never ran
+        assert isinstance(sop.current_proc, MigrateCopy)
     assert [(c.name, c.status) for c in first.tool_calls][:2] == [("read_dir", "ok"), ("delete", "rejected")]
+    assert first.agent == "fs-operator"
+    assert str(first) == f"Backed up: {json.dumps([f'{src}/file_2.txt', f'{backup}/file_2.txt'])}"
     assert first.tool_calls[1].message == (
         f"An error occured in Procedure BackUpCopy: Event eFileDeleteRequest(sender=fs-operator, target=None, "
         f"payload={src}/file_0.txt) should not happen in procedure BackUpCopy. Please try again.. Prompt for this "
@@ -181,3 +186,34 @@ def test_a_scripted_agent_runs_the_example_and_the_error_handler_finishes_it(run
     assert read_dir(dst)[1] == current_files
     assert read_dir(backup)[1] == []
     assert read_dir(src)[1] == []
+
+
+def test_an_agent_is_shown_the_sopy_refusal_and_the_refused_tools_never_run(engine: str, tmp_path: Path) -> None:
+    src, dst, backup = _tree(tmp_path)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("x")
+    script = [
+        {"tool": "read_dir", "input": {"path": src}},
+        {"tool": "delete", "input": {"path": f"{src}/file_0.txt"}},  # off-procedure in BackUpCopy
+        {"tool": "cp", "input": {"source": str(elsewhere), "dest": f"{backup}/x"}},  # not from the source path
+        "Refused: {result}",  # what the model was shown for the last tool call
+    ]
+    agent = StrandsAgent(tools=[read_dir, cp, delete], model=ScriptedModel(script), name="fs-refused")
+    sop = _operator(src, dst, backup)
+    with pytest.raises(Exception, match="SOP left unfinished: current procedure is BackUpCopy"), sop:
+        result = agent("Migrate the files")
+        assert sop.num_retry == 2 and isinstance(sop.current_proc, BackUpCopy)
+    assert [(c.name, c.status) for c in result.tool_calls] == [("read_dir", "ok"), ("delete", "rejected"), ("cp", "rejected")]
+    instruction = "Prompt for this procedure is For each file in the directory, copy it to the given backup location."
+    assert result.tool_calls[1].message == (
+        f"An error occured in Procedure BackUpCopy: Event eFileDeleteRequest(sender=fs-refused, target=None, "
+        f"payload={src}/file_0.txt) should not happen in procedure BackUpCopy. Please try again.. {instruction}"
+    )
+    refusal = (
+        f"An error occured in Procedure BackUpCopy: An error occurred while handling event eCopyRequest(sender=fs-refused, "
+        f"target=None, payload=('{elsewhere}', '{backup}/x')): Source {elsewhere} is not from the source path {src}.. "
+        f"Please try again.. {instruction}"
+    )
+    assert result.tool_calls[2].message == refusal
+    assert str(result) == f"Refused: {refusal}"  # the model was shown SOPy's refusal
+    assert read_dir(src)[1] == FILES and read_dir(backup)[1] == []  # neither refused tool ran

@@ -1,7 +1,8 @@
-"""SOPy tutorial 7: tools through `sopy_actors.sopy.interface.strands`; guarded agent calls on the runtime.
+"""SOPy tutorial 7: tools through `sopy_actors.sopy.interface.strands`; guarded agent calls.
 
-Agents run in actors: a guarded agent call needs the actor runtime. In process the procedures
-are driven by the tools' events pushed on the EventBus, as a tool would send them.
+The procedures are driven by the tools' events pushed on the EventBus, as a tool would send
+them, and by a guarded scripted agent: in this process before `sopy_actors.init()`, in an agent
+actor after it.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def test_a_diagnosis_picks_the_recovery(engine: str, issue: str, outcome: type) 
 
 
 def test_a_guarded_agent_refuses_off_procedure_calls_and_the_error_handler_finishes_the_work(
-    runtime: object, tmp_path: Path
+    engine: str, tmp_path: Path
 ) -> None:
     data, published = tmp_path / "data.csv", tmp_path / "data.csv.published"
     data.write_text("1,2,3")
@@ -134,7 +135,18 @@ def test_a_guarded_agent_refuses_off_procedure_calls_and_the_error_handler_finis
 
 
 @pytest.mark.parametrize("engine", ["in_process"], indirect=True)
-def test_in_process_an_agent_cannot_reach_the_sop_and_says_to_start_the_runtime(engine: str) -> None:
-    agent = StrandsAgent(tools=[t.read_file], model=ScriptedModel(["Done"]), name="sopy-compat-unreachable")
-    with pytest.raises(InputError, match="start the SOP on the actor runtime"), SOP(t.DataState(), t.ProcessDataProcedure()):
-        agent("Read it")
+def test_in_process_an_agent_works_for_the_with_block_and_sop_needs_the_runtime(engine: str, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("1,2,3")
+    agent = StrandsAgent(
+        tools=[t.read_file], model=ScriptedModel([{"tool": "read_file", "input": {"path": str(data)}}, "Done"]),
+        name="sopy-compat-in-process",
+    )
+    sop = SOP(t.DataState(), t.ProcessDataProcedure())
+    with pytest.raises(Exception, match="SOP left unfinished"), sop:
+        result = agent("Read it")
+        assert sop.state.raw_data == "1,2,3" and type(sop.current_proc).__name__ == "PublishCopy"
+        with pytest.raises(InputError, match=r"call sopy_actors\.init"):
+            agent("Read it", sop=object())  # type: ignore[arg-type]
+    assert (str(result), [(c.name, c.status) for c in result.tool_calls]) == ("Done", [("read_file", "ok")])
+    assert result.conversation.startswith("sop-") and agent.messages(result.conversation)[-1]["role"] == "assistant"
