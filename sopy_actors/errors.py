@@ -228,10 +228,16 @@ class RecoveryExhausted(SopyError):
 class SOPViolation(RecoveryExhausted):
     """A `with sop:` block ended before End and its error handler did not finish the SOP.
 
-    The message is SOPy's ("SOP left unfinished: current procedure is X with prompt P.").
+    Built as SOPy builds it, `SOPViolation(message)`; the message is SOPy's ("SOP left
+    unfinished: current procedure is X with prompt P.").
+
+    Args:
+        message: what was violated.
+        sop_id: the SOP's id, when known.
+        attempts: the rejections and recovery attempts counted, when known.
     """
 
-    def __init__(self, sop_id: str, attempts: int, message: str) -> None:
+    def __init__(self, message: str, *, sop_id: str = "", attempts: int = 0) -> None:
         self.sop_id = sop_id
         self.attempts = attempts
         self.last_prompt = message

@@ -109,7 +109,7 @@ def finish_with_recovery(
     while status.phase != "done":
         text = f"SOP left unfinished: current procedure is {status.procedure} with prompt {status.prompt}."
         if error_handler is None or attempts >= retry_limits or status.phase in ("failed", "cancelled"):
-            raise SOPViolation(run.sop_id, attempts, text)
+            raise SOPViolation(text, sop_id=run.sop_id, attempts=attempts)
         attempts += 1
         error_handler(make_prompt(text))
         status = run.status()

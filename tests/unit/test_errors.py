@@ -45,7 +45,7 @@ EXAMPLES: list[SopyError] = [
     AgentError("model down", agent="writer", retryable=True),
     CircuitOpen("search-agent", retry_after=5.0),
     RecoveryExhausted("s", 4, "try again"),
-    SOPViolation("s", 3, "SOP left unfinished: current procedure is Drafting with prompt Write."),
+    SOPViolation("SOP left unfinished: current procedure is Drafting with prompt Write.", sop_id="s", attempts=3),
 ]
 
 
@@ -105,3 +105,18 @@ def test_transient_errors_of_model_clients_are_retryable_by_class() -> None:
     assert is_retryable(httpx.ConnectError("refused")) and is_retryable(ModelThrottledException("busy"))
     assert not is_retryable(httpx.HTTPStatusError("bad", request=httpx.Request("GET", "http://x"), response=httpx.Response(400)))
     assert is_retryable(RuntimeUnavailable("down")) and not is_retryable(InputError("bad"))
+
+
+def test_error_class_names_are_unique_so_the_wire_rebuilds_the_one_class() -> None:
+    import sopy_actors.agents.tools
+    import sopy_actors.recovery
+    import sopy_actors.sopy.core.sop
+    import sopy_actors.sopy.interface.strands  # noqa: F401 - every module that defines errors
+
+    classes, pending = [], [errors.SopyError]
+    while pending:
+        cls = pending.pop()
+        classes.append(cls)
+        pending.extend(cls.__subclasses__())
+    names = [cls.__name__ for cls in classes]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

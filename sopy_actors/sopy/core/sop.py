@@ -41,8 +41,7 @@ from sopy_actors.core.procedure import Procedure, Prompt
 from sopy_actors.core.sop import SOP as _CoreSOP
 from sopy_actors.core.sop import finish_with_recovery
 from sopy_actors.core.transition import SOPY, Outcome
-from sopy_actors.errors import RecoveryExhausted, SopyError
-from sopy_actors.errors import SOPViolation as _CoreViolation
+from sopy_actors.errors import RecoveryExhausted, SOPViolation, SopyError
 from sopy_actors.sopy.core._runs import run_procedure, run_retries, run_state, start_run
 from sopy_actors.sopy.core.event import EventBus, deliver, raise_first
 
@@ -58,23 +57,6 @@ _OUTSIDE = "`observe` should not be called outside of SOP context. Use `with` to
 
 def _no_recovery(*_: Any) -> None:
     """SOPy's default error handler: does nothing, so an unfinished block just uses up its retries."""
-
-
-class SOPViolation(_CoreViolation):
-    """A `with sop:` block ended before End and its error handler did not finish the SOP.
-
-    Raised with SOPy's message, "SOP left unfinished: current procedure is X with prompt P.".
-    It is the core's `sopy_actors.errors.SOPViolation` (and a `RecoveryExhausted`), built the
-    SOPy way: `SOPViolation("message")`.
-
-    Args:
-        message: what was violated.
-        sop_id: the SOP's id, when known.
-        attempts: the rejections and recovery attempts counted, when known.
-    """
-
-    def __init__(self, message: str, *, sop_id: str = "", attempts: int = 0) -> None:
-        super().__init__(sop_id, attempts, message)
 
 
 class SOPRetryExceptionHook(SopyError):
@@ -266,10 +248,7 @@ class SOP(_CoreSOP[S], Generic[S]):
                     "sop=<%s> | the with block raised %s; the SOP is left unfinished", self._run.sop_id, exc_type.__name__
                 )
                 return
-            try:
-                finish_with_recovery(self._run, self._counted(self.error_handler), self.retry_limits, semantics=self.semantics)
-            except _CoreViolation as violation:
-                raise SOPViolation(str(violation), sop_id=violation.sop_id, attempts=violation.attempts) from None
+            finish_with_recovery(self._run, self._counted(self.error_handler), self.retry_limits, semantics=self.semantics)
 
     def _forget_run(self) -> None:
         """Leave the run: from now on `state`, `current_proc` and `num_retry` read the definition."""
