@@ -29,9 +29,9 @@ from strands import Agent
 from strands.agent import AgentResult as StrandsResult
 from strands.hooks import MessageAddedEvent
 from strands.telemetry.metrics import EventLoopMetrics
-from strands.tools.executors import SequentialToolExecutor
 from strands.types.content import Message, Messages
 
+from sopy_actors.agents.building import new_strands_agent
 from sopy_actors.agents.events import AgentCompleted, AgentCompletion
 from sopy_actors.agents.future import AgentRequest
 from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
@@ -313,19 +313,8 @@ class AgentActor:
         if agent is not None:
             self._agents.move_to_end(conversation)
             return agent
-        agent = Agent(
-            model=self._model,
-            tools=list(self._tools),
-            system_prompt=self._spec.system_prompt or None,
-            agent_id=self._spec.name,
-            name=self._spec.name,
-            hooks=[self._guard],
-            tool_executor=SequentialToolExecutor(),
-            callback_handler=None,
-            session_manager=(
-                session_manager(self._directory, conversation) if self._spec.persist_sessions else None
-            ),
-        )
+        sessions = session_manager(self._directory, conversation) if self._spec.persist_sessions else None
+        agent = new_strands_agent(self._spec, self._model, self._tools, self._guard, session_manager=sessions)
         self._agents[conversation] = agent
         self._evict()
         return agent

@@ -33,8 +33,8 @@ from typing import Any
 
 from strands import Agent
 from strands.agent import AgentResult as StrandsResult
-from strands.tools.executors import SequentialToolExecutor
 
+from sopy_actors.agents.building import new_strands_agent
 from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
 from sopy_actors.agents.providers import build_model
 from sopy_actors.agents.results import AgentResult, Usage
@@ -219,16 +219,7 @@ class LocalAgent:
             if agent is not None:
                 self._agents.move_to_end(conversation)
                 return agent
-        agent = Agent(
-            model=self._model,
-            tools=list(self._tools),
-            system_prompt=self.spec.system_prompt or None,
-            agent_id=self.spec.name,
-            name=self.spec.name,
-            hooks=[self._guard],
-            tool_executor=SequentialToolExecutor(),
-            callback_handler=None,
-        )
+        agent = new_strands_agent(self.spec, self._model, self._tools, self._guard)
         with self._lock:
             self._agents[conversation] = agent
             for old in list(self._agents):

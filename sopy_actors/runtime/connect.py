@@ -93,8 +93,7 @@ def _check_reachable(address: str) -> None:
     if not separator or not port.isdigit():
         raise InputError(f"Ray address {address!r} must be host:port, 'auto' or ray://host:port", fields=("address",))
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_SECONDS):
-            pass
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_SECONDS).close()
     except OSError as error:
         via = " (for 'auto': RAY_ADDRESS, else the last `ray start` on this machine)" if address == "auto" else ""
         raise RuntimeUnavailable(

@@ -8,7 +8,7 @@ TypedDicts: they cross as JSON, at no cost over plain lists and dicts. What user
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,7 +23,6 @@ __all__ = [
     "HandlerResult",
     "Receipt",
     "Reply",
-    "SOPStatus",
     "SendItem",
     "unwrap",
 ]
@@ -129,21 +128,3 @@ class Receipt(BaseModel):
     def rejected(self) -> bool:
         """True when the SOP refused the event; `prompt` says what to do instead."""
         return self.outcome is Outcome.REJECTED
-
-
-class SOPStatus(BaseModel):
-    """Where an SOP is."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    name: str
-    procedure: str
-    version: int
-    retries: int
-    phase: Literal["waiting", "running", "done", "failed", "cancelled"]
-    queued: int
-    parent_id: str | None
-    children: list[str]
-    host: str
-    last_prompt: str | None
