@@ -276,19 +276,30 @@ class SQLiteStore:
             Per commit: None when written, or the stored entry (JSON) of an event whose id the
             SOP had committed already; such a commit is skipped whole (exactly-once).
         """
+        events = [event for _, event in commits if event is not None]
+        results: list[str | None] = [None] * len(commits)
+        fresh = commits
         with self._transaction():
-            logged = self._logged_among([event for _, event in commits if event is not None])
-            results = [None if event is None else logged.get((event[0], event[2])) for _, event in commits]
-            fresh = [rows for rows, result in zip(commits, results, strict=True) if result is None]
+            # The common case costs no lookup: insert the log rows and let the unique index
+            # refuse a logged id; only then find which commits to skip.
+            self._db.execute("SAVEPOINT log_rows")
+            try:
+                self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK TO log_rows")
+                logged = self._logged_among(events)
+                results = [None if event is None else logged.get((event[0], event[2])) for _, event in commits]
+                fresh = [rows for rows, result in zip(commits, results, strict=True) if result is None]
+                self._db.executemany(
+                    "INSERT INTO events VALUES (?, ?, ?, ?)", [event for _, event in fresh if event is not None]
+                )
+            self._db.execute("RELEASE log_rows")
             self._db.executemany(
                 "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
                 "phase = excluded.phase, procedure_name = excluded.procedure_name, "
                 "version = excluded.version, record = excluded.record, updated = excluded.updated, "
                 "parent_pending = excluded.parent_pending",
                 [sop for sop, _ in fresh],
-            )
-            self._db.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?)", [event for _, event in fresh if event is not None]
             )
         return results
 

@@ -67,6 +67,19 @@ def test_an_event_id_logged_before_is_not_logged_twice(store: SQLiteStore) -> No
     assert [(e.version, e.event_id) for e in store.history("s1")] == [(1, "e1")]
 
 
+def test_a_logged_id_in_a_group_commit_skips_only_its_own_commit(store: SQLiteStore) -> None:
+    store.create(record())
+    store.create(record("s2"))
+    store.write([commit("s1", 1, "e1").rows()])
+    results = store.write([commit("s2", 1, "x1").rows(), commit("s1", 2, "e1").rows(), commit("s1", 2, "e2").rows()])
+    assert results[0] is None and results[2] is None
+    assert results[1] is not None and '"version":1' in results[1]  # the first commit's entry
+    assert [(e.version, e.event_id) for e in store.history("s1")] == [(1, "e1"), (2, "e2")]
+    assert [(e.version, e.event_id) for e in store.history("s2")] == [(1, "x1")]
+    loaded = store.load("s1")
+    assert loaded is not None and loaded.record.version == 2
+
+
 def test_load_returns_only_the_most_recent_entries_oldest_first(store: SQLiteStore) -> None:
     store.create(record())
     store.write([commit("s1", v, f"e{v}").rows() for v in range(1, 11)])
