@@ -7,15 +7,11 @@ another cluster on this machine) and stops it on exit.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import pytest
+from tests.support.processes import run_driver
 
 # State, events and two procedures, all at the top level of the script: their module is
 # __main__ in the driver. `{entry}` is the code that connects and runs the workflow; the
@@ -93,27 +89,12 @@ UNGUARDED = "run()\n"
 
 
 def _run_script(directory: Path, entry: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """`python my-flow.py` with a private Ray temp dir; kills its process group on timeout."""
+    """`python my-flow.py` as a user runs it (see `run_driver`)."""
     script = directory / "my-flow.py"
     store_dir = repr(str(directory / "store"))
     script.write_text(WORKFLOW.replace("{store_dir}", store_dir).replace("{entry}", entry))
-    ray_tmpdir = tempfile.mkdtemp(prefix="sopy-", dir="/tmp")  # short: Ray's socket paths
-    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
-    env |= {"RAY_TMPDIR": ray_tmpdir, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    process = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its Ray processes share the group: one kill stops them all
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the script did not finish in {timeout} s:\n{stderr[-3000:]}")
-    finally:
-        shutil.rmtree(ray_tmpdir, ignore_errors=True)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    pythonpath = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return run_driver([sys.executable, str(script)], cwd=directory, timeout=timeout, env=pythonpath)
 
 
 def test_a_workflow_defined_in_a_plain_script_runs_on_ray(tmp_path: Path) -> None:

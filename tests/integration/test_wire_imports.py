@@ -9,12 +9,7 @@ module named by data anywhere else is refused before any of its code runs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +21,7 @@ from sopy_actors.core.events import event_from_wire, event_to_wire
 from sopy_actors.core.references import TRUSTED_MODULES_ENV, resolve_reference
 from sopy_actors.errors import InputError, error_from_wire
 from tests.support import docflow as d
+from tests.support.processes import run_driver
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -117,25 +113,11 @@ finally:
 
 
 def _run_driver(directory: Path, arguments: dict[str, Any], timeout: float) -> dict[str, dict[str, str]]:
-    """Run DRIVER in `directory` with a private Ray temp dir; kills its process group on timeout."""
+    """Run DRIVER in `directory` (see `run_driver`); the JSON it prints last."""
     (directory / "driver.py").write_text(DRIVER)
-    ray_tmpdir = tempfile.mkdtemp(prefix="sopy-", dir="/tmp")  # short: Ray's socket paths
-    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmpdir}
-    process = subprocess.Popen(
-        [sys.executable, "driver.py", json.dumps(arguments)],
-        cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its Ray processes share the group: one kill stops them all
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"the driver did not finish in {timeout} s:\n{stderr[-3000:]}")
-    finally:
-        shutil.rmtree(ray_tmpdir, ignore_errors=True)
-    assert process.returncode == 0, stderr[-3000:]
-    files: dict[str, dict[str, str]] = json.loads(stdout.strip().splitlines()[-1])
+    done = run_driver([sys.executable, "driver.py", json.dumps(arguments)], cwd=directory, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    files: dict[str, dict[str, str]] = json.loads(done.stdout.strip().splitlines()[-1])
     return files
 
 

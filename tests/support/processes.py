@@ -5,8 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
 
 import psutil
+import pytest
 
 
 def stop_processes_of(temp_dir: str) -> None:
@@ -20,3 +26,27 @@ def stop_processes_of(temp_dir: str) -> None:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(victims, timeout=30)
+
+
+def run_driver(
+    command: list[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a driver process with a private Ray temp dir; on timeout kill its whole process group
+    (its Ray processes share it) and fail the test."""
+    ray_tmpdir = tempfile.mkdtemp(prefix="sopy-", dir="/tmp")  # short: Ray's socket paths
+    base = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    process = subprocess.Popen(
+        command,
+        cwd=cwd, env=base | (env or {}) | {"RAY_TMPDIR": ray_tmpdir},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{command[-1]} did not finish in {timeout} s:\n{stderr[-3000:]}")
+    finally:
+        shutil.rmtree(ray_tmpdir, ignore_errors=True)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
