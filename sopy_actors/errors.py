@@ -14,6 +14,7 @@ SopyError                    root; `retryable` tells recovery whether trying aga
 │   └── TimedOut             no answer within the timeout (also a TimeoutError)
 ├── AgentError               an agent, its model or a tool failed
 ├── CircuitOpen              a call refused at once: its target's circuit breaker is open (retryable)
+├── AwaitingHuman            an SOP paused for a person takes no events until resolved (retryable)
 └── RecoveryExhausted        rejections or recovery attempts went past the retry limit
     └── SOPViolation         a `with sop:` block ended before End (SOPy's name)
 ```
@@ -32,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "AgentError",
+    "AwaitingHuman",
     "CircuitOpen",
     "DefinitionError",
     "HandlerError",
@@ -205,6 +207,28 @@ class CircuitOpen(SopyError):
         super().__init__(
             f"circuit=<{target}> | open: calls fail fast for {self.retry_after:.1f} s more, then one "
             "probe call is let through; use a fallback meanwhile"
+        )
+
+
+class AwaitingHuman(SopyError):
+    """An event was refused: the SOP waits for a person (a `Manual` recovery step).
+
+    Retryable: the SOP takes events again once someone resolves it (`handle.resolve`,
+    `sopy-actors resolve`).
+
+    Attributes:
+        sop_id: the SOP.
+        reason: what the person is asked.
+    """
+
+    retryable = True
+
+    def __init__(self, sop_id: str, reason: str) -> None:
+        self.sop_id = sop_id
+        self.reason = reason
+        super().__init__(
+            f"sop=<{sop_id}> | waits for a person: {reason}; it takes events again once resolved "
+            f"(sopy-actors resolve {sop_id} --action ...)"
         )
 
 

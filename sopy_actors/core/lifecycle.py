@@ -1,4 +1,5 @@
-"""Events the runtime itself sends to SOPs: a child SOP finished or failed.
+"""Events the runtime itself sends to SOPs: a child SOP finished or failed, a procedure's
+time ran out, an SOP waits for a person.
 
 They are optional: a procedure without a handler for them ignores them instead of rejecting.
 """
@@ -12,7 +13,16 @@ from pydantic import BaseModel
 from sopy_actors.core.events import Event
 from sopy_actors.errors import SopyError, error_from_wire
 
-__all__ = ["SubSOPCompleted", "SubSOPError", "SubSOPFailed", "SubSOPResult"]
+__all__ = [
+    "HumanIntervention",
+    "HumanInterventionRequested",
+    "ProcedureTimedOut",
+    "ProcedureTimeout",
+    "SubSOPCompleted",
+    "SubSOPError",
+    "SubSOPFailed",
+    "SubSOPResult",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,6 +70,43 @@ class SubSOPCompleted(Event[SubSOPResult]):
 
 class SubSOPFailed(Event[SubSOPError]):
     """A child SOP failed or was cancelled."""
+
+    sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True
+
+
+class ProcedureTimeout(BaseModel):
+    """A procedure's `timeout` ran out: which procedure, entered at which version, after how long."""
+
+    procedure: str
+    entered_version: int
+    timeout: float
+
+
+class ProcedureTimedOut(Event[ProcedureTimeout]):
+    """Sent by an SOP's durable timer when it stayed in a procedure past its `sop_options.timeout`.
+
+    The host answers it itself (a `timeout` recovery cause) when the SOP is still in that
+    procedure visit; otherwise it is ignored.
+    """
+
+    sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True
+
+
+class HumanIntervention(BaseModel):
+    """Why an SOP waits for a person, and what they may do (`handle.resolve`)."""
+
+    sop_id: str
+    name: str
+    procedure: str
+    reason: str
+    choices: list[str]
+    cause: dict[str, Any]
+
+
+class HumanInterventionRequested(Event[HumanIntervention]):
+    """A child SOP paused for a person (a `Manual` recovery step); sent to its parent SOP."""
 
     sop_optional: ClassVar[bool] = True
     sop_from_runtime: ClassVar[bool] = True

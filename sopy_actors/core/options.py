@@ -23,6 +23,9 @@ class ProcedureOptions(BaseModel):
             (nothing is committed; the handler's thread runs on until the handler returns).
         max_state_bytes: the largest state (as JSON) a handler may commit; larger fails the
             event with `StateError` (the host keeps every live SOP's state in memory).
+        timeout: seconds an SOP may stay in this procedure (None: no limit). Past it, a durable
+            timer raises a `timeout` recovery cause: the recovery policy answers it, and without
+            one the SOP fails with `TimedOut`. Leaving the procedure disarms it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +37,7 @@ class ProcedureOptions(BaseModel):
     resources: dict[str, float] = Field(default_factory=dict)
     handler_timeout: float = Field(default=300.0, gt=0)
     max_state_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class Semantics(BaseModel):

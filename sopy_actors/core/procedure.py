@@ -11,11 +11,14 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sopy_actors.core.events import Event
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from sopy_actors.recovery.policy import RecoveryPolicy
 
 __all__ = ["End", "Procedure", "Prompt", "cond", "handler", "make_prompt"]
 
@@ -137,12 +140,15 @@ class Procedure(Generic[S]):
             `Procedure(prompt=make_prompt(...))` (one class, several nodes in the graph).
         ignore: event types this procedure accepts silently without a handler.
         sop_options: how the class runs on the actor runtime (`ProcedureOptions`).
+        sop_recovery: the recovery ladder for this class's failures
+            (`sopy_actors.recovery.RecoveryPolicy`); the SOP's `recovery=` when None.
     """
 
     prompt: Prompt = Prompt()
     ignore: ClassVar[tuple[type[Event[Any]], ...]] = ()
     sop_handlers: ClassVar[dict[type[Event[Any]], str]] = {}
     sop_options: ClassVar[ProcedureOptions | None] = None
+    sop_recovery: ClassVar[RecoveryPolicy | None] = None
 
     def __init__(self, *, prompt: Prompt | str | None = None) -> None:
         if prompt is not None:
@@ -153,6 +159,9 @@ class Procedure(Generic[S]):
         table, problems = _collect_handlers(cls)
         if not isinstance(cls.__dict__.get("prompt", Prompt()), Prompt):
             problems.append("prompt must be a Prompt: write prompt = make_prompt('...')")
+        recovery = cls.__dict__.get("sop_recovery")
+        if recovery is not None and type(recovery).__name__ != "RecoveryPolicy":  # core cannot import it
+            problems.append(f"sop_recovery must be a RecoveryPolicy, got {type(recovery).__name__}")
         if problems:
             raise DefinitionError(f"procedure {cls.__name__}", problems)
         cls.sop_handlers = table

@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Literal, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.context import handling_sop_id, innermost_run, within
 from sopy_actors.core.events import Event, event_type_name
@@ -20,6 +20,9 @@ from sopy_actors.core.procedure import Procedure, make_prompt
 from sopy_actors.core.transition import SOPY as SOPY_SEMANTICS
 from sopy_actors.core.transition import Filters, Snapshot
 from sopy_actors.errors import DefinitionError, RuntimeUnavailable, SOPViolation
+
+if TYPE_CHECKING:
+    from sopy_actors.recovery.policy import RecoveryPolicy
 
 __all__ = ["SOP", "ErrorHandler", "Run", "SOPStatus", "current_sop", "finish_with_recovery", "run_block", "set_engine"]
 
@@ -31,8 +34,11 @@ class SOPStatus(BaseModel):
     """Where an SOP is (the same on every engine).
 
     Attributes:
-        phase: waiting (for an event), running (handling one), done, failed or cancelled.
+        phase: waiting (for an event), running (handling one), waiting_for_human (a `Manual`
+            recovery step paused it until `resolve`), done, failed or cancelled.
         host: the SOP host actor that runs it ("local" in process).
+        waiting: while waiting_for_human: the reason, the choices offered, the cause and since when.
+        recovery: the recovery steps taken so far (`RecoveryEntry` data), oldest first.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -42,7 +48,7 @@ class SOPStatus(BaseModel):
     procedure: str
     version: int
     retries: int
-    phase: Literal["waiting", "running", "done", "failed", "cancelled"]
+    phase: Literal["waiting", "running", "waiting_for_human", "done", "failed", "cancelled"]
     queued: int
     parent_id: str | None
     children: list[str]
@@ -50,6 +56,8 @@ class SOPStatus(BaseModel):
     last_prompt: str | None
     prompt: str = ""
     """The current procedure's instruction text."""
+    waiting: dict[str, Any] | None = None
+    recovery: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Run(Protocol):
@@ -137,6 +145,9 @@ class SOP(Generic[S]):
         error_handler: called with SOPy's `Prompt` when a `with` block exits before End.
         semantics: how rejections and failing handlers count; SOPy's by default
             (`sopy_actors.core.options.STRICT` is the stricter alternative).
+        recovery: the SOP's recovery ladder (`sopy_actors.recovery.RecoveryPolicy`), for the
+            procedures that declare none of their own (`sop_recovery`); applied by the actor
+            runtime (in process, `LocalSOP` keeps SOPy's rejection semantics only).
 
     Raises:
         DefinitionError: the arguments do not make an SOP; every problem is listed.
@@ -150,6 +161,7 @@ class SOP(Generic[S]):
         retry_limits: int = 3,
         error_handler: ErrorHandler | None = None,
         semantics: Semantics = SOPY_SEMANTICS,
+        recovery: RecoveryPolicy | None = None,
     ) -> None:
         problems = []
         if isinstance(state, type):
@@ -169,6 +181,8 @@ class SOP(Generic[S]):
             problems.append("error_handler must be callable")
         if not isinstance(semantics, Semantics):
             problems.append(f"semantics must be a Semantics, got {type(semantics).__name__}")
+        if recovery is not None and type(recovery).__name__ != "RecoveryPolicy":  # core cannot import it
+            problems.append(f"recovery must be a RecoveryPolicy, got {type(recovery).__name__}")
         if problems:
             raise DefinitionError(f"SOP {type(self).__name__}", problems)
         self.state = state
@@ -176,6 +190,7 @@ class SOP(Generic[S]):
         self.retry_limits = retry_limits
         self.error_handler = error_handler
         self.semantics = semantics
+        self.recovery = recovery
         self.observed: tuple[type[Event[Any]], ...] = ()
         self.agents: tuple[str, ...] = ()
         self.health_every: float | None = None

@@ -51,6 +51,12 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"
     DISCARDED = "discarded"
     """The SOP was cancelled while the handler ran: its result was dropped (runtime only)."""
+    RECOVERING = "recovering"
+    """The event failed and a rung of the SOP's recovery policy was taken, or a person resolved
+    the SOP (runtime only)."""
+    FAILED = "failed"
+    """The event failed the SOP: its recovery ladder gave up, or a procedure's timeout ran out
+    without a recovery policy (runtime only)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Transition(Generic[S]):
         state: the state afterwards; the input state, untouched, when rejected or ignored.
         prompt: the recovery prompt of a rejection, or the End's prompt.
         handler: name of the handler that ran, if any.
+        raised: the exception the handler raised, when its rejection came from one (a
+            recovery policy may answer it instead of the rejection).
     """
 
     outcome: Outcome
@@ -70,6 +78,7 @@ class Transition(Generic[S]):
     state: S
     prompt: str | None = None
     handler: str | None = None
+    raised: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -208,10 +217,11 @@ def run_handler(
         result = getattr(current, name)(working, event)
     except Exception as error:
         if semantics.handler_errors == "reject":
-            return Transition(Outcome.REJECTED, current, kept, current.recover_prompt(kept, event, error), name)
+            prompt = current.recover_prompt(kept, event, error)
+            return Transition(Outcome.REJECTED, current, kept, prompt, name, raised=error)
         if isinstance(error, AssertionError):  # strict: the assertion's own message is the prompt
             message = str(error) or f"Assertion failed in {procedure.sop_name}.{name}"
-            return Transition(Outcome.REJECTED, current, kept, message, name)
+            return Transition(Outcome.REJECTED, current, kept, message, name, raised=error)
         raise HandlerError(sop_id=sop_id, procedure=procedure.sop_name, event_type=event_name, cause=error) from error
     if isinstance(result, str):
         return Transition(Outcome.REJECTED, current, kept, result, name)

@@ -203,12 +203,14 @@ class UseFallback(_Data):
 
 
 class UseAlternative(_Data):
-    """Switch to `approach`, entry `index` of the state's list `approaches_field`."""
+    """Switch to `approach`, entry `index` of the state's list `approaches_field`, written to
+    the state's `current_field`."""
 
     kind: Literal["alternative"] = "alternative"
     approaches_field: str
     index: int
     approach: Any
+    current_field: str = "current_approach"
 
 
 class AwaitHuman(_Data):
@@ -282,7 +284,9 @@ def decide(
                 continue
             approach = approaches[used]
             return _decision(
-                UseAlternative(approaches_field=rung.approaches_field, index=used, approach=approach),
+                UseAlternative(
+                    approaches_field=rung.approaches_field, index=used, approach=approach, current_field=rung.current_field
+                ),
                 index, "alternative", used + 1, cause,
             )
         limit = rung.max_attempts
@@ -324,6 +328,8 @@ def _approaches(rung: Alternative, state: Mapping[str, Any] | None, used: int) -
     approaches = None if state is None else state.get(name)
     if not isinstance(approaches, list):
         return [], f"the state has no list field {name!r}"
+    if state is not None and rung.current_field not in state:
+        return [], f"the state has no field {rung.current_field!r} to hold the approach"
     limit = len(approaches) if rung.max_attempts is None else min(len(approaches), rung.max_attempts)
     if used >= limit:
         return [], f"{used} of {limit} approaches in {name!r} tried"

@@ -341,10 +341,12 @@ class Alternative(_Rung):
     """Switch to the next approach of a list kept in the state, one per attempt.
 
     The ladder reads `state[approaches_field]` (a list) and never changes it: attempt n uses
-    entry n - 1, so the list must stay as it is while the incident lasts.
+    entry n - 1, so the list must stay as it is while the incident lasts. The runtime writes the
+    approach into `state[current_field]` and delivers the failed event again.
 
     Attributes:
         approaches_field: the name of the state's list field.
+        current_field: the name of the state's field that receives the approach to use.
         max_attempts: at most this many approaches per incident (None: every entry of the list).
         on: the causes it applies to (default: all).
 
@@ -354,9 +356,10 @@ class Alternative(_Rung):
 
     strategy: Literal["alternative"] = "alternative"
     approaches_field: str
+    current_field: str = "current_approach"
     max_attempts: int | None = None
 
-    @field_validator("approaches_field", mode="before")
+    @field_validator("approaches_field", "current_field", mode="before")
     @classmethod
     def _check_field(cls, value: Any) -> str:
         if not isinstance(value, str) or not value.isidentifier():

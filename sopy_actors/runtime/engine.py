@@ -88,6 +88,7 @@ class ActorEngine:
             semantics=sop.semantics,
             filters={"observed": list(sop.filters.observed), "agents": list(sop.filters.agents)},
             runtime_env=self.job_runtime_env(),
+            recovery=None if sop.recovery is None else sop.recovery.model_dump(mode="json"),
         )
         size, limit = len(json.dumps(record.state)), int(record.procedure["options"]["max_state_bytes"])
         if size > limit:

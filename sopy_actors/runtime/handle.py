@@ -21,6 +21,7 @@ from sopy_actors.errors import InputError, RuntimeUnavailable
 from sopy_actors.runtime.messages import Receipt, Reply, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR
 from sopy_actors.runtime.rayutil import wait
+from sopy_actors.runtime.recovering import Resolution
 from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, forget_host, host_actor
 from sopy_actors.runtime.store import LogEntry, Timer
 
@@ -164,7 +165,8 @@ class SOPHandle(BaseModel):
         return decode_state(unwrap(self._call("wait_result", self.sop_id, timeout=timeout)))
 
     def status(self) -> SOPStatus:
-        """Procedure, version, retries, phase (waiting/running/done/failed/cancelled), children."""
+        """Procedure, version, retries, phase (waiting/running/waiting_for_human/done/failed/
+        cancelled), children; what a person is asked (`waiting`) and the recovery steps taken."""
         status: SOPStatus = unwrap(self._call("status", self.sop_id))
         return status
 
@@ -186,6 +188,37 @@ class SOPHandle(BaseModel):
         store = ray.get_actor(STORE_ACTOR, namespace=self.namespace)
         entries: list[LogEntry] = wait(store.history.remote(self.sop_id), what="the Store")
         return entries
+
+    def resolve(
+        self, action: str | Event[Any] | dict[str, Any], *, note: str | None = None, by: str | None = None
+    ) -> SOPStatus:
+        """Answer an SOP that waits for a person (phase `waiting_for_human`) and resume it.
+
+        Args:
+            action: one of the choices its `Manual` step offered: "retry" (deliver the failed
+                event again), "skip" (drop it), "fallback" (move to the policy's fallback
+                procedure), "abort" (fail the SOP); or an event (an `Event`, or its wire form
+                `{"type": "module:Class", "data": {...}}`) that the current procedure handles,
+                delivered in place of the failed one.
+            note: why; kept with `by` in the SOP's recovery history (the audit trail).
+            by: who resolved it.
+
+        Returns:
+            The SOP's status afterwards.
+
+        Raises:
+            InputError: the SOP is not waiting for a person, the action is not one it offers,
+                or the event does not fit its procedure; nothing changed.
+        """
+        if isinstance(action, Event):
+            fields: dict[str, Any] = {"event": event_to_wire(action)}
+        elif isinstance(action, dict):
+            fields = {"event": action}
+        else:
+            fields = {"action": action}
+        resolution = Resolution(**fields, note=note, by=by)
+        status: SOPStatus = unwrap(self._call("resolve", self.sop_id, resolution.model_dump(exclude_none=True)))
+        return status
 
     def cancel(self) -> None:
         """Cancel the SOP and its children; waiting `result()` calls raise SOPCancelled."""

@@ -12,13 +12,15 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any
+import time
+from typing import Any, cast
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.core.transition import Outcome, Snapshot, advance
 from sopy_actors.errors import (
+    AwaitingHuman,
     InputError,
     SOPCancelled,
     SOPFailed,
@@ -28,6 +30,8 @@ from sopy_actors.errors import (
     error_from_wire,
     error_to_wire,
 )
+from sopy_actors.recovery.causes import cause_of
+from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
@@ -36,6 +40,25 @@ from sopy_actors.runtime.ordering import advance_senders
 from sopy_actors.runtime.parents import ParentNotifier
 from sopy_actors.runtime.procedures import ProcedureCalls
 from sopy_actors.runtime.rayutil import node_for
+from sopy_actors.runtime.recovering import (
+    RecoveryCommit,
+    Resolution,
+    cause_of_result,
+    fail_commit,
+    fallback_reference,
+    has_policy,
+    history_of,
+    intervention_event,
+    is_stale_timeout,
+    is_timeout_event,
+    policy_of,
+    resolution_commit,
+    resolved_history,
+    step_commit,
+    succeeded,
+    timeout_cause,
+    timeout_timer,
+)
 from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.timers import HostTimers
 from sopy_actors.telemetry import names
@@ -104,6 +127,8 @@ class SOPHostActor:
         if record.sop_id not in self._instances:
             self._instances.add(Instance.of(record))
             self._metrics.count(names.SOPS_STARTED, (record.name,))
+            if (timer := timeout_timer(record, now=time.time())) is not None:
+                await self._timers.schedule(timer)
         return None
 
     async def schedule(self, timer: Timer) -> None:
@@ -162,7 +187,7 @@ class SOPHostActor:
             instance = await self._instances.get(sop_id)
         except SopyError as error:
             return {"error": error_to_wire(error)}
-        if instance.record.phase == "running":
+        if instance.record.active:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             instance.waiters.append(waiter)
             await waiter
@@ -196,7 +221,7 @@ class SOPHostActor:
             instance = await self._instances.get(sop_id)
         except UnknownSOP:
             return
-        if instance.record.phase == "running":
+        if instance.record.active:
             if instance.cancelling is None:
                 instance.cancelling = (reason, notify_parent, asyncio.get_running_loop().create_future())
                 if not instance.busy:  # nothing in flight: the drain loop applies it at once
@@ -205,9 +230,30 @@ class SOPHostActor:
             await asyncio.shield(instance.cancelling[2])
         for child in await self._store.children.remote(sop_id):
             stored = await self._store.load.remote(child, 0)
-            if stored is not None and stored.record.phase == "running":
+            if stored is not None and stored.record.active:
                 host = ray.get_actor(stored.record.host, namespace=self._namespace)
                 await host.cancel.remote(child, f"parent {sop_id} was cancelled", notify_parent=False)
+
+    async def resolve(self, sop_id: str, resolution: dict[str, Any]) -> Answer:
+        """A person's answer to an SOP waiting for them (`Resolution` fields); its status after.
+
+        Runs in the SOP's queue, so it never overlaps an event. An answer that does not fit (the
+        SOP is not waiting, an action it does not offer, an event its procedure does not take)
+        is an `InputError` and changes nothing.
+        """
+        try:
+            answer = Resolution(**resolution) if isinstance(resolution, dict) else None
+            if answer is None:
+                raise InputError("a resolution must be an object of action/event/note/by", fields=("resolution",))
+            instance = await self._instances.get(sop_id)
+        except SopyError as error:
+            return {"error": error_to_wire(error)}
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._enqueue(instance, Queued(SendItem(sop_id, {}), reply, run=lambda: self._resolve(instance, answer)))
+        done = await reply
+        if "error" in done:
+            return {"error": done["error"]}
+        return {"value": instance.status(children=await self._store.children.remote(sop_id))}
 
     async def statistics(self) -> dict[str, Any]:
         """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase."""
@@ -246,13 +292,13 @@ class SOPHostActor:
     async def _drain(self, instance: Instance) -> None:
         try:
             while True:
-                if instance.cancelling is not None and instance.record.phase == "running":
+                if instance.cancelling is not None and instance.record.active:
                     await self._apply_cancel(instance, None)
                 if not instance.queue:
                     break
                 queued = instance.queue.popleft()
                 try:
-                    reply = await self._process(instance, queued.item)
+                    reply = await (queued.run() if queued.run is not None else self._process(instance, queued.item))
                 except Exception as error:
                     if not isinstance(error, SopyError):
                         logger.exception("sop=<%s> | event processing failed", instance.record.sop_id)
@@ -273,6 +319,11 @@ class SOPHostActor:
             logged = await self._store.logged.remote(record.sop_id, event_id)
             if logged is not None:
                 return receipt_reply(logged)
+        if record.phase == "waiting_for_human":
+            assert record.waiting is not None
+            return {"error": error_to_wire(AwaitingHuman(record.sop_id, str(record.waiting.get("reason"))))}
+        if is_timeout_event(item.event):
+            return await self._timed_out(instance, item.event, event_id)
         if record.phase == "done":  # refused, nothing committed; End's run words the prompt
             refused = await self._procedures.run(record, item.event)
             if "error" in refused:
@@ -286,10 +337,21 @@ class SOPHostActor:
         result = await self._procedures.run(record, item.event)
         if instance.cancelling is not None:  # cancelled while the handler ran: drop its result
             return await self._apply_cancel(instance, (event_id, result.get("event_type", "?")))
+        event_type = result.get("event_type") or str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
+        if has_policy(record) and (cause := cause_of_result(item.event, dict(result))) is not None:
+            recovered = await self._recover(instance, item.event, event_type, cause)
+            if recovered is not None:
+                self._count_event(record, event_type, Outcome.RECOVERING.value, result)
+                return recovered
         if "error" in result:
-            event_type = str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
             self._count_event(record, event_type, "failed", result)
             return {"error": result["error"]}
+        return await self._commit_event(instance, item, event_id, result)
+
+    async def _commit_event(self, instance: Instance, item: SendItem, event_id: str, result: HandlerResult) -> Reply:
+        """Commit what a handler did (the commit rule `advance`), or take a recovery step when
+        it was the rejection past the limit and a recovery policy answers it."""
+        record = instance.record
         snapshot = Snapshot(record.procedure, record.state, record.version, record.retries, "running", record.last_prompt)
         advanced = advance(
             snapshot,
@@ -301,7 +363,17 @@ class SOPHostActor:
             count=record.semantics.count,
             sop_id=record.sop_id,
         )
+        if advanced.failure is not None and has_policy(record):
+            recovered = await self._recover(instance, item.event, result["event_type"], cause_of(advanced.failure))
+            if recovered is not None:
+                self._count_event(record, result["event_type"], Outcome.REJECTED.value, result)
+                return recovered
         after = advanced.snapshot
+        history, closed = (
+            succeeded(record)
+            if advanced.outcome in (Outcome.TRANSITIONED, Outcome.STAYED, Outcome.ENDED)
+            else (record.recovery_history, ())
+        )
         new_record = record.model_copy(
             update={
                 "procedure": after.procedure,
@@ -312,6 +384,8 @@ class SOPHostActor:
                 "last_prompt": after.last_prompt,
                 "senders": advance_senders(record.senders, item.sender, item.seq),
                 "error": None if advanced.failure is None else error_to_wire(advanced.failure),
+                "entered_version": after.version if advanced.outcome is Outcome.TRANSITIONED else record.entered_version,
+                "recovery_history": history,
             }
         )
         entry = LogEntry(
@@ -325,24 +399,114 @@ class SOPHostActor:
             to_procedure=after.procedure["name"],
             prompt=advanced.prompt,
         )
-        if (logged := await self._commits.call(Commit(record=new_record, entry=entry).rows())) is not None:
-            # Another writer committed this event id first (e.g. a host split from the cluster):
-            # the state is not applied twice; continue from what is stored.
-            logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", record.sop_id, event_id)
-            stored = await self._store.load.remote(record.sop_id, 0)
-            instance.record = stored.record if stored is not None else instance.record
-            return receipt_reply(LogEntry.model_validate_json(logged))
+        timer = timeout_timer(new_record, now=time.time()) if advanced.outcome is Outcome.TRANSITIONED else None
+        timers = () if timer is None else (timer,)
+        if (logged := await self._commits.call(Commit(record=new_record, entry=entry, timers=timers).rows())) is not None:
+            return await self._committed_elsewhere(instance, event_id, logged)
         instance.seen.add(event_id)
         self._count_event(record, entry.event_type, entry.outcome, result)
         if advanced.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
             self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
+        self._count_recovery(closed)
         instance.record = new_record
+        for armed in timers:
+            self._timers.arm(armed)
         instruction = new_record.procedure.get("prompt")
         reply: Reply = receipt_reply(entry, instruction) if advanced.failure is None else {"error": new_record.error or {}}
         instance.remember(event_id, reply)
         if new_record.phase != "running":
             self._end(instance, advanced.failure)
         return reply
+
+    async def _committed_elsewhere(self, instance: Instance, event_id: str, logged: str) -> Reply:
+        # Another writer committed this event id first (e.g. a host split from the cluster):
+        # the state is not applied twice; continue from what is stored.
+        logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", instance.record.sop_id, event_id)
+        stored = await self._store.load.remote(instance.record.sop_id, 0)
+        instance.record = stored.record if stored is not None else instance.record
+        return receipt_reply(LogEntry.model_validate_json(logged))
+
+    # -- recovery: the ladder's steps, timeouts, a person's resolution -----------------------
+
+    async def _recover(self, instance: Instance, event: dict[str, Any], event_type: str, cause: Cause) -> Reply | None:
+        """Take the recovery policy's step for a failed event; None when no rung applies to
+        its cause (the event then fails or is rejected as without a policy)."""
+        record = instance.record
+        policy = policy_of(record)
+        if policy is None or not policy.rungs_for(cause.kind):
+            return None
+        decision = decide(policy, cause, history=history_of(record), state=record.state.get("data"))
+        step = decision.step
+        fallback = None
+        if isinstance(step, UseFallback) and step.target == "procedure":
+            fallback = await self._procedures.construct(record, step.to)
+        commit = step_commit(record, event=event, event_type=event_type, decision=decision, fallback_procedure=fallback)
+        logger.warning("sop=<%s>, cause=<%s> | %s", record.sop_id, cause.kind, commit.entry.prompt)
+        return await self._apply(instance, commit)
+
+    async def _timed_out(self, instance: Instance, event: dict[str, Any], event_id: str) -> Reply:
+        """A procedure's timeout fired: a recovery cause if the SOP is still in that visit."""
+        record = instance.record
+        if is_stale_timeout(record, event):
+            return {"outcome": Outcome.IGNORED.value, "procedure": record.procedure["name"], "version": record.version}
+        cause = timeout_cause(record, event)
+        if has_policy(record) and (recovered := await self._recover(instance, event, "ProcedureTimedOut", cause)):
+            return recovered
+        failure = cause.exception()
+        return await self._apply(instance, fail_commit(record, event=event, event_type="ProcedureTimedOut", error=failure))
+
+    async def _resolve(self, instance: Instance, resolution: Resolution) -> Reply:
+        """Apply a person's resolution (on the SOP's drain loop)."""
+        record = instance.record
+        if resolution.event is None:
+            reference = fallback_reference(record) if resolution.action == "fallback" else None
+            fallback = None if reference is None else await self._procedures.construct(record, reference)
+            return await self._apply(instance, resolution_commit(record, resolution, fallback_procedure=fallback))
+        history, closed = resolved_history(record, resolution)
+        data = resolution.event.get("data")
+        event = {**resolution.event, "data": {"id": f"{record.sop_id}~resolution~{record.version + 1}", **(data or {})}}
+        running = record.model_copy(update={"phase": "running", "waiting": None, "recovery_history": history})
+        result = await self._procedures.run(running, event)
+        if "error" in result:
+            message = error_from_wire(result["error"])
+            raise InputError(f"sop=<{record.sop_id}> | the event does not fit: {message}", fields=("event",))
+        if result["outcome"] in (Outcome.REJECTED.value, Outcome.IGNORED.value):
+            why = result.get("prompt") or "it has no handler for this event"
+            raise InputError(
+                f"sop=<{record.sop_id}> | procedure {record.procedure['name']} does not take this event: {why}",
+                fields=("event",),
+            )
+        instance.record = running
+        try:
+            reply = await self._commit_event(instance, SendItem(record.sop_id, event), event_id_of(event), result)
+        except BaseException:
+            instance.record = record
+            raise
+        self._count_recovery(closed)
+        return reply
+
+    async def _apply(self, instance: Instance, commit: RecoveryCommit) -> Reply:
+        """Commit a recovery step or resolution; arm its timers, count it, wake or tell who waits."""
+        rows = Commit(record=commit.record, entry=commit.entry, timers=commit.timers).rows()
+        if (logged := await self._commits.call(rows)) is not None:
+            return await self._committed_elsewhere(instance, commit.entry.event_id, logged)
+        instance.seen.add(commit.entry.event_id)
+        instance.record = commit.record
+        for timer in commit.timers:
+            self._timers.arm(timer)
+        self._count_recovery(commit.closed)
+        reply = cast(Reply, {**commit.reply, "instruction": commit.record.procedure.get("prompt")})
+        if "error" not in reply:
+            instance.remember(commit.entry.event_id, reply)
+        if commit.intervention is not None:
+            self._spawn(self._parents.tell(commit.record, intervention_event(commit.record, commit.intervention)))
+        if not commit.record.active:
+            self._end(instance, commit.failure)
+        return reply
+
+    def _count_recovery(self, closed: tuple[tuple[str, str], ...]) -> None:
+        for strategy, outcome in closed:
+            self._metrics.count(names.RECOVERY_STEPS, (strategy, outcome))
 
     def _count_event(self, record: SOPRecord, event_type: str, outcome: str, result: HandlerResult) -> None:
         procedure = record.procedure["name"]

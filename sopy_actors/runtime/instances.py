@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,10 +54,12 @@ def event_id_of(event: dict[str, Any]) -> str:
 
 @dataclass(slots=True)
 class Queued:
-    """An event waiting in its SOP's queue, with the future its sender awaits."""
+    """An event waiting in its SOP's queue, with the future its sender awaits; or, with `run`
+    set, work on the SOP that must not overlap its events (a person's resolution)."""
 
     item: SendItem
     reply: asyncio.Future[Reply]
+    run: Callable[[], Awaitable[Reply]] | None = None
 
 
 @dataclass(slots=True)
@@ -88,7 +90,7 @@ class Instance:
         while len(self.replies) > _RECENT_REPLIES:
             self.replies.popitem(last=False)
 
-    def phase(self) -> Literal["waiting", "running", "done", "failed", "cancelled"]:
+    def phase(self) -> Literal["waiting", "running", "waiting_for_human", "done", "failed", "cancelled"]:
         """The stored phase, with a running SOP told apart as busy (running) or idle (waiting)."""
         if self.record.phase != "running":
             return self.record.phase
@@ -139,6 +141,8 @@ class Instance:
             host=record.host,
             last_prompt=record.last_prompt,
             prompt=str(record.procedure.get("prompt", "")),
+            waiting=None if record.waiting is None else {k: v for k, v in record.waiting.items() if k != "event"},
+            recovery=record.recovery_history,
         )
 
 

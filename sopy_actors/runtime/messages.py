@@ -67,7 +67,8 @@ class HandlerCall(NamedTuple):
 
 class HandlerResult(TypedDict, total=False):
     """What a handler run did (`error` set instead of the rest when it failed; `pending` a
-    token to collect the result of a handler still running when its batch answered)."""
+    token to collect the result of a handler still running when its batch answered; `raised`
+    the exception the handler raised, in wire form, for a recovery policy to answer)."""
 
     outcome: str
     procedure: dict[str, Any]
@@ -78,6 +79,7 @@ class HandlerResult(TypedDict, total=False):
     seconds: float
     error: ErrorWire
     pending: str
+    raised: ErrorWire
 
 
 class Reply(TypedDict, total=False):

@@ -66,15 +66,7 @@ class ParentNotifier:
         """Tell the parent that this child ended, retrying; then record that it was told."""
         if not record.parent_pending:
             return
-        wire = event_to_wire(child_event(record))
-        for attempt in range(_NOTIFY_ATTEMPTS):
-            try:
-                await self._send(record, wire)
-                break
-            except (ray.exceptions.RayError, ValueError) as error:  # ValueError: no such actor yet
-                logger.warning("sop=<%s>, parent=<%s> | telling the parent failed: %s", record.sop_id, record.parent_id, error)
-                await asyncio.sleep(min(2.0**attempt, 30.0))
-        else:
+        if not await self._send_retrying(record, event_to_wire(child_event(record))):
             logger.error(
                 "sop=<%s>, parent=<%s> | parent not told; the next start of this host retries", record.sop_id, record.parent_id
             )
@@ -82,6 +74,22 @@ class ParentNotifier:
         told = record.model_copy(update={"parent_notified": True})
         await self._commits.call(Commit(record=told).rows())
         self._on_notified(told)
+
+    async def tell(self, record: SOPRecord, event: dict[str, Any]) -> None:
+        """Send the parent (if any) an event about this child, retrying for a while (best effort:
+        what this host's crash interrupts is not sent again)."""
+        if record.parent_id is not None and not await self._send_retrying(record, event):
+            logger.error("sop=<%s>, parent=<%s> | parent not told of %s", record.sop_id, record.parent_id, event.get("type"))
+
+    async def _send_retrying(self, record: SOPRecord, wire: dict[str, Any]) -> bool:
+        for attempt in range(_NOTIFY_ATTEMPTS):
+            try:
+                await self._send(record, wire)
+                return True
+            except (ray.exceptions.RayError, ValueError) as error:  # ValueError: no such actor yet
+                logger.warning("sop=<%s>, parent=<%s> | telling the parent failed: %s", record.sop_id, record.parent_id, error)
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        return False
 
     async def resend_pending(self, host: str) -> None:
         """Tell the parents of `host`'s finished children that a crash left untold."""

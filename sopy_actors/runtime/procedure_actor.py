@@ -23,11 +23,14 @@ from sopy_actors.core.codec import (
 from sopy_actors.core.context import handling
 from sopy_actors.core.events import event_from_wire
 from sopy_actors.core.options import ProcedureOptions, Semantics
+from sopy_actors.core.procedure import Procedure
+from sopy_actors.core.references import resolve_reference
 from sopy_actors.core.transition import Filters, step
-from sopy_actors.errors import SopyError, StateError, error_to_wire
+from sopy_actors.errors import HandlerError, SopyError, StateError, error_to_wire
+from sopy_actors.recovery.causes import raised_wire
 from sopy_actors.runtime.engine import install_worker_engine
 from sopy_actors.runtime.handler_runs import HandlerRuns
-from sopy_actors.runtime.messages import HandlerCall, HandlerResult
+from sopy_actors.runtime.messages import ErrorWire, HandlerCall, HandlerResult
 from sopy_actors.telemetry.reporter import MetricsReporter
 
 logger = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ def run_call(call: HandlerCall) -> HandlerResult:
                 f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}> | the new state cannot be "
                 f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"
             ) from error
-        return {
+        result: HandlerResult = {
             "outcome": transition.outcome.value,
             "procedure": encode_procedure(transition.procedure),
             "state": state_data,
@@ -62,10 +65,20 @@ def run_call(call: HandlerCall) -> HandlerResult:
             "event_type": type(event).__name__,
             "seconds": time.perf_counter() - started,
         }
+        if transition.raised is not None:  # a rejection a recovery policy may answer instead
+            result["raised"] = _raised(call, transition.raised, type(event).__name__)
+        return result
     except Exception as error:
         if not isinstance(error, SopyError):
             logger.exception("sop=<%s> | handler call failed", call.sop_id)
-        return {"error": error_to_wire(error), "seconds": time.perf_counter() - started}
+        failed: HandlerResult = {"error": error_to_wire(error), "seconds": time.perf_counter() - started}
+        if isinstance(error, HandlerError) and isinstance(error.__cause__, Exception):
+            failed["raised"] = _raised(call, error.__cause__, error.event_type)
+        return failed
+
+
+def _raised(call: HandlerCall, error: Exception, event_type: str) -> ErrorWire:
+    return raised_wire(error, sop_id=call.sop_id, procedure=str(call.procedure.get("name")), event_type=event_type)
 
 
 def _encode(call: HandlerCall, result: HandlerResult) -> str:
@@ -114,6 +127,14 @@ class ProcedureActor:
         calls = [HandlerCall(*call) for call in json.loads(calls_json)]
         results = self._runs.run_batch(calls)
         return "[" + ",".join(_encode(call, result) for call, result in zip(calls, results, strict=True)) + "]"
+
+    def construct(self, reference: str) -> dict[str, Any]:
+        """A new instance of the procedure class `reference` (`module:qualname`), encoded:
+        where a recovery `Fallback` moves an SOP. Errors come back as `{"error": wire}`."""
+        try:
+            return {"value": encode_procedure(resolve_reference(reference, Procedure)())}
+        except Exception as error:
+            return {"error": error_to_wire(error)}
 
     def collect(self, token: str) -> str:
         """The JSON `HandlerResult` of a call `handle_batch` answered as pending."""

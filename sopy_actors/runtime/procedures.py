@@ -11,7 +11,7 @@ import ray
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.errors import RuntimeUnavailable, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult
+from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
 from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options
 from sopy_actors.runtime.procedure_actor import ProcedureActor
 from sopy_actors.runtime.store import SOPRecord
@@ -58,6 +58,20 @@ class ProcedureCalls:
         except ray.exceptions.RayActorError as error:
             return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
         return result
+
+    async def construct(self, record: SOPRecord, reference: str) -> dict[str, Any]:
+        """A new instance of procedure class `reference`, encoded, built by an actor that runs
+        this SOP's code (a recovery fallback).
+
+        Raises:
+            SopyError: the class cannot be loaded or built (e.g. it needs arguments).
+        """
+        actor, _ = self._actor_for(record)
+        try:
+            encoded: dict[str, Any] = unwrap(await actor.construct.remote(reference))
+        except ray.exceptions.RayActorError as error:
+            raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
+        return encoded
 
     def _actor_for(self, record: SOPRecord) -> tuple[Any, Coalescer[HandlerCall, HandlerResult]]:
         procedure = record.procedure

@@ -30,8 +30,9 @@ __all__ = [
     "open_store",
 ]
 
-Phase = Literal["running", "done", "failed", "cancelled"]
-"""A stored SOP's phase; `error` holds the failure (wire form) of a failed or cancelled one."""
+Phase = Literal["running", "waiting_for_human", "done", "failed", "cancelled"]
+"""A stored SOP's phase; `error` holds the failure (wire form) of a failed or cancelled one;
+`waiting` says what a person is asked while the SOP is `waiting_for_human`."""
 
 
 def _rebuild(cls: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
@@ -72,6 +73,15 @@ class SOPRecord(_Transported):
     last_prompt: str | None = None
     error: dict[str, Any] | None = None
     parent_notified: bool = False  # the parent has been told of this child's end
+    entered_version: int = 0  # the version at which the SOP entered its current procedure
+    recovery: dict[str, Any] | None = None  # the SOP's RecoveryPolicy (JSON), if it declares one
+    recovery_history: list[dict[str, Any]] = Field(default_factory=list)  # RecoveryEntry data
+    waiting: dict[str, Any] | None = None  # while waiting_for_human: reason, choices, cause, event, since
+
+    @property
+    def active(self) -> bool:
+        """Not ended: running, or waiting for a person."""
+        return self.phase in ("running", "waiting_for_human")
 
     @property
     def parent_pending(self) -> bool:
@@ -99,26 +109,6 @@ class LogEntry(_Transported):
     at: float = Field(default_factory=time.time)
 
 
-class Commit(_Transported):
-    """An atomic write: the new checkpoint and, if an event caused it, its log entry."""
-
-    model_config = ConfigDict(frozen=True)
-
-    record: SOPRecord
-    entry: LogEntry | None = None
-
-    def rows(self) -> CommitRows:
-        """The commit rendered as rows; done where the commit is made, so only strings travel."""
-        entry = self.entry
-        event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
-        return _row(self.record), event
-
-
-# A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
-# time) and, if an event caused it, the `events` row (id, version, event id, entry JSON).
-CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None]
-
-
 class Timer(BaseModel):
     """A durable timer: send `event` (wire form) to an SOP at `due` (Unix time), once."""
 
@@ -129,6 +119,33 @@ class Timer(BaseModel):
     host: str
     due: float
     event: dict[str, Any]
+
+
+class Commit(_Transported):
+    """An atomic write: the new checkpoint, the log entry of the event that caused it (if one
+    did) and the timers it arms (a recovery retry, a procedure's timeout)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: SOPRecord
+    entry: LogEntry | None = None
+    timers: tuple[Timer, ...] = ()
+
+    def rows(self) -> CommitRows:
+        """The commit rendered as rows; done where the commit is made, so only strings travel."""
+        entry = self.entry
+        event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
+        if not self.timers:
+            return _row(self.record), event
+        return _row(self.record), event, tuple(_timer_row(timer) for timer in self.timers)
+
+
+# A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
+# time), the `events` row (id, version, event id, entry JSON) if an event caused it, and
+# optionally the `timers` rows it arms.
+CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None] | tuple[
+    tuple[Any, ...], tuple[Any, ...] | None, tuple[tuple[Any, ...], ...]
+]
 
 
 class SOPSummary(BaseModel):
@@ -142,6 +159,7 @@ class SOPSummary(BaseModel):
     procedure: str
     version: int
     parent_id: str | None = None
+    host: str = ""
 
 
 class StoredSOP(BaseModel):
@@ -276,7 +294,7 @@ class SQLiteStore:
             Per commit: None when written, or the stored entry (JSON) of an event whose id the
             SOP had committed already; such a commit is skipped whole (exactly-once).
         """
-        events = [event for _, event in commits if event is not None]
+        events = [rows[1] for rows in commits if rows[1] is not None]
         results: list[str | None] = [None] * len(commits)
         fresh = commits
         with self._transaction():
@@ -288,10 +306,10 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK TO log_rows")
                 logged = self._logged_among(events)
-                results = [None if event is None else logged.get((event[0], event[2])) for _, event in commits]
+                results = [None if rows[1] is None else logged.get((rows[1][0], rows[1][2])) for rows in commits]
                 fresh = [rows for rows, result in zip(commits, results, strict=True) if result is None]
                 self._db.executemany(
-                    "INSERT INTO events VALUES (?, ?, ?, ?)", [event for _, event in fresh if event is not None]
+                    "INSERT INTO events VALUES (?, ?, ?, ?)", [rows[1] for rows in fresh if rows[1] is not None]
                 )
             self._db.execute("RELEASE log_rows")
             self._db.executemany(
@@ -299,8 +317,11 @@ class SQLiteStore:
                 "phase = excluded.phase, procedure_name = excluded.procedure_name, "
                 "version = excluded.version, record = excluded.record, updated = excluded.updated, "
                 "parent_pending = excluded.parent_pending",
-                [sop for sop, _ in fresh],
+                [rows[0] for rows in fresh],
             )
+            timers = [timer for rows in fresh if len(rows) == 3 for timer in rows[2]]
+            if timers:
+                self._db.executemany("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", timers)
         return results
 
     def _logged_among(self, events: list[tuple[Any, ...]]) -> dict[tuple[str, str], str]:
@@ -361,22 +382,19 @@ class SQLiteStore:
 
     def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]:
         """Summaries of SOPs (of one phase, or all), newest first."""
-        query = "SELECT sop_id, name, phase, procedure_name, version, parent_id FROM sops"
+        query = "SELECT sop_id, name, phase, procedure_name, version, parent_id, json_extract(record, '$.host') FROM sops"
         params: tuple[Any, ...] = ()
         if phase is not None:
             query += " WHERE phase = ?"
             params = (phase,)
         rows = self._db.execute(query + " ORDER BY updated DESC LIMIT ?", (*params, limit))
-        keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id")
+        keys = ("sop_id", "name", "phase", "procedure", "version", "parent_id", "host")
         return [SOPSummary.model_validate(dict(zip(keys, row, strict=True))) for row in rows.fetchall()]
 
     def add_timer(self, timer: Timer) -> bool:
         """Store a timer; False if its id is taken (a retried schedule adds nothing)."""
         with self._transaction():
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)",
-                (timer.timer_id, timer.sop_id, timer.host, timer.due, json.dumps(timer.event)),
-            )
+            cursor = self._db.execute("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", _timer_row(timer))
         return cursor.rowcount == 1
 
     def timers(self, host: str) -> list[Timer]:
@@ -393,13 +411,15 @@ class SQLiteStore:
             self._db.execute("DELETE FROM timers WHERE timer_id = ?", (timer_id,))
 
     def unfinished_hosts(self) -> list[str]:
-        """Names of the hosts that still have work: SOPs running, or ended with a parent not told.
+        """Names of the hosts that still have work: SOPs running or waiting for a person, SOPs
+        ended with a parent not told, timers.
 
         A new cluster on this store creates these hosts so that their SOPs continue.
         """
         rows = self._db.execute(
             "SELECT DISTINCT json_extract(record, '$.host') FROM sops "
-            "WHERE phase = 'running' OR parent_pending = 1 UNION SELECT host FROM timers ORDER BY 1"
+            "WHERE phase IN ('running', 'waiting_for_human') OR parent_pending = 1 "
+            "UNION SELECT host FROM timers ORDER BY 1"
         ).fetchall()
         return [str(row[0]) for row in rows if row[0]]
 
@@ -451,3 +471,7 @@ def _row(record: SOPRecord) -> tuple[Any, ...]:
         time.time(),
         int(record.parent_pending),
     )
+
+
+def _timer_row(timer: Timer) -> tuple[Any, ...]:
+    return (timer.timer_id, timer.sop_id, timer.host, timer.due, json.dumps(timer.event))

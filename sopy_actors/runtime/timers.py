@@ -25,7 +25,8 @@ __all__ = ["HostTimers"]
 
 logger = logging.getLogger(__name__)
 
-_RETRY_SECONDS = 1.0  # a timer whose SOP could not be reached is tried again this much later
+_RETRY_SECONDS = 1.0  # a timer whose SOP could not take it is tried again this much later,
+_RETRY_CAP = 60.0  # doubling up to this (an SOP may wait days for a person)
 
 
 class HostTimers:
@@ -44,6 +45,7 @@ class HostTimers:
         self._fire = fire
         self._heap: list[tuple[float, str]] = []
         self._pending: dict[str, Timer] = {}
+        self._tries: dict[str, int] = {}
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -71,6 +73,10 @@ class HostTimers:
         if await self._store.add_timer.remote(timer):
             self._push(timer)
 
+    def arm(self, timer: Timer) -> None:
+        """Arm a timer already stored (written with a commit)."""
+        self._push(timer)
+
     def pending(self) -> int:
         """How many timers wait to fire."""
         return len(self._pending)
@@ -87,6 +93,9 @@ class HostTimers:
             logger.exception("timer=<%s>, sop=<%s> | firing failed", timer.timer_id, timer.sop_id)
             done = False
         if done:
+            self._tries.pop(timer.timer_id, None)
             await self._store.delete_timer.remote(timer.timer_id)
         else:
-            self._push(timer.model_copy(update={"due": time.time() + _RETRY_SECONDS}))
+            tries = self._tries[timer.timer_id] = self._tries.get(timer.timer_id, 0) + 1
+            delay = min(_RETRY_CAP, _RETRY_SECONDS * 2.0 ** (tries - 1))
+            self._push(timer.model_copy(update={"due": time.time() + delay}))

@@ -10,6 +10,7 @@ import pytest
 import sopy_actors.errors as errors
 from sopy_actors.errors import (
     AgentError,
+    AwaitingHuman,
     CircuitOpen,
     DefinitionError,
     HandlerError,
@@ -44,6 +45,7 @@ EXAMPLES: list[SopyError] = [
     TimedOut("no answer within 5 s"),
     AgentError("model down", agent="writer", retryable=True),
     CircuitOpen("search-agent", retry_after=5.0),
+    AwaitingHuman("s", "the payment provider rejects every call"),
     RecoveryExhausted("s", 4, "try again"),
     SOPViolation("SOP left unfinished: current procedure is Drafting with prompt Write.", sop_id="s", attempts=3),
 ]
@@ -63,9 +65,9 @@ def test_errors_round_trip_through_pickle(error: SopyError) -> None:
     assert copy.retryable == error.retryable
 
 
-def test_every_error_is_a_sopy_error_and_only_runtime_unavailable_is_retryable_by_default() -> None:
+def test_every_error_is_a_sopy_error_and_retryable_only_where_waiting_can_help() -> None:
     assert all(isinstance(e, SopyError) for e in EXAMPLES)
-    assert [type(e).__name__ for e in EXAMPLES if e.retryable] == ["RuntimeUnavailable", "TimedOut", "AgentError", "CircuitOpen"]
+    assert [type(e).__name__ for e in EXAMPLES if e.retryable] == ["RuntimeUnavailable", "TimedOut", "AgentError", "CircuitOpen", "AwaitingHuman"]
 
 
 @pytest.mark.parametrize("error", EXAMPLES, ids=lambda e: type(e).__name__)

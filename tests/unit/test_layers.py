@@ -17,10 +17,11 @@ LAYERS = [
     ("sopy_actors.core", "sopy_actors.testing"),
     ("sopy_actors.state",),
     ("sopy_actors.telemetry",),
+    ("sopy_actors.recovery",),
     ("sopy_actors.runtime",),
     ("sopy_actors.agents",),
     ("sopy_actors.monitoring",),
-    ("sopy_actors.recovery", "sopy_actors.workflows"),
+    ("sopy_actors.workflows",),
     ("sopy_actors.sopy", "sopy_actors.bootstrap"),
     ("sopy_actors.cli",),
 ]

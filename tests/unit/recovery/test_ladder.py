@@ -50,7 +50,7 @@ POLICY = RecoveryPolicy(
         Manual(reason="The writer keeps failing", choices=["retry", "skip", "abort"]),
     ]
 )
-STATE = {"approaches": ["outline first", "shorter draft"], "topic": "tides"}
+STATE = {"approaches": ["outline first", "shorter draft"], "current_approach": None, "topic": "tides"}
 
 
 def handler_raised() -> HandlerError:

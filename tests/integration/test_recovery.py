@@ -1,0 +1,187 @@
+"""The recovery ladder on the actor runtime: each rung, durable retries, waiting for a person."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors.errors import AwaitingHuman, InputError, RecoveryExhausted, SOPFailed, TimedOut
+from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
+from sopy_actors.runtime.handle import SOPHandle
+from tests.support import recovering as flow
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+def wait_until(check: Any, *, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def waiting(handle: SOPHandle) -> bool:
+    return handle.status().phase == "waiting_for_human"
+
+
+def strategies(handle: SOPHandle) -> list[tuple[str, str]]:
+    return [(entry["strategy"], entry["outcome"]) for entry in handle.status().recovery]
+
+
+def test_a_retryable_failure_is_retried_after_a_backoff_and_then_succeeds(tmp_path: Path) -> None:
+    counter = tmp_path / "calls"
+    handle = flow.make_sop(flow.RetryThenFallback(), counter, fail_times=2).start()
+    receipt = handle.send(flow.Work("tides"))
+    assert receipt.outcome == "recovering" and "retry 1 in 0.20 s" in str(receipt.prompt)
+    state = handle.result(timeout=60)
+    assert state.log == ["summarised tides via primary"]
+    assert counter.read_text() == "3"  # two failures, then the second retry
+    assert strategies(handle) == [("retry", "failed"), ("retry", "succeeded")]
+    outcomes = [(entry.event_type, entry.outcome) for entry in handle.history()]
+    assert outcomes == [("Work", "recovering"), ("Work", "recovering"), ("Work", "ended")]
+
+
+def test_after_its_retries_the_ladder_falls_back_to_another_procedure(tmp_path: Path) -> None:
+    handle = flow.make_sop(flow.RetryThenFallback(), tmp_path / "calls", fail_times=10).start()
+    handle.send(flow.Work("tides"))
+    wait_until(lambda: handle.status().procedure == "CheapSummary", what="the fallback")
+    status = handle.status()
+    assert status.phase == "waiting" and status.version == 3
+    assert strategies(handle) == [("retry", "failed"), ("retry", "failed"), ("fallback", "pending")]
+    assert handle.send(flow.Work("tides")).outcome == "ended"
+    assert handle.result(timeout=30).log == ["cheap summary of tides"]
+    assert strategies(handle)[-1] == ("fallback", "succeeded")
+
+
+def test_an_alternative_approach_from_the_state_is_tried_with_the_same_event(tmp_path: Path) -> None:
+    handle = flow.make_sop(flow.TryApproaches(), tmp_path / "calls", fail_times=2, fatal=True).start()
+    handle.send(flow.Work("tides"))
+    state = handle.result(timeout=60)
+    assert state.current_approach == "extractive"
+    assert state.log == ["summarised tides via extractive"]
+    assert strategies(handle) == [("alternative", "failed"), ("alternative", "succeeded")]
+
+
+def test_a_manual_step_waits_for_a_person_who_resolves_it(tmp_path: Path) -> None:
+    handle = flow.make_sop(flow.AskAPerson(), tmp_path / "calls", fail_times=1, fatal=True).start()
+    receipt = handle.send(flow.Work("tides"))
+    assert receipt.outcome == "recovering"
+    status = handle.status()
+    assert status.phase == "waiting_for_human"
+    assert status.waiting is not None and status.waiting["reason"] == "the summary service refuses this text"
+    assert status.waiting["choices"] == ["retry", "skip", "fallback", "abort"]
+    assert status.waiting["cause"]["kind"] == "handler_raised"
+    with pytest.raises(AwaitingHuman):  # nothing else gets in while it waits
+        handle.send(flow.Work("again"))
+    resolved = handle.resolve("retry", note="the service is back", by="ops@example.com")
+    assert resolved.phase in ("waiting", "running", "done")
+    assert handle.result(timeout=60).log == ["summarised tides via primary"]
+    entry = handle.status().recovery[-1]
+    assert (entry["strategy"], entry["outcome"], entry["by"], entry["note"]) == (
+        "manual", "resolved", "ops@example.com", "the service is back"
+    )
+
+
+def test_a_person_can_answer_with_an_event_fallback_or_abort(tmp_path: Path) -> None:
+    by_event = flow.make_sop(flow.AskAPerson(), tmp_path / "a", fail_times=5, fatal=True).start()
+    by_event.send(flow.Work("tides"))
+    by_event.resolve(flow.Approve("looks fine"), by="lead")
+    assert by_event.result(timeout=30).log == ["approved: looks fine"]
+
+    by_fallback = flow.make_sop(flow.AskAPerson(), tmp_path / "b", fail_times=5, fatal=True).start()
+    by_fallback.send(flow.Work("tides"))
+    assert by_fallback.resolve("fallback").procedure == "CheapSummary"
+
+    aborted = flow.make_sop(flow.AskAPerson(), tmp_path / "c", fail_times=5, fatal=True).start()
+    aborted.send(flow.Work("tides"))
+    aborted.resolve("abort", note="not worth it", by="lead")
+    with pytest.raises(SOPFailed, match="aborted by lead: not worth it"):
+        aborted.result(timeout=30)
+
+
+def test_bad_resolutions_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    running = flow.make_sop(flow.AskAPerson(), tmp_path / "a").start()
+    with pytest.raises(InputError, match="not waiting for a person"):
+        running.resolve("retry")
+    handle = flow.make_sop(flow.AskAPerson(), tmp_path / "b", fail_times=5, fatal=True).start()
+    handle.send(flow.Work("tides"))
+    before = handle.status()
+    with pytest.raises(InputError, match="field 'action'") as unknown:
+        handle.resolve("launch")
+    assert unknown.value.fields == ("action",)
+    with pytest.raises(InputError, match="does not take this event"):
+        handle.resolve(flow.Work("again"))  # Work is handled, but fails: refused as a rejection
+    with pytest.raises(InputError, match="does not fit"):
+        handle.resolve({"type": "tests.support.recovering:Approve", "data": {"payload": {"not": "a str"}}})
+    with pytest.raises(InputError, match="'type' is missing"):
+        handle.resolve({})
+    assert handle.status() == before
+    policy = RecoveryPolicy(rungs=[Manual(reason="check the input", choices=["skip", "abort"])])
+    narrow = flow.make_sop(flow.Summarise(), tmp_path / "c", fail_times=1, fatal=True, recovery=policy).start()
+    narrow.send(flow.Work("tides"))
+    with pytest.raises(InputError, match="action 'retry' is not offered: this SOP offers skip, abort"):
+        narrow.resolve("retry")
+    assert waiting(narrow)
+
+
+def test_when_the_ladder_is_exhausted_the_sop_fails_with_the_reason(tmp_path: Path) -> None:
+    policy = RecoveryPolicy(rungs=[Retry(max_attempts=1, backoff=flow.FAST)])
+    handle = flow.make_sop(flow.Summarise(), tmp_path / "calls", fail_times=5, recovery=policy).start()
+    handle.send(flow.Work("tides"))
+    with pytest.raises(RecoveryExhausted, match="1 of 1 attempts used"):
+        handle.result(timeout=60)
+    assert strategies(handle) == [("retry", "failed"), ("none", "gave_up")]
+
+
+def test_a_policy_that_does_not_cover_a_cause_leaves_sopy_semantics_alone(tmp_path: Path) -> None:
+    policy = RecoveryPolicy(rungs=[Retry(on="agent_error")])
+    handle = flow.make_sop(flow.Summarise(), tmp_path / "calls", fail_times=1, recovery=policy).start()
+    receipt = handle.send(flow.Work("tides"))
+    assert receipt.outcome == "rejected"  # SOPy: a raising handler rejects the event
+    assert handle.status().recovery == []
+
+
+def test_a_procedure_timeout_fails_the_sop_or_asks_its_policy(tmp_path: Path) -> None:
+    plain = flow.make_sop(flow.Deadline(), tmp_path / "a").start()
+    with pytest.raises(TimedOut, match="timeout of 0.5 s"):
+        plain.result(timeout=60)
+    escalated = flow.make_sop(flow.EscalatingDeadline(), tmp_path / "b").start()
+    wait_until(lambda: waiting(escalated), what="the escalation")
+    assert escalated.status().waiting["cause"]["kind"] == "timeout"  # type: ignore[index]
+    escalated.resolve("skip", by="lead")
+    assert escalated.send(flow.Approve("late but fine")).outcome == "ended"
+    approved = flow.make_sop(flow.Deadline(), tmp_path / "c").start()
+    approved.send(flow.Approve("in time"))
+    time.sleep(1.0)  # its timer fires after it left the procedure: ignored
+    assert approved.status().phase == "done"
+
+
+def test_a_retry_pending_across_a_host_kill_fires_once(tmp_path: Path, runtime: Any) -> None:
+    counter = tmp_path / "calls"
+    handle = flow.make_sop(flow.SlowRetry(), counter, fail_times=1).start(placement="dedicated")
+    assert handle.send(flow.Work("tides")).outcome == "recovering"
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)  # Ray restarts the host
+    assert handle.result(timeout=120).log == ["summarised tides via primary"]
+    time.sleep(1.0)
+    assert counter.read_text() == "2"  # the failure, then the retry: once
+    assert [entry.outcome for entry in handle.history()] == ["recovering", "ended"]
+
+
+def test_an_sop_waiting_for_a_person_survives_a_host_kill(tmp_path: Path, runtime: Any) -> None:
+    policy = RecoveryPolicy(rungs=[Manual(reason="check the input")])
+    handle = flow.make_sop(flow.Summarise(), tmp_path / "calls", fail_times=1, recovery=policy).start(
+        placement="dedicated"
+    )
+    handle.send(flow.Work("tides"))
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+    wait_until(lambda: waiting(handle), timeout=120, what="the host's restart")
+    handle.resolve("retry", by="ops")
+    assert handle.result(timeout=60).log == ["summarised tides via primary"]

@@ -1,0 +1,118 @@
+"""A workflow whose step fails on purpose, with recovery policies to climb (imported by workers).
+
+`Summarise` handles `Work` and fails while the call counter in `state.counter` (a real file)
+is at or below `state.fail_times`: with a `ConnectionError` (retryable) or, when
+`state.fatal`, a `ValueError` (not retryable). Each policy below is set on its own subclass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from sopy_actors import SOP, End, Event, Procedure, handler
+from sopy_actors.core.options import ProcedureOptions
+from sopy_actors.recovery import Alternative, Backoff, Fallback, Manual, RecoveryPolicy, Retry
+
+
+class Job(BaseModel):
+    counter: str
+    fail_times: int = 0
+    fatal: bool = False
+    approaches: list[str] = Field(default_factory=lambda: ["cached", "extractive"])
+    current_approach: str | None = None
+    log: list[str] = Field(default_factory=list)
+
+
+class Work(Event[str]):
+    """Summarise this text."""
+
+
+class Approve(Event[str]):
+    """A person's go-ahead, with a note."""
+
+
+def calls(state: Job) -> int:
+    """How many times the step ran (the counter file's value)."""
+    path = Path(state.counter)
+    return int(path.read_text()) if path.exists() else 0
+
+
+def _step(state: Job, text: str) -> None:
+    count = calls(state) + 1
+    Path(state.counter).write_text(str(count))
+    if count <= state.fail_times:
+        if state.fatal:
+            raise ValueError(f"bad input on call {count}")
+        raise ConnectionError(f"summary service down on call {count}")
+    state.log.append(f"summarised {text} via {state.current_approach or 'primary'}")
+
+
+FAST = Backoff(initial=0.2, multiplier=2.0, cap=1.0, jitter=0.0)
+
+
+class CheapSummary(Procedure[Job]):
+    """The fallback: a summary that cannot fail."""
+
+    @handler
+    def on_work(self, state: Job, event: Work) -> End:
+        state.log.append(f"cheap summary of {event.payload}")
+        return End()
+
+
+class Summarise(Procedure[Job]):
+    """No policy of its own: the SOP's `recovery=` applies."""
+
+    @handler
+    def on_work(self, state: Job, event: Work) -> End:
+        _step(state, event.payload)
+        return End()
+
+
+class RetryThenFallback(Summarise):
+    sop_recovery = RecoveryPolicy(
+        rungs=[Retry(max_attempts=2, backoff=FAST), Fallback(to=CheapSummary), Manual(reason="summaries keep failing")]
+    )
+
+
+class SlowRetry(Summarise):
+    sop_recovery = RecoveryPolicy(rungs=[Retry(max_attempts=2, backoff=Backoff(initial=4.0, jitter=0.0))])
+
+
+class TryApproaches(Summarise):
+    sop_recovery = RecoveryPolicy(rungs=[Alternative(approaches_field="approaches"), Manual(reason="no approach works")])
+
+
+class AskAPerson(Summarise):
+    sop_recovery = RecoveryPolicy(
+        rungs=[Manual(reason="the summary service refuses this text", choices=["retry", "skip", "fallback", "abort"]),
+               Fallback(to=CheapSummary)]
+    )
+
+    @handler
+    def on_approve(self, state: Job, event: Approve) -> End:
+        state.log.append(f"approved: {event.payload}")
+        return End()
+
+
+class Deadline(Procedure[Job]):
+    """Waits for `Approve`; gives up after half a second."""
+
+    sop_options = ProcedureOptions(timeout=0.5)
+
+    @handler
+    def on_approve(self, state: Job, event: Approve) -> End:
+        state.log.append(f"approved: {event.payload}")
+        return End()
+
+
+class EscalatingDeadline(Deadline):
+    sop_recovery = RecoveryPolicy(rungs=[Manual(reason="no approval within the deadline", choices=["skip", "abort"])])
+
+
+def make_sop(procedure: Procedure[Job], counter: Path, *, fail_times: int = 0, fatal: bool = False,
+             recovery: RecoveryPolicy | None = None) -> SOP[Job]:
+    """An SOP at `procedure`, failing `fail_times` times first (counted in the file `counter`)."""
+    state = Job(counter=str(counter), fail_times=fail_times, fatal=fatal)
+    return SOP(state, procedure, recovery=recovery)
