@@ -8,7 +8,8 @@
 Modules: `spec` (AgentSpec), `providers` (ModelConfig, provider factory), `scripted` (the
 offline ScriptedModel), `tools` (`@tool` and its events), `guard` (the strands hooks), `actor`
 (AgentActor), `handle` (StrandsAgent), `future` (AgentFuture), `results`, `events`, `metrics`,
-`sessions`. Names are loaded on first use: `sopy_actors.agents.events` stays free of Ray and
+`sessions`, `breakers` (the cluster's circuit breakers; `circuits()` reads them) over
+`circuit_board`. Names are loaded on first use: `sopy_actors.agents.events` stays free of Ray and
 strands.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "ToolUse",
     "ToolUseRequested",
     "Usage",
+    "circuits",
     "eToolResult",
     "eToolUse",
     "tool",
@@ -59,6 +61,7 @@ _MODULES = {
     "ToolUse": "events",
     "ToolUseRequested": "events",
     "Usage": "results",
+    "circuits": "breakers",
     "eToolResult": "events",
     "eToolUse": "events",
     "tool": "tools",

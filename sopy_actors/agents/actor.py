@@ -11,6 +11,10 @@ With `persist_sessions`, a call and its tool-call records are on disk until it f
 A call that had begun goes on where its conversation stopped, without its prompt again: the SOP
 gets `ToolFailed` for the tool calls the dead process left running, the model gets an error
 result for them, and the call's AgentResult has `attempts` > 1 and lists them as "interrupted".
+
+A spec with circuit breakers (`breaker`, `tool_breakers`) has the actor ask the cluster's
+breaker service before each call and tool run (`sopy_actors.agents.breakers`); a call its
+agent breaker refuses ends at once with `CircuitOpen` as its error.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from strands.hooks import MessageAddedEvent
 from strands.telemetry.metrics import EventLoopMetrics
 from strands.types.content import Message, Messages
 
+from sopy_actors.agents.breakers import AgentBreakers
 from sopy_actors.agents.building import new_strands_agent
+from sopy_actors.agents.circuit_board import agent_target
 from sopy_actors.agents.events import AgentCompleted, AgentCompletion
 from sopy_actors.agents.future import AgentRequest
 from sopy_actors.agents.guard import CONTEXT_KEY, CallContext, SOPGuard
@@ -78,7 +84,11 @@ class AgentActor:
         self._model = build_model(self._spec.model, agent=name)
         tools = [entry.bind(objects) if isinstance(entry, BoundTool) else load_tool(entry) for entry in self._spec.tools]
         self._tools = tools
-        self._guard = SOPGuard(name, {t.tool_name: events_of(t) for t in tools if hasattr(t, "tool_name")})
+        namespace = ray.get_runtime_context().namespace
+        self._breakers = AgentBreakers.of(self._spec, namespace)
+        self._guard = SOPGuard(
+            name, {t.tool_name: events_of(t) for t in tools if hasattr(t, "tool_name")}, breakers=self._breakers
+        )
         self._directory = Path(directory)
         self._pending = PendingCalls(self._directory) if self._spec.persist_sessions else None
         self._agents: OrderedDict[str, Agent] = OrderedDict()
@@ -89,7 +99,7 @@ class AgentActor:
         self._results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cancelled: set[str] = set()
         self._metrics = AgentMetrics(name)
-        self._reporter = MetricsReporter(ray.get_runtime_context().namespace, kind="agent")
+        self._reporter = MetricsReporter(namespace, kind="agent")
         resumed = self._pending.load() if self._pending is not None else []
         for pending in resumed:  # oldest first: each conversation's queue keeps its order
             self._start(pending)
@@ -150,6 +160,21 @@ class AgentActor:
 
     async def _run(self, pending: PendingCall) -> dict[str, Any]:
         request = pending.request
+        refusal = await self._breakers.admit(agent_target(self._spec.name)) if self._breakers is not None else None
+        if refusal is None:
+            reply = await self._call(pending)
+        else:  # the circuit is open: nothing runs, nothing is counted as a call
+            logger.info("agent=<%s>, call=<%s> | circuit open: call refused", self._spec.name, request.call_id)
+            reply = {"error": refusal, "call_id": request.call_id}
+        if request.deliver_to is not None:
+            await self._deliver(request, reply)
+        self._finish(request.call_id, reply)
+        return reply
+
+    async def _call(self, pending: PendingCall) -> dict[str, Any]:
+        """Run one call (its attempt, metrics and breaker outcome); returns the reply."""
+        request = pending.request
+        failed: bool | None = None  # for the agent's breaker: None when cancelled
         started = time.perf_counter()
         call = CallContext(
             owner=request.sop, call_id=request.call_id, records=pending.tool_calls, on_change=lambda: self._save(pending)
@@ -169,11 +194,13 @@ class AgentActor:
             if request.call_id in self._cancelled:
                 reply = {"error": self._cancelled_error(request)}
             else:
+                failed = False
                 latency = time.perf_counter() - started
                 reply = {"ok": self._result(request, result, call, usage, latency, pending.attempts)}
         except asyncio.CancelledError:
             reply = {"error": self._cancelled_error(request)}
         except Exception as error:
+            failed = True
             logger.warning("agent=<%s>, call=<%s> | call failed", self._spec.name, request.call_id, exc_info=True)
             failure = as_sopy_error(error, wrap=AgentError)
             failure = AgentError(
@@ -197,9 +224,8 @@ class AgentActor:
             error="error" in reply,
         )
         self._report(records, failed="error" in reply, usage=usage, latency=latency)
-        if request.deliver_to is not None:
-            await self._deliver(request, reply)
-        self._finish(request.call_id, reply)
+        if self._breakers is not None and failed is not None:
+            await self._breakers.record(agent_target(self._spec.name), ok=not failed)
         return reply
 
     async def _attempt(self, agent: Agent, request: AgentRequest, call: CallContext, attempt: int) -> StrandsResult:

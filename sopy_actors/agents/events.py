@@ -111,7 +111,8 @@ class ToolFailure(BaseModel):
         status: "error" (the tool failed, or its result did not fit the result event) or
             "interrupted" (the agent's process stopped while the tool ran, so it may or may not
             have taken effect; the agent call is run again and goes on from there).
-        error: what happened, in the wire format of `sopy_actors.errors` (an AgentError).
+        error: what happened, in the wire format of `sopy_actors.errors`: an AgentError, or
+            the CircuitOpen that kept the tool from running (its circuit breaker was open).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -126,7 +127,7 @@ class ToolFailure(BaseModel):
         return str(self.error.get("message", ""))
 
     def exception(self) -> SopyError:
-        """The failure as an exception (an AgentError; `retryable` says whether to call again)."""
+        """The failure as an exception (an AgentError or CircuitOpen; `retryable` says whether to call again)."""
         return error_from_wire(self.error)
 
 

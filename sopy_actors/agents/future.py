@@ -47,6 +47,7 @@ def reply_to_result(reply: dict[str, Any], agent: str) -> AgentResult:
 
     Raises:
         AgentError: the call failed or was cancelled (`retryable` says whether to try again).
+        CircuitOpen: the agent's circuit breaker refused the call (it was not made).
     """
     if "error" in reply:
         raise error_from_wire(reply["error"])
@@ -100,6 +101,7 @@ class AgentFuture(BaseModel):
 
         Raises:
             AgentError: the call failed or was cancelled.
+            CircuitOpen: the agent's circuit breaker refused the call (it was not made).
             TimeoutError: no result within `timeout` seconds (the call goes on).
         """
         reply = self._get(self._actor().wait.remote(self.request.model_dump(mode="json")), timeout)

@@ -9,6 +9,9 @@ For each tool call of a call that has an owner:
    awaited. Rejected, or the SOP cannot take events, or the use event cannot be built from the
    model's input (it does not fit, or the event's constructor raised: logged, never raised):
    `cancel_tool` = the refusal, so the tool does not run and the model gets it as an error result.
+   Accepted (or a call without an owner), a tool with a circuit breaker asks it next
+   (`sopy_actors.agents.breakers`); open, the tool does not run either: the model gets "Not run:
+   <the CircuitOpen message>" as an error result and the owner `ToolFailed` with the CircuitOpen.
 2. `AfterToolCallEvent`: the tool succeeded: its result event goes to the owner. Rejected (or
    unfit result): the model sees the refusal as an error result instead. The tool failed (or its
    result did not fit): `ToolFailed` goes to the owner instead.
@@ -17,8 +20,10 @@ For each tool call of a call that has an owner:
 So every use event the SOP accepted is followed by its result event or by `ToolFailed`. A
 refusal of a `ToolFailed` is what the model sees as the tool's result. A refusal is worded as
 SOPy words it (`refusal_text`): the SOP's recovery prompt, with its procedure and instruction.
-Calls without an owner run unguarded but are still recorded. Every change to a record is
-saved (`CallContext.on_change`), so a restarted actor knows which tool calls were running.
+Calls without an owner run unguarded (but for breakers) and are still recorded. A tool run that
+a breaker let through is reported to it: a success, or a failure (it raised or returned an
+error). Every change to a record is saved (`CallContext.on_change`), so a restarted actor knows
+which tool calls were running.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from strands.hooks import (
     AfterToolCallEvent,
@@ -37,11 +42,15 @@ from strands.hooks import (
 from strands.types.content import ContentBlock
 from strands.types.tools import ToolResultContent, ToolResultStatus, ToolUse
 
+from sopy_actors.agents.circuit_board import tool_target
 from sopy_actors.agents.events import ToolFailure
 from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.tools import ToolEvents, failure_event, result_event, use_event
-from sopy_actors.errors import AgentError, InputError, error_to_wire, is_retryable
+from sopy_actors.errors import AgentError, InputError, SopyError, error_from_wire, error_to_wire, is_retryable
 from sopy_actors.runtime.messages import Receipt
+
+if TYPE_CHECKING:
+    from sopy_actors.agents.breakers import AgentBreakers
 
 __all__ = ["CONTEXT_KEY", "CallContext", "SOPGuard", "refusal_text"]
 
@@ -68,12 +77,14 @@ class CallContext:
         records: tool-call records by tool use id, in call order (ToolCall fields; the status
             is "running" while the tool call is under way).
         on_change: called after each change to `records` (the actor saves them).
+        admitted: tool use ids a circuit breaker let through, until the tool returns.
     """
 
     owner: Any
     call_id: str
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     on_change: Callable[[], None] = lambda: None
+    admitted: set[str] = field(default_factory=set)
 
     def tool_calls(self) -> list[ToolCall]:
         """The records as ToolCall models, in order; one still running counts as interrupted."""
@@ -117,11 +128,13 @@ class SOPGuard(HookProvider):
     Args:
         agent: the agent's name (the events' `sender`).
         events: event classes by tool name.
+        breakers: the agent's circuit breakers (tools without one are not checked), or None.
     """
 
-    def __init__(self, agent: str, events: dict[str, ToolEvents]) -> None:
+    def __init__(self, agent: str, events: dict[str, ToolEvents], breakers: AgentBreakers | None = None) -> None:
         self.agent = agent
         self.events = events
+        self.breakers = breakers
 
     def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
         """Install the two callbacks (strands calls this once per Agent)."""
@@ -129,7 +142,7 @@ class SOPGuard(HookProvider):
         registry.add_callback(AfterToolCallEvent, self.after_tool)
 
     async def before_tool(self, event: BeforeToolCallEvent) -> None:
-        """Ask the owning SOP whether this tool call may run."""
+        """Ask the owning SOP whether this tool call may run, then the tool's circuit breaker."""
         call: CallContext | None = event.invocation_state.get(CONTEXT_KEY)
         if call is None:
             return
@@ -138,8 +151,12 @@ class SOPGuard(HookProvider):
         record = {"name": name, "input": tool_input, "tool_use_id": tool_use_id, "status": _RUNNING}
         call.records[tool_use_id] = record
         call.on_change()  # saved before the SOP hears of it: a restart must know it may be running
-        if call.owner is None:
-            return
+        if call.owner is None or await self._accepted(call, event, record):
+            await self._admit(call, event, record)
+
+    async def _accepted(self, call: CallContext, event: BeforeToolCallEvent, record: dict[str, Any]) -> bool:
+        """Send the use event to the owner; refused (or not buildable), cancel the tool and say False."""
+        name, tool_use_id, tool_input = record["name"], record["tool_use_id"], record["input"]
         events = self.events.get(name, ToolEvents())
         try:
             message = use_event(events, name, tool_input, sender=self.agent, tool_use_id=tool_use_id)
@@ -153,15 +170,37 @@ class SOPGuard(HookProvider):
                 f"Call {name} with the arguments its schema lists."
             )
             self._refuse(call, event, record, "error", refusal)
-            return
+            return False
         prompt = await self._send(call, message)
         if prompt is not None:
             self._refuse(call, event, record, "rejected", prompt)
+            return False
+        return True
+
+    async def _admit(self, call: CallContext, event: BeforeToolCallEvent, record: dict[str, Any]) -> None:
+        """Ask the tool's circuit breaker, if it has one; open, the tool does not run."""
+        target = tool_target(record["name"])
+        if self.breakers is None or not self.breakers.guards(target):
+            return
+        refusal = await self.breakers.admit(target)
+        if refusal is None:
+            call.admitted.add(record["tool_use_id"])
+            return
+        logger.info("agent=<%s>, call=<%s>, tool=<%s> | circuit open: tool not run", self.agent, call.call_id, record["name"])
+        record.update(status="error", message=f"Not run: {refusal['message']}")
+        await self._fail(call, record, "error", error=error_from_wire(refusal))
+        event.cancel_tool = record["message"]
+        call.on_change()
 
     async def after_tool(self, event: AfterToolCallEvent) -> None:
-        """Send the tool's result, or its failure, to the owning SOP; show a rejection to the model."""
+        """Tell the tool's breaker how it went; send the tool's result, or its failure, to the
+        owning SOP; show a rejection to the model."""
         call: CallContext | None = event.invocation_state.get(CONTEXT_KEY)
         tool_use_id = event.tool_use["toolUseId"]
+        if call is not None and tool_use_id in call.admitted and self.breakers is not None:
+            call.admitted.discard(tool_use_id)
+            ok = event.result.get("status") == "success" and event.exception is None
+            await self.breakers.record(tool_target(event.tool_use["name"]), ok=ok)
         record = call.records.get(tool_use_id) if call is not None else None
         if call is None or record is None or event.cancel_message is not None:
             return
@@ -227,20 +266,28 @@ class SOPGuard(HookProvider):
         return results
 
     async def _fail(
-        self, call: CallContext, record: dict[str, Any], status: Literal["error", "interrupted"], *, retryable: bool
+        self,
+        call: CallContext,
+        record: dict[str, Any],
+        status: Literal["error", "interrupted"],
+        *,
+        retryable: bool = False,
+        error: SopyError | None = None,
     ) -> str | None:
-        """Send `ToolFailed` for a tool call that ended without a result (`record["message"]` says how).
+        """Send `ToolFailed` for a tool call that ended without a result (`record["message"]` says
+        how; `error` is the failure, default an AgentError saying so).
 
         Returns the SOP's recovery prompt, which then replaces the record's message, or None.
         """
         if call.owner is None:
             return None
         name = record["name"]
-        error = AgentError(
-            f"agent=<{self.agent}>, call=<{call.call_id}>, tool=<{name}> | {record['message']}",
-            agent=self.agent,
-            retryable=retryable,
-        )
+        if error is None:
+            error = AgentError(
+                f"agent=<{self.agent}>, call=<{call.call_id}>, tool=<{name}> | {record['message']}",
+                agent=self.agent,
+                retryable=retryable,
+            )
         failure = ToolFailure(tool=name, status=status, error=error_to_wire(error))
         message = failure_event(failure, sender=self.agent, tool_use_id=record["tool_use_id"], call_id=call.call_id)
         prompt = await self._send(call, message)

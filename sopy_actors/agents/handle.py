@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
@@ -40,6 +40,7 @@ from sopy_actors.agents.sessions import agents_directory
 from sopy_actors.agents.spec import AgentSpec
 from sopy_actors.core.context import handling_sop_id, innermost_run
 from sopy_actors.errors import InputError
+from sopy_actors.recovery.breaker import BreakerSettings
 from sopy_actors.runtime.engine import current_engine
 from sopy_actors.runtime.handle import SOPHandle
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options, runtime_env_key
@@ -90,6 +91,10 @@ class StrandsAgent(BaseModel):
         name: its name (event sender, metrics label); default "agent-<hash of the spec>".
         max_concurrency: calls its actor runs at once.
         persist_sessions: keep conversations (and running calls) across actor restarts.
+        breaker: a circuit breaker on its invocations (`BreakerSettings`), shared by every
+            caller in the cluster; an open one makes calls raise `CircuitOpen` at once.
+        tool_breakers: circuit breakers on its tools, by tool name; a tool whose circuit is
+            open does not run (see `sopy_actors.agents.breakers`).
 
     Raises:
         InputError: an argument is invalid (names the field), including a model provider
@@ -111,6 +116,8 @@ class StrandsAgent(BaseModel):
         name: str | None = None,
         max_concurrency: int = 4,
         persist_sessions: bool = True,
+        breaker: BreakerSettings | None = None,
+        tool_breakers: Mapping[str, BreakerSettings] | None = None,
     ) -> None:
         if spec is None:
             fields = {
@@ -119,6 +126,8 @@ class StrandsAgent(BaseModel):
                 "model": model,
                 "max_concurrency": max_concurrency,
                 "persist_sessions": persist_sessions,
+                "breaker": breaker,
+                "tool_breakers": dict(tool_breakers or {}),
             }
             if name is None:
                 anonymous = AgentSpec(name="agent", **fields)
@@ -160,6 +169,7 @@ class StrandsAgent(BaseModel):
 
         Raises:
             AgentError: the model or the agent loop failed, or the call was cancelled.
+            CircuitOpen: the agent's circuit breaker is open: the call was not made.
             InputError: bad arguments, or `sop=` names the SOP whose handler is running.
             TimeoutError: no result within `timeout`.
         """

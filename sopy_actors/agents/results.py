@@ -30,8 +30,9 @@ class ToolCall(BaseModel):
         name: the tool's name.
         input: the arguments the model gave.
         tool_use_id: the model's id for the call.
-        status: "ok" (ran, result accepted), "error" (the tool failed or its result did not fit
-            the result event), "rejected" (the SOP refused the call or its result) or
+        status: "ok" (ran, result accepted), "error" (the tool failed, its result did not fit
+            the result event, or its circuit breaker was open, so it did not run), "rejected"
+            (the SOP refused the call or its result) or
             "interrupted" (the agent's process stopped before the tool returned, so it has no
             result and may or may not have taken effect; the call was then run again).
         message: what the model was shown as the tool's result (the recovery prompt when

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from sopy_actors.agents.providers import ModelConfig, model_config_from
 from sopy_actors.core.events import input_error
 from sopy_actors.core.references import reference_of, resolve_reference
-from sopy_actors.errors import InputError
+from sopy_actors.errors import DefinitionError, InputError
+from sopy_actors.recovery.breaker import BreakerSettings
 
 __all__ = ["AgentSpec", "BoundTool", "load_tool", "tool_reference"]
 
@@ -177,9 +178,14 @@ class AgentSpec(BaseModel):
         max_concurrency: conversations the actor runs at once (model calls in parallel).
         persist_sessions: keep each conversation in session files, so a restarted actor
             resumes it, and resume calls that were running when the actor died.
+        breaker: a circuit breaker on the agent's invocations (target `agent:<name>`), or
+            None; see `sopy_actors.agents.breakers`.
+        tool_breakers: circuit breakers on tools, by tool name (the strands tool name, which
+            the model calls; target `tool:<name>`, shared by every agent using that tool).
 
     Raises:
-        InputError: a field is invalid; the message names it.
+        InputError: a field is invalid (a `tool_breakers` key that names none of the tools
+            too); the message names it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -190,12 +196,23 @@ class AgentSpec(BaseModel):
     model: ModelConfig = Field(default=None, validate_default=True)
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     persist_sessions: bool = True
+    breaker: BreakerSettings | None = None
+    tool_breakers: dict[str, BreakerSettings] = Field(default_factory=dict)
 
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as error:
             raise input_error("AgentSpec", error) from None
+        # Here, not in a validator: tool names need the tools' objects, which JSON (the actor's
+        # copy of the spec) does not carry.
+        unknown = sorted(set(self.tool_breakers) - set(self.tool_names())) if self.tool_breakers else []
+        if unknown:
+            raise InputError(
+                f"Invalid AgentSpec: tool_breakers names {', '.join(map(repr, unknown))}, which is not a tool of "
+                f"agent {self.name!r} (its tools: {', '.join(self.tool_names()) or 'none'})",
+                fields=("tool_breakers",),
+            )
 
     @field_validator("name")
     @classmethod
@@ -216,10 +233,38 @@ class AgentSpec(BaseModel):
             raise ValueError("lists a tool twice")
         return references
 
+    @field_validator("breaker", mode="before")
+    @classmethod
+    def _check_breaker(cls, breaker: Any) -> BreakerSettings | None:
+        return None if breaker is None else _breaker_settings(breaker)
+
+    @field_validator("tool_breakers", mode="before")
+    @classmethod
+    def _check_tool_breakers(cls, breakers: Any) -> dict[str, BreakerSettings]:
+        if not isinstance(breakers, Mapping):
+            raise ValueError("must map tool names to BreakerSettings")
+        settings = {}
+        for name, value in breakers.items():
+            try:
+                settings[name] = _breaker_settings(value)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+        return settings
+
     @field_validator("model", mode="before")
     @classmethod
     def _check_model(cls, model: Any) -> ModelConfig:
         return model_config_from(model)
+
+    def tool_names(self) -> list[str]:
+        """The names the model calls its tools by (strands `tool_name`, else the function's name).
+
+        Raises:
+            InputError: a tool does not import, or the spec was rebuilt from JSON and holds a
+                tool method without its object.
+        """
+        tools = [getattr(t.instance(), t.method) if isinstance(t, BoundTool) else load_tool(t) for t in self.tools]
+        return [str(getattr(tool, "tool_name", None) or tool.__name__) for tool in tools]
 
     def tool_objects(self) -> dict[str, Any]:
         """The objects of its tool methods, by digest: what the agent actor gets beside the spec.
@@ -236,6 +281,18 @@ class AgentSpec(BaseModel):
     def actor_name(self) -> str:
         """The name of the AgentActor that serves this spec."""
         return f"sopy-agent-{self.name}-{self.digest()[:12]}"
+
+
+def _breaker_settings(value: Any) -> BreakerSettings:
+    """BreakerSettings from itself or its fields; ValueError listing the problems otherwise."""
+    if isinstance(value, BreakerSettings):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be BreakerSettings or a dict of its fields, got {type(value).__name__}")
+    try:
+        return BreakerSettings(**value)
+    except DefinitionError as error:
+        raise ValueError("; ".join(error.problems)) from None
 
 
 def _tool_entry(tool: Any, where: str) -> str | BoundTool:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sopy_actors.core.events import Event
+from sopy_actors.recovery.breaker import CircuitStateName
 
 __all__ = ["DependencyStatus", "HealthCheck", "HealthMetrics", "NodeHealth"]
 
@@ -55,6 +56,8 @@ class HealthMetrics(BaseModel):
         nodes: each node's reading, by short node id.
         actor_restarts: sopy actor restarts since the Monitor's totals began.
         queued_events: events waiting on hosts.
+        circuits: each circuit breaker's state (closed, half_open or open) by target
+            (`agent:<name>`, `tool:<name>`; see `sopy_actors.agents.breakers`).
         sampled_at: Unix time of the reading.
     """
 
@@ -70,6 +73,7 @@ class HealthMetrics(BaseModel):
     nodes: dict[str, NodeHealth] = Field(default_factory=dict)
     actor_restarts: int = Field(default=0, ge=0)
     queued_events: int = Field(default=0, ge=0)
+    circuits: dict[str, CircuitStateName] = Field(default_factory=dict)
     sampled_at: float = 0.0
 
 

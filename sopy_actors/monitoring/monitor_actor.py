@@ -10,6 +10,9 @@ snapshot under a lock. What it does:
 - samples every `sample_every` s: each node's memory and CPU (itself on the head, a tiny
   `NodeProbeActor` on every other node), the hosts' SOP instances and queues, error and
   rejection ratios over a sliding window, built-in predictors' risk;
+- reads the circuit breakers' states from the breaker service (`sopy_actors.agents.breakers`,
+  looked up by name; absent until an agent with a breaker is called) for
+  `sopy_circuit_state{target}` and the HealthCheck `circuits`;
 - runs registered dependency probes, each in a runner process of its own with its timeout
   (`probe_runner`): a probe that hangs or ends its process never stops the loop or the
   Monitor; one whose runner dies `CRASH_LIMIT` checks in a row is disabled (and saved so);
@@ -31,6 +34,7 @@ from typing import Any, TypeVar
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from sopy_actors.agents.breakers import BREAKER_ACTOR
 from sopy_actors.errors import RecoveryExhausted, SOPFailed, SopyError, UnknownSOP
 from sopy_actors.monitoring.exporter import Snapshot, TotalsCollector, serve
 from sopy_actors.monitoring.health import DependencyStatus, HealthCheck, HealthMetrics
@@ -46,6 +50,7 @@ from sopy_actors.monitoring.predictors import (
 from sopy_actors.monitoring.probe_runner import ProbeRunner
 from sopy_actors.monitoring.probes import ProbeSpec, ProbeState
 from sopy_actors.monitoring.totals import Batch, MonitorDB, Series
+from sopy_actors.recovery.breaker import CIRCUIT_STATE_CODES, CircuitStateName
 from sopy_actors.runtime.options import create_actor
 from sopy_actors.runtime.rayutil import alive_nodes
 from sopy_actors.telemetry import names
@@ -63,6 +68,7 @@ _BASELINE = 600.0
 _RESPONSE_TIMES = 50
 _CALL_TIMEOUT = 5.0
 _HOST_PREFIX = "sopy-host-"
+_BREAKERS_LOOKUP_EVERY = 5.0
 _PREDICTORS: dict[str, Predictor] = {
     "resource_exhaustion": resource_exhaustion,
     "performance_degradation": performance_degradation,
@@ -133,6 +139,8 @@ class _MonitorCore:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.node_probes: dict[str, Any] = {}
         self.hosts: dict[str, Any] = {}
+        self.breakers: Any = None
+        self.breakers_looked_up = 0.0
         self.queued = 0
         self.subs: dict[str, dict[str, Any]] = self.db.rows("subscriptions")
         self.probes = self._load_probes()
@@ -269,6 +277,7 @@ class _MonitorCore:
                 "nodes": nodes,
                 "actor_restarts": int(self.totals.total(names.ACTOR_RESTARTS.name)),
                 "queued_events": self.queued,
+                "circuits": await self._circuits(),
                 "sampled_at": time.time(),
             }
         )
@@ -296,6 +305,27 @@ class _MonitorCore:
             (name,): float(RISK_LEVELS.index(p(metrics))) for name, p in _PREDICTORS.items()
         }
         self._set_gauge(names.HEALTH_RISK, risks)
+        self._set_gauge(names.CIRCUIT_STATE, {(t,): float(CIRCUIT_STATE_CODES[s]) for t, s in metrics["circuits"].items()})
+
+    async def _circuits(self) -> dict[str, CircuitStateName]:
+        """Every circuit's state now, by target; {} while there is no breaker service."""
+        loop = asyncio.get_running_loop()
+        if self.breakers is None and time.monotonic() - self.breakers_looked_up >= _BREAKERS_LOOKUP_EVERY:
+            self.breakers_looked_up = time.monotonic()
+            try:
+                self.breakers = await loop.run_in_executor(None, lambda: ray.get_actor(BREAKER_ACTOR, namespace=self.namespace))
+            except ValueError:
+                return {}
+        if self.breakers is None:
+            return {}
+        try:
+            snapshot = await asyncio.wait_for(self.breakers.snapshot.remote(), timeout=_CALL_TIMEOUT)
+        except (TimeoutError, ray.exceptions.RayError) as error:
+            logger.warning("the breaker service did not answer: %s", type(error).__name__)
+            if isinstance(error, ray.exceptions.ActorDiedError):
+                self.breakers = None
+            return {}
+        return {target: circuit["state"] for target, circuit in snapshot.items()}
 
     async def _sample_nodes(self) -> None:
         loop = asyncio.get_running_loop()

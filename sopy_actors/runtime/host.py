@@ -102,7 +102,15 @@ class SOPHostActor:
         # Ray runs an async actor's __init__ on its event loop: a restarted host tells the
         # parents its crash left untold.
         self._spawn(self._parents.resend_pending(name))
+        self._spawn(self._load_waiting())
         logger.info("host=<%s> | started", name)
+
+    async def _load_waiting(self) -> None:
+        """Load this host's SOPs that wait for a person, so that they show in its statistics
+        (`sopy_sop_instances{phase="waiting_for_human"}`) before anyone touches them."""
+        for summary in await self._store.list_sops.remote("waiting_for_human", 1_000_000):
+            if summary.host == self._name:
+                await self._instances.get(summary.sop_id)
 
     # -- lifecycle -------------------------------------------------------------------------
 

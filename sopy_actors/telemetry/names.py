@@ -17,6 +17,7 @@ __all__ = [
     "AGENT_CALL_DURATION",
     "AGENT_CALL_RERUNS",
     "AGENT_TOKENS",
+    "CIRCUIT_STATE",
     "DEPENDENCY_LATENCY",
     "DEPENDENCY_UP",
     "EVENTS",
@@ -144,6 +145,10 @@ HEALTH_RISK = Family(
     "sopy_health_risk_level", "gauge", ("predictor",),
     "Cluster-wide risk from the built-in predictors: 0 low, 1 medium, 2 high.",
 )
+CIRCUIT_STATE = Family(
+    "sopy_circuit_state", "gauge", ("target",),
+    "Circuit breaker of an agent or tool (target: agent:<name> or tool:<name>): 0 closed, 1 half-open, 2 open.",
+)
 HEALTH_CHECKS = Family(
     "sopy_health_checks_total", "counter", ("sop", "outcome"),
     "HealthCheck events delivered to monitored SOPs (outcome: the event's outcome, or undelivered).",
@@ -161,7 +166,7 @@ FAMILIES: tuple[Family, ...] = (
     EVENTS, TRANSITIONS, HANDLER_DURATION, SOPS_STARTED, SOPS_FINISHED, SOP_INSTANCES, QUEUED_EVENTS,
     RECOVERY_STEPS, AGENT_CALLS, AGENT_CALL_RERUNS, AGENT_CALL_DURATION, AGENT_TOKENS, TOOL_CALLS,
     TOOL_CALLS_REJECTED, ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY, NODE_CPU, EVENT_ERROR_RATIO,
-    EVENT_REJECTION_RATIO, DEPENDENCY_UP, DEPENDENCY_LATENCY, HEALTH_RISK, HEALTH_CHECKS,
+    EVENT_REJECTION_RATIO, DEPENDENCY_UP, DEPENDENCY_LATENCY, HEALTH_RISK, CIRCUIT_STATE, HEALTH_CHECKS,
     MONITOR_REPORTS, METRIC_UPDATES_DROPPED,
 )
 

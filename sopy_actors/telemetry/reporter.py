@@ -9,8 +9,10 @@ A daemon thread sends what accumulated every `interval` seconds as one numbered 
   dropped, and the next batch counts them in `sopy_metric_updates_dropped_total{kind}`). The
   unacknowledged batch is sent again with the same number when its call fails; the Monitor
   applies each number once, so nothing is lost or counted twice.
-- No Monitor at all (`init(monitoring=False)`): deltas are discarded; the reporter looks for
-  the Monitor again every 10 s.
+- No Monitor yet (an actor started before it, as hosts are at `init`) or at all
+  (`init(monitoring=False)`): deltas keep accumulating within the same `max_series` bound and
+  the reporter looks for the Monitor again every 10 s, so counts made before it started are
+  not lost.
 - The reporter's process dies: at most its last `interval` of deltas is lost.
 A reporter created in a restarted actor counts one `sopy_actor_restarts_total{kind}`.
 """
@@ -110,8 +112,7 @@ class MetricsReporter:
     def _step(self) -> None:
         """Settle the unacknowledged batch (resend it if its call failed), else send the next."""
         monitor = self._lookup()
-        if monitor is None:
-            self._deltas.take()  # no Monitor in this namespace: monitoring is off
+        if monitor is None:  # not started yet, or monitoring is off: keep accumulating (bounded)
             return
         if self._unacked is not None:
             sent, ref = self._unacked

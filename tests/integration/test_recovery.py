@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,14 @@ from typing import Any
 import pytest
 import ray
 
+import sopy_actors
 from sopy_actors.errors import AwaitingHuman, InputError, RecoveryExhausted, SOPFailed, TimedOut
 from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
 from sopy_actors.runtime.handle import SOPHandle
+from tests.examples.cli import ROOT, on_cluster, run_cli
 from tests.support import recovering as flow
+from tests.support.monitoring import samples, scrape, wait_for
+from tests.support.processes import run_driver
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -185,3 +190,76 @@ def test_an_sop_waiting_for_a_person_survives_a_host_kill(tmp_path: Path, runtim
     wait_until(lambda: waiting(handle), timeout=120, what="the host's restart")
     handle.resolve("retry", by="ops")
     assert handle.result(timeout=60).log == ["summarised tides via primary"]
+
+
+DRIVER = """
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.getcwd())
+import sopy_actors
+from sopy_actors.recovery import Manual, RecoveryPolicy
+from tests.support import recovering as flow
+
+address, namespace, store_dir, counter = sys.argv[1:5]
+tests = str(Path("tests").resolve())
+sopy_actors.init(address=address, namespace=namespace, store_dir=store_dir, runtime_env={"py_modules": [tests], "excludes": ["__pycache__"]})
+policy = RecoveryPolicy(rungs=[Manual(reason="check the input", choices=["retry", "skip", "abort"])])
+for sop_id in ("left-by-driver-1", "left-by-driver-2"):
+    sop = flow.make_sop(flow.Summarise(), Path(counter + sop_id), fail_times=1, fatal=True, recovery=policy)
+    print(sop.start(sop_id=sop_id).send(flow.Work("tides")).outcome)
+"""
+
+
+def test_a_waiting_sop_outlives_its_driver_and_is_resolved_from_another_driver_and_the_cli(
+    tmp_path: Path, runtime: Any
+) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    store_dir = str(Path(runtime.store_path).parent)
+    args = [runtime.address, runtime.namespace, store_dir, str(tmp_path / "calls-")]
+    done = run_driver([sys.executable, str(script), *args], cwd=ROOT, timeout=300, env={"RAY_AUTH_MODE": "token"})
+    assert (done.returncode, done.stdout.split()) == (0, ["recovering", "recovering"]), done.stderr[-3000:]
+
+    listed = run_cli("status", "--waiting", *on_cluster(runtime))
+    assert listed.returncode == 0, listed.stderr
+    assert "left-by-driver-1" in listed.stdout and "left-by-driver-2" in listed.stdout
+    assert "reason: check the input" in listed.stdout and "choices: retry, skip, abort" in listed.stdout
+
+    resolved = run_cli("resolve", "left-by-driver-1", "--action", "skip", "--note", "duplicate", "--by", "ops", *on_cluster(runtime))
+    assert resolved.returncode == 0, resolved.stderr
+    assert "left-by-driver-1: waiting in Summarise" in resolved.stdout
+    refused = run_cli("resolve", "left-by-driver-1", "--action", "skip", *on_cluster(runtime))
+    assert refused.returncode == 2 and "is not waiting for a person" in refused.stderr
+
+    other = sopy_actors.attach("left-by-driver-2")  # this process is a new driver for it
+    other.resolve("retry", by="lead")
+    assert other.result(timeout=60).log == ["summarised tides via primary"]
+    first = sopy_actors.attach("left-by-driver-1").status().recovery[-1]
+    assert (first["outcome"], first["by"], first["note"]) == ("resolved", "ops", "duplicate")
+
+
+def test_the_metric_counts_exactly_the_steps_taken(tmp_path: Path, runtime: Any) -> None:
+    def steps() -> dict[tuple[str, str], float]:
+        text = scrape(f"http://127.0.0.1:{runtime.metrics_port}/metrics")
+        return {
+            (labels["strategy"], labels["outcome"]): value
+            for (name, pairs), value in samples(text).items()
+            if name == "sopy_recovery_steps_total" and (labels := dict(pairs))
+        }
+
+    before = steps()
+    handle = flow.make_sop(flow.RetryThenFallback(), tmp_path / "calls", fail_times=10).start()
+    handle.send(flow.Work("tides"))
+    wait_until(lambda: handle.status().procedure == "CheapSummary", what="the fallback")
+    handle.send(flow.Work("tides"))
+    expected = {("retry", "failed"): 2.0, ("fallback", "succeeded"): 1.0}
+
+    def counted() -> dict[tuple[str, str], float]:
+        now = steps()
+        return {key: now.get(key, 0.0) - before.get(key, 0.0) for key in {*now, *before} if now.get(key) != before.get(key)}
+
+    wait_for(lambda: counted() == expected, timeout=60, what=f"the recovery steps {expected}")
+    time.sleep(2.0)
+    assert counted() == expected

@@ -44,3 +44,11 @@ def test_monitored_checks_its_arguments() -> None:
         watch_sop().monitored(every=0)
     with pytest.raises(DefinitionError, match="memory_budget"):
         watch_sop().monitored(memory_budget=-1)
+
+
+def test_circuit_states_are_part_of_the_payload_and_validated() -> None:
+    event = HealthCheck(payload={"circuits": {"tool:fetch": "open", "agent:writer": "half_open"}})
+    assert event.payload["circuits"] == {"tool:fetch": "open", "agent:writer": "half_open"}
+    assert HealthCheck(payload={}).metrics.circuits == {}
+    with pytest.raises(InputError, match=r"payload.circuits.tool:fetch"):
+        HealthCheck(payload={"circuits": {"tool:fetch": "broken"}})
