@@ -3,7 +3,7 @@
 The names a workflow author needs. The core model (events, procedures, SOPs) imports no Ray;
 runtime and agent names (`init`, `StrandsAgent`, ...) are loaded on first use, so
 `import sopy_actors` stays light. More lives in the subpackages: `sopy_actors.errors` (every
-error), `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and
+error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and
 `sopy_actors.sopy` (SOPy's own module layout and names).
 """
 
@@ -13,26 +13,36 @@ import logging
 
 from sopy_actors._lazy import lazy_exports
 from sopy_actors.core.events import Event
-from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPFailed
+from sopy_actors.core.lifecycle import HumanInterventionRequested, ProcedureTimedOut, SubSOPCompleted, SubSOPFailed
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import End, Procedure, Prompt, cond, handler, make_prompt
 from sopy_actors.core.sop import SOP, current_sop
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import SopyError
+from sopy_actors.recovery import Alternative, Backoff, BreakerSettings, Fallback, Manual, RecoveryPolicy, Retry
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "SOP",
     "AgentCompleted",
+    "Alternative",
+    "Backoff",
+    "BreakerSettings",
     "End",
     "Event",
+    "Fallback",
     "HealthCheck",
+    "HumanInterventionRequested",
+    "Manual",
     "Outcome",
     "Procedure",
     "ProcedureOptions",
+    "ProcedureTimedOut",
     "Prompt",
     "Receipt",
+    "RecoveryPolicy",
+    "Retry",
     "SOPHandle",
     "ScriptedModel",
     "SopyError",

@@ -38,7 +38,7 @@ from sopy_actors.agents.metrics import AgentStatistics
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.agents.sessions import agents_directory
 from sopy_actors.agents.spec import AgentSpec
-from sopy_actors.core.context import handling_sop_id, innermost_run
+from sopy_actors.core.context import agent_substitute, handling_sop_id, innermost_run
 from sopy_actors.errors import InputError
 from sopy_actors.recovery.breaker import BreakerSettings
 from sopy_actors.runtime.engine import current_engine
@@ -173,6 +173,8 @@ class StrandsAgent(BaseModel):
             InputError: bad arguments, or `sop=` names the SOP whose handler is running.
             TimeoutError: no result within `timeout`.
         """
+        if (substitute := self._substitute()) is not None:
+            return substitute(prompt, sop=sop, conversation=conversation, timeout=timeout)
         request = self._request(prompt, sop, conversation, None, blocking=True)
         future = self._future(request)
         reply = future._get(self._actor().wait.remote(request.model_dump(mode="json")), timeout)
@@ -198,6 +200,8 @@ class StrandsAgent(BaseModel):
         """
         if deliver_to is not None and not isinstance(deliver_to, SOPHandle):
             raise InputError(f"deliver_to must be an SOPHandle, got {type(deliver_to).__name__}", fields=("deliver_to",))
+        if (substitute := self._substitute()) is not None:
+            return substitute.submit(prompt, deliver_to=deliver_to, sop=sop, conversation=conversation)
         request = self._request(prompt, sop, conversation, deliver_to, blocking=False)
         future = self._future(request)
         # Not waited for: an agent actor starting cold takes seconds, and submits must not queue
@@ -232,6 +236,14 @@ class StrandsAgent(BaseModel):
         return list(wait(self._actor().messages.remote(conversation), what=f"agent=<{self.name}> | the agent actor"))
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def _substitute(self) -> StrandsAgent | None:
+        """The agent a recovery `Fallback` put in this one's place for the SOP whose handler
+        runs here, if any (see `sopy_actors.core.context.agent_substitute`)."""
+        spec = agent_substitute(self.name)
+        if spec is None or spec.get("name") == self.name:
+            return None
+        return StrandsAgent(AgentSpec.model_validate(spec))
 
     def _request(
         self, prompt: str, sop: SOPHandle | None, conversation: str | None, deliver_to: SOPHandle | None, *, blocking: bool

@@ -195,11 +195,13 @@ class RetryLater(_Data):
 
 
 class UseFallback(_Data):
-    """Hand the work to the fallback: move to procedure `to`, or send it to agent `to`."""
+    """Hand the work to the fallback: move to procedure `to`, or send it to agent `to` (whose
+    spec is `agent`)."""
 
     kind: Literal["fallback"] = "fallback"
     to: str
     target: Literal["procedure", "agent"]
+    agent: dict[str, Any] | None = None
 
 
 class UseAlternative(_Data):
@@ -303,7 +305,8 @@ def decide(
                 return _decision(RetryLater(delay=delay, attempt=used + 1), index, "retry", used + 1, cause)
             continue
         if isinstance(rung, Fallback):
-            return _decision(UseFallback(to=rung.to, target=rung.target), index, "fallback", used + 1, cause)
+            fallback = UseFallback(to=rung.to, target=rung.target, agent=rung.agent)
+            return _decision(fallback, index, "fallback", used + 1, cause)
         return _decision(AwaitHuman(reason=rung.reason, choices=rung.choices), index, "manual", used + 1, cause)
     if deferred is not None:
         index, retry, used = deferred

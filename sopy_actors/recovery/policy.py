@@ -288,7 +288,11 @@ class Fallback(_Rung):
 
     Attributes:
         to: a `Procedure` subclass as `module:qualname` (the class itself may be given), or an
-            agent's name (letters, digits, ._-; an agent handle or `AgentSpec` may be given).
+            agent: a `StrandsAgent` handle or `AgentSpec` (stored as its name, with its spec in
+            `agent`). When an agent fallback is taken, the SOP's calls to the agent that failed
+            (every agent call, when the cause names none) go to this agent from then on.
+        agent: the fallback agent's spec as JSON (`AgentSpec.model_dump(mode="json")`); set
+            from `to` when an agent is given, required for an agent fallback.
         max_attempts: how many times this fallback is taken per incident (>= 1).
         on: the causes it applies to (default: all).
 
@@ -298,7 +302,30 @@ class Fallback(_Rung):
 
     strategy: Literal["fallback"] = "fallback"
     to: str
+    agent: dict[str, Any] | None = None
     max_attempts: int = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_agent_spec(cls, data: Any) -> Any:
+        """`to=agent`: keep the agent's spec (JSON) beside its name."""
+        if not isinstance(data, dict) or data.get("agent") is not None:
+            return data
+        to = data.get("to")
+        spec: Any = getattr(to, "spec", to)
+        dump = getattr(spec, "model_dump", None)
+        if not isinstance(to, str | type) and callable(dump) and hasattr(spec, "name"):
+            return {**data, "agent": dump(mode="json")}
+        return data
+
+    @model_validator(mode="after")
+    def _agent_needs_its_spec(self) -> Self:
+        if self.target == "agent" and self.agent is None:
+            raise _problem(
+                f"to={self.to!r}: an agent fallback needs the agent itself, e.g. Fallback(to=backup_agent) with a "
+                "StrandsAgent, so that any process can call it"
+            )
+        return self
 
     @field_validator("to", mode="before")
     @classmethod
@@ -312,7 +339,7 @@ class Fallback(_Rung):
                 raise _problem(str(error)) from None
         if isinstance(value, Procedure):
             raise _problem(f"give the procedure class, not an instance: to={type(value).__name__}")
-        name = getattr(value, "name", None)
+        name = getattr(getattr(value, "spec", value), "name", None)
         if not isinstance(value, str) and isinstance(name, str):  # an agent handle or AgentSpec
             value = name
         if not isinstance(value, str):

@@ -63,6 +63,7 @@ class HandlerCall(NamedTuple):
     event: dict[str, Any]
     filters: FilterSpec
     semantics: dict[str, Any]
+    substitutes: dict[str, dict[str, Any]] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
 
 
 class HandlerResult(TypedDict, total=False):

@@ -46,7 +46,7 @@ def run_call(call: HandlerCall) -> HandlerResult:
         state = decode_state(call.state)
         event = event_from_wire(call.event)
         filters = Filters(tuple(call.filters["observed"]), tuple(call.filters["agents"]))
-        with handling(call.sop_id):
+        with handling(call.sop_id, call.substitutes):
             semantics = Semantics.model_validate(call.semantics)
             transition = step(procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id)
         try:

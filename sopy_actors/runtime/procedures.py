@@ -47,7 +47,8 @@ class ProcedureCalls:
             "observed": list(record.filters.get("observed", [])),
             "agents": list(record.filters.get("agents", [])),
         }
-        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters, record.semantics.model_dump())
+        semantics = record.semantics.model_dump()
+        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters, semantics, record.agent_substitutes)
         actor, calls = self._actor_for(record)
         try:
             result = await calls.call(call)

@@ -257,7 +257,12 @@ def step_commit(
         what = f"fall back to {fallback_procedure['name']}"
         update.update(procedure=fallback_procedure, entered_version=version)
     elif isinstance(step, UseFallback):
-        raise InputError(f"Fallback(to={step.to!r}): falling back to an agent is not supported yet", fields=("to",))
+        assert step.agent is not None, "a Fallback to an agent carries its spec"
+        failed = _failed_agent(cause)
+        what = f"send {'the work of ' + failed if failed != '*' else 'the work'} to agent {step.to}"
+        update["agent_substitutes"] = {**record.agent_substitutes, failed: step.agent}
+        if event is not None:
+            timers.append(_redelivery(record, event, len(history.entries), due=now))
     elif isinstance(step, UseAlternative):
         what = f"switch to approach {step.index + 1}: {step.approach!r}"
         state = record.state
@@ -373,6 +378,18 @@ def _waiting(record: SOPRecord) -> dict[str, Any]:
             fields=("sop_id",),
         )
     return record.waiting
+
+
+def _failed_agent(cause: Cause) -> str:
+    """The agent a cause names (an AgentError's agent, an open agent circuit), else "*" (all)."""
+    attributes = cause.error.get("attributes") or {}
+    agent = attributes.get("agent")
+    if isinstance(agent, str) and agent:
+        return agent
+    target = attributes.get("target")
+    if isinstance(target, str) and target.startswith("agent:"):
+        return target.removeprefix("agent:")
+    return "*"
 
 
 def _redelivery(record: SOPRecord, event: dict[str, Any], serial: int, *, due: float) -> Timer:

@@ -77,6 +77,7 @@ class SOPRecord(_Transported):
     recovery: dict[str, Any] | None = None  # the SOP's RecoveryPolicy (JSON), if it declares one
     recovery_history: list[dict[str, Any]] = Field(default_factory=list)  # RecoveryEntry data
     waiting: dict[str, Any] | None = None  # while waiting_for_human: reason, choices, cause, event, since
+    agent_substitutes: dict[str, dict[str, Any]] = Field(default_factory=dict)  # failed agent -> fallback spec
 
     @property
     def active(self) -> bool:

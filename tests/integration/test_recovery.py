@@ -13,6 +13,7 @@ import pytest
 import ray
 
 import sopy_actors
+from sopy_actors import SOP
 from sopy_actors.errors import AwaitingHuman, InputError, RecoveryExhausted, SOPFailed, TimedOut
 from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
 from sopy_actors.runtime.handle import SOPHandle
@@ -20,6 +21,8 @@ from tests.examples.cli import ROOT, on_cluster, run_cli
 from tests.support import recovering as flow
 from tests.support.monitoring import samples, scrape, wait_for
 from tests.support.processes import run_driver
+from tests.unit.recovery import spec_recovery as spec
+from tests.unit.recovery.test_spec_recovery import action as spec_action
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -62,6 +65,18 @@ def test_after_its_retries_the_ladder_falls_back_to_another_procedure(tmp_path: 
     assert handle.send(flow.Work("tides")).outcome == "ended"
     assert handle.result(timeout=30).log == ["cheap summary of tides"]
     assert strategies(handle)[-1] == ("fallback", "succeeded")
+
+
+def test_an_agent_fallback_sends_the_failed_agents_work_to_the_backup_agent(tmp_path: Path) -> None:
+    handle = flow.make_sop(flow.AskAnAgent(), tmp_path / "calls").start()
+    receipt = handle.send(flow.Work("tides"))
+    assert receipt.outcome == "recovering" and "send the work of summariser-primary to agent summariser-backup" in str(
+        receipt.prompt
+    )
+    assert handle.result(timeout=120).log == ["a backup summary"]
+    assert strategies(handle) == [("fallback", "succeeded")]
+    cause = handle.status().recovery[0]["cause"]
+    assert (cause["kind"], cause["error"]["type"]) == ("agent_error", "AgentError")
 
 
 def test_an_alternative_approach_from_the_state_is_tried_with_the_same_event(tmp_path: Path) -> None:
@@ -199,6 +214,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())
 import sopy_actors
+from sopy_actors import SOP
 from sopy_actors.recovery import Manual, RecoveryPolicy
 from tests.support import recovering as flow
 
@@ -263,3 +279,28 @@ def test_the_metric_counts_exactly_the_steps_taken(tmp_path: Path, runtime: Any)
     wait_for(lambda: counted() == expected, timeout=60, what=f"the recovery steps {expected}")
     time.sleep(2.0)
     assert counted() == expected
+
+
+def test_the_specs_multi_level_recovery_runs_as_written_on_the_actor_runtime() -> None:
+    handle = spec.recovery_sop("cached summary", "extractive summary").start()
+    actions, state = [], handle.state()
+    for _ in range(7):
+        failure = spec.OperationFailed(spec.Failure(message="the summariser timed out", retryable=True))
+        assert handle.send(failure).outcome == "transitioned"
+        before, state = state, handle.state()
+        actions.append(spec_action(before, state))
+    assert actions == [
+        "retry", "retry", "retry", "fallback", "alternative:cached summary", "alternative:extractive summary", "manual"
+    ]
+    assert handle.status().procedure == "ContinueOperation" and handle.status().retries == 0
+    assert handle.send(spec.OperationSucceeded("summary written")).outcome == "ended"
+    assert handle.result(timeout=30).requires_manual_intervention
+
+
+def test_a_parent_observes_its_child_waiting_for_a_person(tmp_path: Path) -> None:
+    parent = SOP(flow.Supervisor(counter=str(tmp_path / "calls")), flow.Supervising()).start()
+    parent.send(flow.Delegate("tides"))
+    wait_until(lambda: parent.state().asked, what="HumanInterventionRequested at the parent")
+    child = parent.state().children[0]
+    assert parent.state().asked == [f"{child}: a person must check the text"]
+    assert sopy_actors.attach(child).status().phase == "waiting_for_human"

@@ -11,7 +11,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from sopy_actors import SOP, End, Event, Procedure, handler
+from sopy_actors import (
+    SOP,
+    End,
+    Event,
+    HumanInterventionRequested,
+    Procedure,
+    ScriptedModel,
+    StrandsAgent,
+    handler,
+)
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.recovery import Alternative, Backoff, Fallback, Manual, RecoveryPolicy, Retry
 
@@ -109,6 +118,49 @@ class Deadline(Procedure[Job]):
 
 class EscalatingDeadline(Deadline):
     sop_recovery = RecoveryPolicy(rungs=[Manual(reason="no approval within the deadline", choices=["skip", "abort"])])
+
+
+# Nothing listens on port 9: every call of the primary fails with an AgentError.
+PRIMARY = StrandsAgent(model="llamacpp:http://127.0.0.1:9", name="summariser-primary")
+BACKUP = StrandsAgent(model=ScriptedModel(["a backup summary"]), name="summariser-backup")
+
+
+class AskAnAgent(Procedure[Job]):
+    """Summarises with the primary agent; the backup agent takes over when it fails."""
+
+    sop_recovery = RecoveryPolicy(rungs=[Fallback(to=BACKUP, on="agent_error"), Manual(reason="no agent answers")])
+
+    @handler
+    def on_work(self, state: Job, event: Work) -> End:
+        state.log.append(PRIMARY(f"summarise {event.payload}").text)
+        return End()
+
+
+class Supervisor(BaseModel):
+    counter: str
+    children: list[str] = Field(default_factory=list)
+    asked: list[str] = Field(default_factory=list)
+
+
+class Delegate(Event[str]):
+    """Start a child that summarises this text (and fails, then waits for a person)."""
+
+
+class Supervising(Procedure[Supervisor]):
+    """Starts failing children and records which ones wait for a person."""
+
+    @handler
+    def on_delegate(self, state: Supervisor, event: Delegate) -> Procedure[Supervisor]:
+        policy = RecoveryPolicy(rungs=[Manual(reason="a person must check the text")])
+        child = make_sop(Summarise(), Path(state.counter), fail_times=1, fatal=True, recovery=policy).start()
+        child.submit(Work(event.payload))
+        state.children.append(child.sop_id)
+        return self
+
+    @handler
+    def on_asked(self, state: Supervisor, event: HumanInterventionRequested) -> Procedure[Supervisor]:
+        state.asked.append(f"{event.payload.sop_id}: {event.payload.reason}")
+        return self
 
 
 def make_sop(procedure: Procedure[Job], counter: Path, *, fail_times: int = 0, fatal: bool = False,

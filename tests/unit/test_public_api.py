@@ -7,12 +7,13 @@ import sys
 
 import sopy_actors
 
-# The ~25 names a workflow author needs; everything else lives in a subpackage.
+# The ~35 names a workflow author needs; everything else lives in a subpackage.
 PUBLIC_API = [
-    "SOP", "AgentCompleted", "End", "Event", "HealthCheck", "Outcome", "Procedure", "ProcedureOptions",
-    "Prompt", "Receipt", "SOPHandle", "ScriptedModel", "SopyError", "StrandsAgent", "SubSOPCompleted",
-    "SubSOPFailed", "attach", "cond", "current_sop", "handler", "init", "list_sops", "make_prompt",
-    "shutdown", "tool",
+    "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "End", "Event", "Fallback",
+    "HealthCheck", "HumanInterventionRequested", "Manual", "Outcome", "Procedure", "ProcedureOptions",
+    "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy", "Retry", "SOPHandle", "ScriptedModel",
+    "SopyError", "StrandsAgent", "SubSOPCompleted", "SubSOPFailed", "attach", "cond", "current_sop",
+    "handler", "init", "list_sops", "make_prompt", "shutdown", "tool",
 ]
 
 

@@ -40,12 +40,13 @@ from sopy_actors.recovery import (
 )
 
 NO_JITTER = Backoff(initial=1, multiplier=2, cap=5, jitter=0)
+BACKUP = {"name": "writer-backup", "system_prompt": "Write plainly."}  # an AgentSpec as JSON
 
 # Each rung applies to some causes only: the ladder differs per cause.
 POLICY = RecoveryPolicy(
     rungs=[
         Retry(max_attempts=2, backoff=NO_JITTER, on=["handler_raised", "agent_error", "timeout"]),
-        Fallback(to="writer-backup", on=["agent_error", "sub_sop_failed"]),
+        Fallback(to="writer-backup", agent=BACKUP, on=["agent_error", "sub_sop_failed"]),
         Alternative(approaches_field="approaches", on=["handler_raised", "timeout"]),
         Manual(reason="The writer keeps failing", choices=["retry", "skip", "abort"]),
     ]
@@ -131,7 +132,7 @@ def test_each_step_says_what_to_do_and_the_entry_records_rung_attempt_and_cause(
 
 def test_a_fallback_step_names_its_target_kind() -> None:
     decision = decide(POLICY, Cause.of("sub_sop_failed", CAUSES["sub_sop_failed"]))
-    assert decision.step == UseFallback(to="writer-backup", target="agent")
+    assert decision.step == UseFallback(to="writer-backup", target="agent", agent=BACKUP)
 
 
 def test_retries_wait_the_backoff_schedule_with_jitter_from_the_injected_source() -> None:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sopy_actors.errors import DefinitionError, InputError, SopyError
 from sopy_actors.recovery import (
@@ -23,11 +23,17 @@ from sopy_actors.recovery import (
 )
 from tests.unit.recovery.spec_recovery import ContinueOperation
 
+
+class BackupSpec(BaseModel):
+    """Stands in for an AgentSpec (the recovery layer only needs its name and JSON form)."""
+
+    name: str
+
 LADDER = RecoveryPolicy(
     rungs=[
         Retry(max_attempts=3, backoff=Backoff(initial=0.5, multiplier=3, cap=20, jitter=0.5), on=["agent_error", "timeout"]),
         Fallback(to=ContinueOperation, on="agent_error"),
-        Fallback(to="writer-backup"),
+        Fallback(to=BackupSpec(name="writer-backup")),
         Alternative(approaches_field="approaches", max_attempts=2),
         Manual(reason="The summary service keeps failing", choices=["retry", "skip", "abort"]),
     ]
@@ -137,9 +143,12 @@ def test_code_is_named_by_reference_and_a_lambda_or_local_function_is_refused() 
 def test_a_fallback_names_a_procedure_class_or_an_agent() -> None:
     procedure = Fallback(to=ContinueOperation)
     assert procedure.to == "tests.unit.recovery.spec_recovery:ContinueOperation" and procedure.target == "procedure"
-    agent = Fallback(to="writer-backup")
-    assert agent.target == "agent"
-    assert Fallback(to=SimpleNamespace(name="writer-backup")) == agent  # an agent handle or AgentSpec
+    agent = Fallback(to=BackupSpec(name="writer-backup"))  # an AgentSpec, or a handle with .spec
+    assert (agent.to, agent.target, agent.agent) == ("writer-backup", "agent", {"name": "writer-backup"})
+    assert Fallback(to=SimpleNamespace(spec=BackupSpec(name="writer-backup"))) == agent
+    assert Fallback.model_validate(agent.model_dump(mode="json")) == agent
+    with pytest.raises(DefinitionError, match="an agent fallback needs the agent itself"):
+        Fallback(to="writer-backup")
     with pytest.raises(DefinitionError, match="give the procedure class, not an instance: to=ContinueOperation"):
         Fallback(to=ContinueOperation())
     with pytest.raises(DefinitionError, match="Retry is not a Procedure subclass"):
