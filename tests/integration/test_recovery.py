@@ -169,7 +169,7 @@ def test_a_policy_that_does_not_cover_a_cause_leaves_sopy_semantics_alone(tmp_pa
 
 def test_a_procedure_timeout_fails_the_sop_or_asks_its_policy(tmp_path: Path) -> None:
     plain = flow.make_sop(flow.Deadline(), tmp_path / "a").start()
-    with pytest.raises(TimedOut, match="timeout of 0.5 s"):
+    with pytest.raises(TimedOut, match=r"timeout of 0\.5 s"):
         plain.result(timeout=60)
     escalated = flow.make_sop(flow.EscalatingDeadline(), tmp_path / "b").start()
     wait_until(lambda: waiting(escalated), what="the escalation")
@@ -220,7 +220,8 @@ from tests.support import recovering as flow
 
 address, namespace, store_dir, counter = sys.argv[1:5]
 tests = str(Path("tests").resolve())
-sopy_actors.init(address=address, namespace=namespace, store_dir=store_dir, runtime_env={"py_modules": [tests], "excludes": ["__pycache__"]})
+code = {"py_modules": [tests], "excludes": ["__pycache__"]}
+sopy_actors.init(address=address, namespace=namespace, store_dir=store_dir, runtime_env=code)
 policy = RecoveryPolicy(rungs=[Manual(reason="check the input", choices=["retry", "skip", "abort"])])
 for sop_id in ("left-by-driver-1", "left-by-driver-2"):
     sop = flow.make_sop(flow.Summarise(), Path(counter + sop_id), fail_times=1, fatal=True, recovery=policy)
@@ -243,7 +244,8 @@ def test_a_waiting_sop_outlives_its_driver_and_is_resolved_from_another_driver_a
     assert "left-by-driver-1" in listed.stdout and "left-by-driver-2" in listed.stdout
     assert "reason: check the input" in listed.stdout and "choices: retry, skip, abort" in listed.stdout
 
-    resolved = run_cli("resolve", "left-by-driver-1", "--action", "skip", "--note", "duplicate", "--by", "ops", *on_cluster(runtime))
+    note = ("--note", "duplicate", "--by", "ops")
+    resolved = run_cli("resolve", "left-by-driver-1", "--action", "skip", *note, *on_cluster(runtime))
     assert resolved.returncode == 0, resolved.stderr
     assert "left-by-driver-1: waiting in Summarise" in resolved.stdout
     refused = run_cli("resolve", "left-by-driver-1", "--action", "skip", *on_cluster(runtime))

@@ -67,7 +67,8 @@ def test_errors_round_trip_through_pickle(error: SopyError) -> None:
 
 def test_every_error_is_a_sopy_error_and_retryable_only_where_waiting_can_help() -> None:
     assert all(isinstance(e, SopyError) for e in EXAMPLES)
-    assert [type(e).__name__ for e in EXAMPLES if e.retryable] == ["RuntimeUnavailable", "TimedOut", "AgentError", "CircuitOpen", "AwaitingHuman"]
+    retryable = [type(e).__name__ for e in EXAMPLES if e.retryable]
+    assert retryable == ["RuntimeUnavailable", "TimedOut", "AgentError", "CircuitOpen", "AwaitingHuman"]
 
 
 @pytest.mark.parametrize("error", EXAMPLES, ids=lambda e: type(e).__name__)
