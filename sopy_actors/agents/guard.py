@@ -187,7 +187,7 @@ class SOPGuard(HookProvider):
             call.admitted.add(record["tool_use_id"])
             return
         logger.info("agent=<%s>, call=<%s>, tool=<%s> | circuit open: tool not run", self.agent, call.call_id, record["name"])
-        record.update(status="error", message=f"Not run: {refusal['message']}")
+        record.update(status="error", message=f"Not run: {refusal['message']}", error=refusal)
         await self._fail(call, record, "error", error=error_from_wire(refusal))
         event.cancel_tool = record["message"]
         call.on_change()
@@ -207,8 +207,9 @@ class SOPGuard(HookProvider):
         name, text = record["name"], _text(dict(event.result))
         events = self.events.get(name, ToolEvents())
         if event.result.get("status") != "success" or event.exception is not None:
-            record.update(status="error", message=text)
             retryable = event.exception is not None and is_retryable(event.exception)
+            failure = AgentError(f"agent=<{self.agent}>, tool=<{name}> | {text}", agent=self.agent, retryable=retryable)
+            record.update(status="error", message=text, error=error_to_wire(failure))
             if (prompt := await self._fail(call, record, "error", retryable=retryable)) is not None:
                 _error(event, prompt)
         elif call.owner is None:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sopy_actors.errors import error_from_wire
+
 __all__ = ["AgentResult", "ToolCall", "Usage"]
 
 
@@ -37,6 +39,9 @@ class ToolCall(BaseModel):
             result and may or may not have taken effect; the call was then run again).
         message: what the model was shown as the tool's result (the recovery prompt when
             rejected).
+        error: when the tool failed or its circuit was open: the error in the wire format of
+            `sopy_actors.errors` (an `AgentError` whose `retryable` is the tool exception's,
+            or the `CircuitOpen` that kept it from running).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -46,6 +51,7 @@ class ToolCall(BaseModel):
     tool_use_id: str = ""
     status: Literal["ok", "error", "rejected", "interrupted"] = "ok"
     message: str = ""
+    error: dict[str, Any] | None = None
 
 
 class AgentResult(BaseModel):
@@ -87,6 +93,15 @@ class AgentResult(BaseModel):
     def rejected_tool_calls(self) -> tuple[ToolCall, ...]:
         """The tool calls (or results) the SOP refused."""
         return tuple(call for call in self.tool_calls if call.status == "rejected")
+
+    def raise_for_tool_errors(self) -> None:
+        """Raise the error of the first tool call that failed, if any: an `AgentError` (its
+        `retryable` says whether calling again may help) or `CircuitOpen`. The model may have
+        answered around a failed tool; code that needs every tool to have worked calls this,
+        and a recovery policy then answers the error."""
+        for call in self.tool_calls:
+            if call.status == "error" and call.error is not None:
+                raise error_from_wire(call.error)
 
     def __str__(self) -> str:
         return self.text
