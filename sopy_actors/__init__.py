@@ -3,7 +3,8 @@
 The names a workflow author needs. The core model (events, procedures, SOPs) imports no Ray;
 runtime and agent names (`init`, `StrandsAgent`, ...) are loaded on first use, so
 `import sopy_actors` stays light. More lives in the subpackages: `sopy_actors.errors` (every
-error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and
+error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.workflows` (built and templated
+workflows), `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and
 `sopy_actors.sopy` (SOPy's own module layout and names).
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "Alternative",
     "Backoff",
     "BreakerSettings",
+    "Condition",
     "End",
     "Event",
     "Fallback",
@@ -49,6 +51,10 @@ __all__ = [
     "StrandsAgent",
     "SubSOPCompleted",
     "SubSOPFailed",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowRegistry",
+    "WorkflowTemplate",
     "attach",
     "cond",
     "current_sop",
@@ -75,5 +81,10 @@ __getattr__, __dir__ = lazy_exports(
         "StrandsAgent": "sopy_actors.agents.handle",
         "tool": "sopy_actors.agents.tools",
         "HealthCheck": "sopy_actors.monitoring.health",
+        "Condition": "sopy_actors.workflows",
+        "Workflow": "sopy_actors.workflows",
+        "WorkflowBuilder": "sopy_actors.workflows",
+        "WorkflowRegistry": "sopy_actors.workflows",
+        "WorkflowTemplate": "sopy_actors.workflows",
     },
 )

@@ -1,35 +1,38 @@
 """The `sopy-actors run | status | attach` commands: workflows on a Ray cluster.
 
 ```
-sopy-actors run FILE.py[:CALLABLE] [--address ADDR] [--namespace NS] [--store-dir DIR]
-sopy-actors status [--address ADDR] [--namespace NS]
+sopy-actors run FILE.py[:CALLABLE] | FILE.yaml [--param K=V] [--address ADDR] [--namespace NS] [--store-dir DIR]
+sopy-actors status [--waiting] [--phase PHASE] [--address ADDR] [--namespace NS]
 sopy-actors attach SOP_ID [--address ADDR] [--namespace NS] [--timeout S]
+sopy-actors resolve SOP_ID --action retry|skip|fallback|abort|EVENT_JSON [--note TEXT] [--by NAME]
 ```
 
 `run` imports FILE as a module, ships its directory to the cluster as the runtime_env
 working_dir (so every actor can import the workflow's classes), calls CALLABLE (default
 `main`) with no arguments and shows the SOPs' progress while it runs; without `--address` it
 starts a new local cluster, which stops when the command ends. `status` and `attach` join a
-running cluster (`--address auto` by default) and use its Store, wherever it writes. Ray is
-imported only when one of these commands runs.
+running cluster (`--address auto` by default) and use its Store, wherever it writes; so does
+`resolve`, which answers an SOP waiting for a person. Ray is imported only when one of these
+commands runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sopy_actors.cli.targets import TargetError, import_file
+from sopy_actors.cli.targets import TargetError, import_file, is_template, load_template, parse_parameters
 
 if TYPE_CHECKING:
     from sopy_actors.runtime.store import SOPSummary
 
-__all__ = ["add_attach", "add_run", "add_status"]
+__all__ = ["add_attach", "add_resolve", "add_run", "add_status"]
 
 _EXCLUDES = [".venv", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", "*.sqlite3", ".sopy"]
 
@@ -48,8 +51,11 @@ def _add_cluster_options(parser: argparse.ArgumentParser, default_address: str |
 
 def add_run(commands: Any) -> None:
     """Register `run`."""
-    parser = commands.add_parser("run", help="run a workflow file on Ray with live progress")
-    parser.add_argument("target", metavar="FILE.py[:CALLABLE]")
+    parser = commands.add_parser("run", help="run a workflow file or workflow template on Ray with live progress")
+    parser.add_argument("target", metavar="FILE.py[:CALLABLE]|FILE.yaml")
+    parser.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="a parameter of a workflow template file (repeatable)"
+    )
     _add_cluster_options(parser, None)
     parser.set_defaults(run=_run)
 
@@ -58,7 +64,10 @@ def add_status(commands: Any) -> None:
     """Register `status`."""
     parser = commands.add_parser("status", help="list the SOPs of a running cluster")
     _add_cluster_options(parser, "auto")
-    parser.add_argument("--phase", choices=["running", "done", "failed", "cancelled"])
+    parser.add_argument("--phase", choices=["running", "waiting_for_human", "done", "failed", "cancelled"])
+    parser.add_argument(
+        "--waiting", action="store_true", help="only SOPs waiting for a person, with the reason and the choices"
+    )
     parser.set_defaults(run=_status)
 
 
@@ -135,35 +144,67 @@ class _Progress:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    file, _, name = arguments.target.partition(":")
+    """Run FILE.py's CALLABLE, or a workflow template: FILE.yaml with `--param k=v` values.
+
+    A template runs as a workflow SOP started here and driven by its registry's driver
+    (`WorkflowRegistry.driver`), or, without one, waited for; its final state is printed as JSON.
+    """
+    template = is_template(arguments.target)
+    file, _, name = (arguments.target, "", "") if template else arguments.target.partition(":")
     path = Path(file)
     if not path.is_file():
         raise TargetError(f"no such file: {path}")
+    parameters = parse_parameters(arguments.param)
+    if parameters and not template:
+        raise TargetError("--param applies to workflow template files (FILE.yaml, FILE.yml, FILE.json) only")
+    workflow = load_template(file, parameters) if template else None  # invalid templates fail before Ray starts
     _connect(arguments, {"working_dir": str(path.resolve().parent), "excludes": _EXCLUDES})
     import sopy_actors
 
     try:
-        module = import_file(path)
-        function: Callable[[], Any] | None = getattr(module, name or "main", None)
-        if not callable(function):
-            raise TargetError(f"{path} has no callable {name or 'main'!r}")
         started = time.perf_counter()
-        with _Progress():
-            function()
+        if workflow is not None:
+            with _Progress():
+                final = _run_workflow(workflow)
+            print(f"--- final state of {workflow.name}\n{json.dumps(final, indent=2)}")
+        else:
+            module = import_file(path)
+            function: Callable[[], Any] | None = getattr(module, name or "main", None)
+            if not callable(function):
+                raise TargetError(f"{path} has no callable {name or 'main'!r}")
+            with _Progress():
+                function()
         print(f"finished in {time.perf_counter() - started:.1f} s")
     finally:
         sopy_actors.shutdown()
     return 0
 
 
+def _run_workflow(workflow: Any) -> Any:
+    """Start a template's workflow, drive it with its registry's driver, return its final state as JSON."""
+    from sopy_actors.workflows import WorkflowTemplate
+
+    template: WorkflowTemplate | None = getattr(workflow, "template", None)
+    driver = template.registry.driver_function if template is not None else None
+    handle = workflow.start()
+    print(f"started {workflow.name} as {handle.sop_id}")
+    if driver is not None:
+        driver(handle, workflow)
+    handle.result()
+    return handle.state_data()
+
+
 def _status(arguments: argparse.Namespace) -> int:
     _connect(arguments)
     import sopy_actors
 
-    summaries = sopy_actors.list_sops(phase=arguments.phase)
+    summaries = sopy_actors.list_sops(phase="waiting_for_human" if arguments.waiting else arguments.phase)
     print(f"{'SOP ID':34} {'NAME':24} {'PROCEDURE':24} {'VERSION':>7} PHASE")
     for s in summaries:
         print(f"{s.sop_id:34} {s.name:24} {s.procedure:24} {s.version:>7} {s.phase}")
+        if arguments.waiting:
+            waiting = sopy_actors.attach(s.sop_id).status().waiting or {}
+            print(f"    reason: {waiting.get('reason')}\n    choices: {', '.join(waiting.get('choices', []))}")
     print(f"{len(summaries)} SOPs")
     return 0
 
@@ -173,7 +214,7 @@ def _attach(arguments: argparse.Namespace) -> int:
     import sopy_actors
 
     handle = sopy_actors.attach(arguments.sop_id)
-    shown = 0
+    shown, told = 0, False
     deadline = None if arguments.timeout is None else time.monotonic() + arguments.timeout
     while True:
         history = handle.history()
@@ -183,6 +224,10 @@ def _attach(arguments: argparse.Namespace) -> int:
         status = handle.status()
         if status.phase in ("done", "failed", "cancelled"):
             break
+        if status.phase == "waiting_for_human" and not told:
+            reason = (status.waiting or {}).get("reason")
+            print(f"waiting for a person: {reason} (sopy-actors resolve {status.sop_id} --action ...)")
+        told = status.phase == "waiting_for_human"
         if deadline is not None and time.monotonic() > deadline:
             print(f"still {status.phase} in {status.procedure} after {arguments.timeout} s")
             return 1
@@ -192,4 +237,36 @@ def _attach(arguments: argparse.Namespace) -> int:
         return 1
     # The CLI need not import the workflow's module: print the committed JSON as stored.
     print(json.dumps(handle.state_data(), indent=2))
+    return 0
+
+
+def add_resolve(commands: Any) -> None:
+    """Register `resolve`."""
+    parser = commands.add_parser("resolve", help="answer an SOP that waits for a person, and resume it")
+    parser.add_argument("sop_id")
+    parser.add_argument(
+        "--action",
+        required=True,
+        metavar="retry|skip|fallback|abort|EVENT_JSON",
+        help='one of the choices the SOP offers, or an event such as \'{"type": "module:Approved", "data": {"payload": "ok"}}\'',
+    )
+    parser.add_argument("--note", default=None, help="why (kept in the SOP's history)")
+    parser.add_argument("--by", default=None, help="who resolves it (default: $USER)")
+    _add_cluster_options(parser, "auto")
+    parser.set_defaults(run=_resolve)
+
+
+def _resolve(arguments: argparse.Namespace) -> int:
+    action: str | dict[str, Any] = arguments.action
+    if arguments.action.lstrip().startswith("{"):
+        try:
+            action = json.loads(arguments.action)
+        except json.JSONDecodeError as error:
+            raise TargetError(f"--action is not valid JSON: {error}") from None
+    by = arguments.by or os.environ.get("USER") or None
+    _connect(arguments)
+    import sopy_actors
+
+    status = sopy_actors.attach(arguments.sop_id).resolve(action, note=arguments.note, by=by)
+    print(f"{status.sop_id}: {status.phase} in {status.procedure} (version {status.version})")
     return 0

@@ -1,5 +1,8 @@
 """`sopy-actors graph` and `check`: the procedure graph as prompt, Mermaid or JSON; validation.
 
+Targets are hand-written SOPs (`MODULE:ENTRY`), built workflows (`MODULE:FACTORY` returning a
+`Workflow`) and workflow template files (`FILE.yaml --param k=v`).
+
 Runs in the caller's process and never imports Ray.
 """
 
@@ -9,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from sopy_actors.cli.targets import load_graph
+from sopy_actors.cli.targets import load_graph, parse_parameters
 
 __all__ = ["add_check", "add_graph"]
 
@@ -17,8 +20,15 @@ __all__ = ["add_check", "add_graph"]
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target",
-        metavar="MODULE:ENTRY",
-        help="e.g. examples/guarded_migration/workflow.py:ReadFiles or my.module:sop",
+        metavar="MODULE:ENTRY|FILE.yaml",
+        help="e.g. examples/guarded_migration/workflow.py:ReadFiles, my.module:sop, a function returning a "
+        "Workflow, or a workflow template file (.yaml, .yml, .json)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a parameter of a workflow template file (repeatable)",
     )
 
 
@@ -51,7 +61,7 @@ def add_check(commands: Any) -> None:
 
 
 def _graph(arguments: argparse.Namespace) -> int:
-    graph = load_graph(arguments.target)
+    graph = load_graph(arguments.target, parse_parameters(arguments.param))
     if arguments.format == "mermaid":
         print(graph.to_mermaid())
     elif arguments.format == "json":
@@ -62,7 +72,7 @@ def _graph(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    graph = load_graph(arguments.target)
+    graph = load_graph(arguments.target, parse_parameters(arguments.param))
     validation = graph.validate()
     for message in validation.errors:
         print(f"error: {message}")

@@ -3,7 +3,10 @@
 MODULE is a dotted module name (importable from the current directory) or a path to a .py
 file; ENTRY names, in that module, a Procedure subclass (instantiated with no arguments), a
 Procedure instance, an SOP (its entry procedure is used), or a zero-argument callable returning
-one of those. Imports only the core (never Ray).
+one of those. A target may also be a dynamic workflow: ENTRY may name a `Workflow` (or a
+function returning one, e.g. `examples/adaptive_workflow/workflow.py:default_workflow`), and a
+target may be a workflow template file (`FILE.yaml`, `.yml` or `.json`) with `--param k=v`
+values. Imports only the core and `sopy_actors.workflows` (never Ray).
 """
 
 from __future__ import annotations
@@ -19,25 +22,93 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sopy_actors.core.graph import ProcedureGraph
     from sopy_actors.core.procedure import Procedure
+    from sopy_actors.workflows import Workflow
 
-__all__ = ["TargetError", "import_file", "load_graph"]
+__all__ = ["TEMPLATE_SUFFIXES", "TargetError", "import_file", "is_template", "load_graph", "load_template", "parse_parameters"]
+
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class TargetError(Exception):
     """A command's target names nothing the CLI can use; the message says why."""
 
 
-def load_graph(target: str) -> ProcedureGraph:
-    from sopy_actors.core.graph import ProcedureGraph
+def is_template(target: str) -> bool:
+    """Whether a target names a workflow template file (by its suffix)."""
+    return target.endswith(TEMPLATE_SUFFIXES)
 
-    return ProcedureGraph.build(_load_entry(target))
 
-
-def _load_entry(target: str) -> Procedure[Any]:
-    """The entry procedure instance that MODULE:ENTRY names.
+def parse_parameters(pairs: list[str] | None) -> dict[str, str]:
+    """`--param k=v` values as a dict.
 
     Raises:
-        TargetError: the module or attribute is missing, or the object is of the wrong kind.
+        TargetError: a value is not `name=value`.
+    """
+    found: dict[str, str] = {}
+    for pair in pairs or []:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            raise TargetError(f"--param expects name=value, got {pair!r}")
+        found[name.strip()] = value
+    return found
+
+
+def load_template(target: str, parameters: dict[str, str]) -> Workflow[Any]:
+    """The workflow a template file makes with these parameters.
+
+    Raises:
+        TargetError: no such file.
+        DefinitionError, InputError: the template or the parameters are invalid (they say where).
+    """
+    from sopy_actors.workflows import WorkflowTemplate
+
+    path = Path(target)
+    if not path.is_file():
+        raise TargetError(f"no such file: {path}")
+    return WorkflowTemplate.from_file(path).instantiate(parameters)
+
+
+def load_graph(target: str, parameters: dict[str, str] | None = None) -> ProcedureGraph:
+    """The procedure graph a target names (see the module docstring).
+
+    Raises:
+        TargetError: the target names nothing usable, or `parameters` are given for a target
+            that is not a template file.
+    """
+    from sopy_actors.core.graph import ProcedureGraph
+    from sopy_actors.workflows import Workflow
+
+    if is_template(target):
+        return load_template(target, parameters or {}).graph()
+    if parameters:
+        raise TargetError("--param applies to workflow template files (FILE.yaml, FILE.yml, FILE.json) only")
+    value, label = _load_value(target), target
+    if callable(value) and not isinstance(value, type) and not _is_entry(value):
+        value, label = _call(value, target), f"{target}()"
+    if isinstance(value, Workflow):
+        return value.graph()
+    return ProcedureGraph.build(_entry_from(value, label, allow_call=False))
+
+
+def _is_entry(value: Any) -> bool:
+    from sopy_actors.core.procedure import Procedure
+    from sopy_actors.core.sop import SOP
+
+    return isinstance(value, Procedure | SOP)
+
+
+def _call(function: Any, target: str) -> Any:
+    try:
+        return function()
+    except Exception as error:  # any failure is reported, not raised
+        raise TargetError(f"calling {target}() failed: {type(error).__name__}: {error}") from error
+
+
+def _load_value(target: str) -> Any:
+    """The object that MODULE:ENTRY names.
+
+    Raises:
+        TargetError: the module or attribute is missing.
     """
     module_name, separator, attribute = target.rpartition(":")
     if not separator or not module_name or not attribute:
@@ -51,7 +122,7 @@ def _load_entry(target: str) -> Procedure[Any]:
         if not hasattr(value, part):
             raise TargetError(f"{module_name} has no attribute {attribute!r}")
         value = getattr(value, part)
-    return _entry_from(value, target, allow_call=True)
+    return value
 
 
 def _entry_from(value: Any, target: str, *, allow_call: bool) -> Procedure[Any]:

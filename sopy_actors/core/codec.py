@@ -6,6 +6,10 @@ it (already loaded, the job's code, or trusted) and accepts only subclasses of t
 base (Procedure, BaseModel, Event; a state may also be a dataclass), so a tampered checkpoint
 cannot run other modules' code.
 
+A procedure class built from data (a generated workflow step, see
+`sopy_actors.core.references.Definition`) is encoded with its definition next to its type, and
+rebuilt from that data by the decoder its reference names: it never needs to be importable.
+
 A state crosses processes as a dict of JSON data, a dataclass or a pydantic model; any other
 state works in process only and is refused here with a StateError naming its type.
 
@@ -38,7 +42,7 @@ from sopy_actors.core.events import (
 )
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import Procedure, Prompt
-from sopy_actors.core.references import reference_of, resolve_reference
+from sopy_actors.core.references import definition_of, reference_of, resolve_definition, resolve_reference
 from sopy_actors.errors import InputError, StateError
 
 __all__ = [
@@ -159,7 +163,8 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
 
 def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
     """A procedure as `{"type", "name", "prompt", "options", "attrs"}`; attrs are its instance
-    attributes, `prompt` its instruction text (so a host can show it without the class).
+    attributes, `prompt` its instruction text (so a host can show it without the class). A class
+    built from data adds `"definition"`, the data it is rebuilt from, and its type is `module@key`.
 
     Raises:
         StateError: an attribute has no JSON form.
@@ -172,8 +177,9 @@ def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
     cls = type(procedure)
     options = getattr(cls, "sop_options", None) or ProcedureOptions()
     subject = f"procedure {cls.__name__}"
+    definition = definition_of(cls)
     return {
-        "type": reference_of(cls),
+        "type": reference_of(cls) if definition is None else definition.reference,
         "name": cls.__name__,
         "prompt": str(procedure.prompt),
         "options": options.model_dump(mode="json"),
@@ -181,7 +187,15 @@ def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
             name: _encode(value, f"{cls.__name__} attributes.{name}", procedure, _Field(subject, name), depth)
             for name, value in vars(procedure).items()
         },
+        **_recovery_of(cls),
+        **({} if definition is None else {"definition": definition.data}),
     }
+
+
+def _recovery_of(cls: type[Procedure[Any]]) -> dict[str, Any]:
+    """`{"recovery": policy}` for a class declaring `sop_recovery` (a RecoveryPolicy), else {}."""
+    policy = getattr(cls, "sop_recovery", None)
+    return {} if policy is None else {"recovery": policy.model_dump(mode="json")}
 
 
 def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
@@ -195,7 +209,10 @@ def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
 
 
 def _decode_procedure(data: dict[str, Any], depth: int) -> Procedure[Any]:
-    cls = resolve_reference(data["type"], Procedure)
+    if "definition" in data:
+        cls = resolve_definition(data["type"], data["definition"], Procedure)
+    else:
+        cls = resolve_reference(data["type"], Procedure)
     procedure = cls.__new__(cls)
     subject = f"procedure {cls.__name__}"
     attributes = {name: _decode(value, procedure, _Field(subject, name), depth) for name, value in data["attrs"].items()}

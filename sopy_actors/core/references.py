@@ -26,6 +26,14 @@ any of its code runs:
   `JobConfig.py_driver_sys_path`, which a local cluster shares with the driver);
 - trusted: the module or a package above it is named by `trust_modules(...)` or in the
   environment variable `SOPY_TRUSTED_MODULES` (comma-separated); `sopy_actors` always is.
+
+Some classes are not imported but built from data (generated workflow procedures): such a
+class carries a `Definition`, and its reference is `module@key`. The definition's data travels
+with the reference (`sopy_actors.core.codec` puts it next to the type), and any process
+rebuilds the class with `resolve_definition`: it loads `module` under the rules above, and that
+module's import registers the decoder (`register_definition_decoder`) that turns `key` and the
+data into the class. So a process that never saw the class learns how to build it from the
+data alone, and core never imports the layer that generates classes.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ import os
 import site
 import sys
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar, overload
@@ -46,12 +55,17 @@ from sopy_actors.errors import InputError
 
 __all__ = [
     "TRUSTED_MODULES_ENV",
+    "Definition",
+    "DefinitionDecoder",
+    "definition_of",
     "load_module",
     "local_reference",
     "portable_reference",
     "reference_of",
     "register_code_directories",
+    "register_definition_decoder",
     "register_main_module",
+    "resolve_definition",
     "resolve_reference",
     "trust_modules",
 ]
@@ -66,6 +80,77 @@ _trusted: set[str] = {"sopy_actors"}
 _code_directories: tuple[Path, ...] = ()
 # Ray unpacks `<name>.tar.gz` into `<name>` and `<name>.zip` into `<name>` (runtime_env packaging).
 _COMPOUND_ARCHIVES = (".tar.gz", ".tar.bz2", ".tar.xz")
+_DEFINED = "@"  # separates the decoder's module from the key in a definition reference
+_DEFINITION_ATTRIBUTE = "__sop_definition__"
+
+DefinitionDecoder = Callable[[str, Any], Any]
+"""Builds an object from a definition: called with the reference's key and the definition data."""
+
+_decoders: dict[str, DefinitionDecoder] = {}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What a class built from data carries, so other processes can build it again.
+
+    Attributes:
+        reference: `module@key`; `module` registered the decoder (see `register_definition_decoder`).
+        data: JSON data the decoder builds the class from (it travels next to the reference).
+    """
+
+    reference: str
+    data: Any
+
+
+def register_definition_decoder(module: str, decoder: DefinitionDecoder) -> None:
+    """Let references `module@key` name objects that `decoder(key, data)` builds from data.
+
+    Called by `module` itself when it is imported, so that loading the module a reference names
+    (under `load_module`'s rules) is all another process needs to rebuild the object.
+
+    Raises:
+        InputError: `module` is not a dotted module name.
+    """
+    if not _is_module_name(module):
+        raise InputError(f"Invalid definition decoder module {module!r}: expected a dotted module name")
+    _decoders[module] = decoder
+
+
+def definition_of(obj: object) -> Definition | None:
+    """The `Definition` a class built from data carries itself (not inherited), or None."""
+    found = vars(obj).get(_DEFINITION_ATTRIBUTE) if isinstance(obj, type) else None
+    return found if isinstance(found, Definition) else None
+
+
+def resolve_definition(reference: str, data: Any, base: type[T]) -> type[T]:
+    """Build (or find, decoders cache) the class a definition reference and its data describe.
+
+    Args:
+        reference: `module@key`, from `Definition.reference`.
+        data: the definition data that travelled with it.
+        base: the class must be a subclass of it.
+
+    Returns:
+        The class, carrying a `Definition` equal to (reference, data).
+
+    Raises:
+        InputError: the reference is malformed, its module may not be loaded here or
+            registers no decoder, the decoder refuses the data, or the result is no `base`.
+    """
+    module, _, key = reference.partition(_DEFINED) if isinstance(reference, str) else ("", "", "")
+    if not module or not key:
+        raise InputError(f"Invalid definition reference {reference!r}: expected 'module@key'")
+    try:
+        load_module(module)
+    except InputError as error:
+        raise InputError(f"Cannot build {reference}: {error}") from None
+    decoder = _decoders.get(module)
+    if decoder is None:
+        raise InputError(f"Cannot build {reference}: module {module} registers no definition decoder")
+    target = decoder(key, data)
+    if not (isinstance(target, type) and issubclass(target, base)):
+        raise InputError(f"{reference} is not a {base.__name__} subclass")
+    return target
 
 
 def register_main_module(name: str | None) -> None:
@@ -123,7 +208,12 @@ def reference_of(obj: object, *, what: str = "") -> str:
         )
     subject = f"{what or ('class' if isinstance(obj, type) else 'function')} {qualname}"
     reference = portable_reference(f"{module}:{qualname}")
-    if "<lambda>" in qualname:
+    if definition_of(obj) is not None:
+        problem = (
+            "is built from a definition, not imported: encode it with sopy_actors.core.codec, "
+            "which carries its definition"
+        )
+    elif "<lambda>" in qualname:
         problem = (
             "is a lambda; other processes import it by name, so make it a top-level function "
             "(def) of an importable module"

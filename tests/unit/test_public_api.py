@@ -7,13 +7,14 @@ import sys
 
 import sopy_actors
 
-# The ~35 names a workflow author needs; everything else lives in a subpackage.
+# The ~40 names a workflow author needs; everything else lives in a subpackage.
 PUBLIC_API = [
-    "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "End", "Event", "Fallback",
-    "HealthCheck", "HumanInterventionRequested", "Manual", "Outcome", "Procedure", "ProcedureOptions",
-    "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy", "Retry", "SOPHandle", "ScriptedModel",
-    "SopyError", "StrandsAgent", "SubSOPCompleted", "SubSOPFailed", "attach", "cond", "current_sop",
-    "handler", "init", "list_sops", "make_prompt", "shutdown", "tool",
+    "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "Condition", "End", "Event",
+    "Fallback", "HealthCheck", "HumanInterventionRequested", "Manual", "Outcome", "Procedure",
+    "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy", "Retry", "SOPHandle",
+    "ScriptedModel", "SopyError", "StrandsAgent", "SubSOPCompleted", "SubSOPFailed", "Workflow",
+    "WorkflowBuilder", "WorkflowRegistry", "WorkflowTemplate", "attach", "cond", "current_sop", "handler",
+    "init", "list_sops", "make_prompt", "shutdown", "tool",
 ]
 
 
@@ -28,7 +29,7 @@ def test_public_api_is_pinned_and_every_name_resolves() -> None:
 def test_importing_the_package_and_core_does_not_import_ray() -> None:
     code = (
         "import sys, sopy_actors, sopy_actors.core, sopy_actors.testing;"
-        "heavy = [m for m in ('ray', 'strands', 'prometheus_client') if m in sys.modules];"
+        "heavy = [m for m in ('ray', 'strands', 'prometheus_client', 'yaml') if m in sys.modules];"
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

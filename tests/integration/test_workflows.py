@@ -1,0 +1,123 @@
+"""Built and templated workflows on the actor runtime: steps travel as data and survive SIGKILLs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors import ProcedureOptions
+from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
+from sopy_actors.workflows import WorkflowTemplate
+from tests.unit.workflows import flows
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "unit" / "workflows" / "analysis.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _kill_host_and_step_actor(runtime: Any, handle: Any) -> None:
+    """SIGKILL the SOP's host and the shared procedure actor that runs generated steps."""
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    shared = procedure_actor_name(
+        "unused", ProcedureOptions(placement="shared"), 0, ray.get_runtime_context().runtime_env
+    )
+    steps = ray.get_actor(shared, namespace=runtime.namespace)
+    os.kill(ray.get(steps.location.remote())["pid"], signal.SIGKILL)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
+
+
+def _stored_procedure(runtime: Any, sop_id: str) -> dict[str, Any]:
+    store = ray.get_actor(STORE_ACTOR, namespace=runtime.namespace)
+    stored = ray.get(store.load.remote(sop_id, 0))
+    procedure: dict[str, Any] = stored.record.procedure
+    return procedure
+
+
+def test_a_built_workflow_runs_in_other_processes_and_resumes_from_its_stored_definition_after_sigkill(
+    runtime: Any,
+) -> None:
+    workflow = flows.create_adaptive_workflow(flows.Data(), flows.Context())
+    handle = workflow.start(placement="dedicated")
+    assert handle.send(flows.RowsLoaded(payload=[1, 5, 9])).procedure == "ProcessData"
+    assert handle.send(flows.ProcessRequested(payload=None)).procedure == "AnalyzeData"
+
+    stored = _stored_procedure(runtime, handle.sop_id)
+    assert stored["type"].startswith("sopy_actors.workflows@") and stored["type"].endswith(".AnalyzeData")
+    assert stored["definition"] == workflow.definition.model_dump(mode="json")
+
+    _kill_host_and_step_actor(runtime, handle)
+    # Both come back empty: the host reloads the checkpoint, the procedure actor rebuilds the
+    # steps from the definition in it.
+    receipt = handle.send(flows.AnalysisRequested(payload=4), timeout=120)
+    assert (receipt.outcome.value, receipt.procedure) == ("transitioned", "ReviewFindings")  # 2 rows > 4
+    assert handle.send(flows.ReviewDone(payload="   ")).rejected
+    assert handle.send(flows.ReviewDone(payload="fine")).procedure == "GenerateReport"
+    assert handle.send(flows.ReportRequested(payload="R")).outcome.value == "ended"
+
+    final = handle.result(timeout=60)
+    assert final.report == "R: 3 rows, total 15, 2 anomalies"
+    assert final.log == ["validated", "processed", "analysed: 2 anomalies", "reviewed: fine", "reported"]
+    assert [(e.from_procedure, e.to_procedure) for e in handle.history() if e.outcome != "rejected"] == [
+        ("ValidateData", "ProcessData"),
+        ("ProcessData", "AnalyzeData"),
+        ("AnalyzeData", "ReviewFindings"),
+        ("ReviewFindings", "GenerateReport"),
+        ("GenerateReport", "End"),
+    ]
+    assert handle.status().name == "adaptive"
+
+
+def test_a_step_left_out_by_its_condition_is_skipped_on_the_actor_runtime() -> None:
+    handle = flows.create_adaptive_workflow(flows.Data(), flows.Context(analysis_enabled=False)).start()
+    handle.send(flows.RowsLoaded(payload=[3, 4]))
+    # AnalyzeData is left out: ProcessData's `return AnalyzeData()` lands in the next active
+    # step in the order they were added, ReviewFindings.
+    assert handle.send(flows.ProcessRequested(payload=None)).procedure == "ReviewFindings"
+    assert handle.send(flows.ReviewDone(payload="no analysis")).procedure == "GenerateReport"
+    handle.send(flows.ReportRequested(payload="S"))
+    assert handle.result(timeout=60).report == "S: 2 rows, total 7, 0 anomalies"
+
+
+def test_a_template_workflow_resumes_after_sigkill_and_a_new_driver_finishes_it(runtime: Any) -> None:
+    workflow = WorkflowTemplate.from_file(TEMPLATE).instantiate({"source": "sensor.csv"})
+    handle = workflow.start(sop_id="templated-analysis-resumed")
+    assert handle.status().prompt == "Load the rows from sensor.csv and check that none is negative."
+    assert handle.send(flows.RowsLoaded(payload=[-1])).rejected  # the base class's own check
+    assert handle.send(flows.RowsLoaded(payload=[2, 3])).procedure == "Processing"
+    _kill_host_and_step_actor(runtime, handle)
+    assert handle.send(flows.ProcessRequested(payload=None), timeout=120).procedure == "Analysis"
+
+    # A driver that never imported the template or sopy_actors.workflows drives it to End.
+    store_dir = str(Path(runtime.store_path).parent)
+    code = textwrap.dedent(f"""
+        import sys
+        import sopy_actors
+        sopy_actors.init({runtime.address!r}, namespace={runtime.namespace!r}, store_dir={store_dir!r})
+        from tests.unit.workflows.flows import AnalysisRequested, ReportRequested
+        handle = sopy_actors.attach("templated-analysis-resumed")
+        print(handle.status().prompt)
+        print(handle.send(AnalysisRequested(payload=2)).procedure)
+        print(handle.send(ReportRequested(payload="T")).outcome.value)
+        print(handle.result(timeout=120).report)
+    """)
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # explicit addresses need it (Ray 2.60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-4:] == [
+        "Count the rows above 4.",
+        "Reporting",  # one row above 2: not "two or more anomalies"
+        "ended",
+        "T: 2 rows, total 5, 1 anomalies",
+    ]
+    assert handle.state().log == ["source=sensor.csv", "validated", "processed", "analysed: 1 anomalies", "reported"]
