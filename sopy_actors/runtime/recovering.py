@@ -226,7 +226,9 @@ def step_commit(
     """The commit that takes the ladder's step for a failed event.
 
     The failed event's own effects are dropped (the SOP continues from the record before it);
-    a rejection-limit cause starts a fresh rejection budget.
+    a rejection-limit cause starts a fresh rejection budget. A retry delivers the event again
+    after its backoff; a fallback (procedure or agent) and an alternative deliver it again at
+    once, to the fallback or with the new approach.
 
     Args:
         record: the SOP's record before the failed event.
@@ -256,6 +258,8 @@ def step_commit(
         assert fallback_procedure is not None, "the host builds the fallback procedure first"
         what = f"fall back to {fallback_procedure['name']}"
         update.update(procedure=fallback_procedure, entered_version=version)
+        if event is not None:  # the fallback takes over the work that failed
+            timers.append(_redelivery(record, event, len(history.entries), due=now))
     elif isinstance(step, UseFallback):
         assert step.agent is not None, "a Fallback to an agent carries its spec"
         failed = _failed_agent(cause)
@@ -329,9 +333,9 @@ def resolution_commit(
     timers: list[Timer] = []
     failure: SopyError | None = None
     event = waiting.get("event")
-    if action == "retry" and event is not None:
+    if action in ("retry", "fallback") and event is not None:  # delivered again (to the fallback)
         timers.append(_redelivery(record, event, len(history.entries), due=now))
-    elif action == "fallback":
+    if action == "fallback":
         if fallback_procedure is None:
             raise InputError(f"sop=<{record.sop_id}> | no Fallback to a procedure in its recovery policy", fields=("action",))
         update.update(procedure=fallback_procedure, entered_version=version)

@@ -84,7 +84,7 @@ def test_a_fallback_to_a_procedure_moves_the_sop_and_resets_the_rejection_budget
     cheap = {"type": "tests.support.recovering:CheapSummary", "name": "CheapSummary", "options": {}, "attrs": {}}
     commit = take(record(), RecoveryExhausted("s1", 3), fallback_procedure=cheap)
     assert (commit.record.procedure["name"], commit.record.retries, commit.record.entered_version) == ("CheapSummary", 0, 5)
-    assert commit.timers == ()
+    assert [timer.event["data"]["id"] for timer in commit.timers] == ["e1~retry~1"]  # the fallback takes over the event
 
 
 def test_an_agent_fallback_replaces_the_agent_the_error_names() -> None:
