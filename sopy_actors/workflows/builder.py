@@ -31,6 +31,7 @@ from sopy_actors.core.references import reference_of
 from sopy_actors.core.sop import SOP, ErrorHandler
 from sopy_actors.core.transition import SOPY as SOPY_SEMANTICS
 from sopy_actors.errors import DefinitionError, InputError
+from sopy_actors.recovery.policy import RecoveryPolicy
 from sopy_actors.workflows.definition import END, Condition, StepSpec, TransitionSpec, WorkflowDefinition
 from sopy_actors.workflows.generate import classes_of
 from sopy_actors.workflows.graph import workflow_graph
@@ -52,7 +53,7 @@ class Workflow(SOP[S], Generic[S]):
     Args:
         state: the initial state (as for `SOP`).
         definition: the workflow.
-        retry_limits, error_handler, semantics: as for `SOP`.
+        retry_limits, error_handler, semantics, recovery: as for `SOP`.
 
     Attributes:
         definition: the workflow's definition.
@@ -73,6 +74,7 @@ class Workflow(SOP[S], Generic[S]):
         retry_limits: int = 3,
         error_handler: ErrorHandler | None = None,
         semantics: Semantics = SOPY_SEMANTICS,
+        recovery: RecoveryPolicy | None = None,
     ) -> None:
         subject = f"workflow {definition.name}"
         problems = definition.problems()
@@ -100,7 +102,9 @@ class Workflow(SOP[S], Generic[S]):
             raise DefinitionError(subject, problems)
         self._graph = graph
         self.template: Any = None  # the WorkflowTemplate it was instantiated from, if any
-        super().__init__(state, entry, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics)
+        super().__init__(
+            state, entry, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics, recovery=recovery
+        )
 
     @property
     def name(self) -> str:
@@ -226,6 +230,7 @@ class WorkflowBuilder:
         retry_limits: int = 3,
         error_handler: ErrorHandler | None = None,
         semantics: Semantics = SOPY_SEMANTICS,
+        recovery: RecoveryPolicy | None = None,
     ) -> Workflow[S]:
         """Choose the active procedures for `context`, generate the workflow and validate it.
 
@@ -286,7 +291,9 @@ class WorkflowBuilder:
             )
         except ValidationError as error:
             raise DefinitionError(f"workflow {self.name}", [str(error)]) from None
-        return Workflow(state, definition, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics)
+        return Workflow(
+            state, definition, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics, recovery=recovery
+        )
 
     def _transition(
         self,

@@ -52,6 +52,7 @@ from sopy_actors.core.references import reference_of
 from sopy_actors.core.sop import ErrorHandler
 from sopy_actors.core.transition import SOPY as SOPY_SEMANTICS
 from sopy_actors.errors import DefinitionError, InputError, SopyError
+from sopy_actors.recovery.policy import RecoveryPolicy
 from sopy_actors.workflows.builder import Workflow
 from sopy_actors.workflows.definition import END, Condition, StepSpec, TransitionSpec, WorkflowDefinition, is_step_name
 from sopy_actors.workflows.substitution import ParameterValue, fill_template, placeholders
@@ -452,6 +453,7 @@ class WorkflowTemplate:
         retry_limits: int = 3,
         error_handler: ErrorHandler | None = None,
         semantics: Semantics = SOPY_SEMANTICS,
+        recovery: RecoveryPolicy | None = None,
     ) -> Workflow[Any]:
         """A workflow of this template: its SOP, validated, ready to `start()`.
 
@@ -459,7 +461,7 @@ class WorkflowTemplate:
             parameters: values of the declared parameters (defaults fill the rest).
             state: the initial state; default: the registry's state factory called with the
                 parameters, else a dict of the parameters.
-            retry_limits, error_handler, semantics: as for `SOP`.
+            retry_limits, error_handler, semantics, recovery: as for `SOP`.
 
         Raises:
             InputError: unknown or missing parameters, or values of the wrong type.
@@ -470,7 +472,9 @@ class WorkflowTemplate:
         if state is None:
             factory = self.registry.state_factory
             state = factory(dict(values)) if factory is not None else dict(values)
-        workflow = Workflow(state, definition, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics)
+        workflow = Workflow(
+            state, definition, retry_limits=retry_limits, error_handler=error_handler, semantics=semantics, recovery=recovery
+        )
         workflow.template = self
         return workflow
 
