@@ -27,6 +27,8 @@ Choices, so that the output is predictable:
   classes of procedures that are reached (they are taken to be shared bases, not states)
   and the procedures of the module's other SOPs: those reachable from an entry the module
   names as `init_proc=X()` or `SOP(state, X())` (a sub-SOP) without touching this SOP.
+- A procedure class's declared recovery (`sop_recovery`) adds a recovery edge to each procedure
+  its `Fallback` rungs name: the fallback is reachable, drawn as `fallback (recovery)`.
 - A `return` whose target cannot be read statically is a warning with file:line. The node it
   belongs to might reach End through it, so it is not reported as having no path to End.
 """
@@ -48,6 +50,7 @@ from pydantic import BaseModel
 from sopy_actors.core.events import Event
 from sopy_actors.core.procedure import End, Procedure, Prompt, cond, make_prompt
 from sopy_actors.core.prompt import PromptStyle, write_sop_prompt
+from sopy_actors.core.references import resolve_reference
 from sopy_actors.errors import InputError
 
 __all__ = ["Edge", "Node", "ProcedureGraph", "Validation", "make_prompt_from_procedure"]
@@ -152,6 +155,8 @@ class ProcedureGraph:
         warnings: what the code reading could not resolve, each with file:line.
         dynamic_nodes: names of the nodes with a return (or a handler source) that could not be
             read, so their transitions are incomplete.
+        recovery_edges: where the runtime may move an SOP on its own: a procedure class's
+            `sop_recovery` falling back to another procedure (no events; handler "sop_recovery").
     """
 
     entry: Node
@@ -160,6 +165,7 @@ class ProcedureGraph:
     unreachable: tuple[ProcedureClass, ...]
     warnings: tuple[str, ...]
     dynamic_nodes: frozenset[str]
+    recovery_edges: tuple[Edge, ...] = ()
 
     @classmethod
     def build(
@@ -246,6 +252,9 @@ class ProcedureGraph:
             for event in edge.events:
                 label = _mermaid_label(f"{event.__name__}{suffix}")
                 lines.append(f"    {ids[edge.source.name]} --> {target}: {label}")
+        lines.extend(
+            f"    {ids[edge.source.name]} --> {ids[edge.target.name]}: fallback (recovery)" for edge in self.recovery_edges
+        )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,13 +276,14 @@ class ProcedureGraph:
                 }
                 for edge in self.edges
             ],
+            "recovery_edges": [{"from": edge.source.name, "to": edge.target.name} for edge in self.recovery_edges],
             "problems": {"errors": validation.errors, "warnings": validation.warnings},
         }
 
     def _nodes_that_may_finish(self) -> set[Node]:
         """End, the dynamic nodes, and every node with a path to one of them."""
         predecessors: dict[Node, list[Node]] = {}
-        for edge in self.edges:
+        for edge in (*self.edges, *self.recovery_edges):
             predecessors.setdefault(edge.target, []).append(edge.source)
         seeds = [n for n in self.nodes if n.terminal or n.name in self.dynamic_nodes]
         found, queue = set(seeds), deque(seeds)
@@ -283,6 +293,21 @@ class ProcedureGraph:
                     found.add(source)
                     queue.append(source)
         return found
+
+
+def _fallbacks_of(procedure: ProcedureClass, warnings: list[str]) -> list[ProcedureClass]:
+    """The procedure classes the `Fallback` rungs of `procedure.sop_recovery` name."""
+    rungs = getattr(getattr(procedure, "sop_recovery", None), "rungs", ())
+    found = []
+    for rung in rungs:
+        to = getattr(rung, "to", "")
+        if getattr(rung, "strategy", None) != "fallback" or ":" not in to:
+            continue
+        try:
+            found.append(resolve_reference(to, Procedure))
+        except InputError as error:
+            warnings.append(f"{procedure.__name__}.sop_recovery: fallback {to} cannot be loaded: {error}")
+    return found
 
 
 def make_prompt_from_procedure(
@@ -334,6 +359,7 @@ class _Builder:
         # "End" is reserved so that a user class named End becomes End#2, not the terminal.
         self._names: Counter[str] = Counter({_END_NAME: 1})
         self._readings: dict[tuple[ProcedureClass, str], _Reading] = {}
+        self._recovery_edges: dict[Edge, None] = {}
 
     def build(self, entry: Procedure[Any], extra: tuple[ProcedureClass, ...]) -> ProcedureGraph:
         start = self._node(type(entry), str(entry.prompt))
@@ -357,6 +383,7 @@ class _Builder:
             unreachable=_unreachable(type(entry), extra, owned),
             warnings=tuple(warnings),
             dynamic_nodes=frozenset(dynamic),
+            recovery_edges=tuple(self._recovery_edges),
         )
 
     def _walk(self, start: Node) -> tuple[dict[Edge, None], list[str], set[str]]:
@@ -378,6 +405,9 @@ class _Builder:
                         else self._target(site.target, site.prompt, queue)
                     )
                     edges[Edge(node, target, events, site.condition, name, site.sopy_condition)] = None
+            for fallback in _fallbacks_of(node.procedure, warnings):
+                edge = Edge(node, self._target(fallback, None, queue), (), "recovery fallback", "sop_recovery", None)
+                self._recovery_edges[edge] = None
         return edges, warnings, dynamic
 
     def _target(self, procedure: ProcedureClass, prompt: str | None, queue: deque[Node]) -> Node:

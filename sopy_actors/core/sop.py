@@ -37,7 +37,8 @@ class SOPStatus(BaseModel):
         phase: waiting (for an event), running (handling one), waiting_for_human (a `Manual`
             recovery step paused it until `resolve`), done, failed or cancelled.
         host: the SOP host actor that runs it ("local" in process).
-        waiting: while waiting_for_human: the reason, the choices offered, the cause and since when.
+        waiting: while waiting_for_human: the reason, the choices offered, the cause, the event
+            that failed (wire form, or None) and since when (Unix time).
         recovery: the recovery steps taken so far (`RecoveryEntry` data), oldest first.
     """
 

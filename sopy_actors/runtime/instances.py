@@ -141,7 +141,7 @@ class Instance:
             host=record.host,
             last_prompt=record.last_prompt,
             prompt=str(record.procedure.get("prompt", "")),
-            waiting=None if record.waiting is None else {k: v for k, v in record.waiting.items() if k != "event"},
+            waiting=record.waiting,
             recovery=record.recovery_history,
         )
 

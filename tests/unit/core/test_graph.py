@@ -532,3 +532,15 @@ def test_build_refuses_an_entry_that_is_not_a_procedure_instance(entry: Any) -> 
 def test_build_refuses_extra_entries_that_are_not_procedure_classes() -> None:
     with pytest.raises(InputError, match="extra must hold Procedure subclasses"):
         ProcedureGraph.build(Triage(), extra=[Triage()])  # type: ignore[list-item]
+
+
+def test_a_declared_recovery_fallback_is_a_recovery_edge_that_makes_its_target_reachable() -> None:
+    from tests.support import recovering
+
+    graph = ProcedureGraph.build(recovering.RetryThenFallback())
+    assert [(edge.source.name, edge.target.name) for edge in graph.recovery_edges] == [
+        ("RetryThenFallback", "CheapSummary")
+    ]
+    assert not [error for error in graph.validate().errors if "CheapSummary" in error]  # (other SOPs of the module are reported)
+    assert "    RetryThenFallback --> CheapSummary: fallback (recovery)" in graph.to_mermaid().splitlines()
+    assert graph.to_dict()["recovery_edges"] == [{"from": "RetryThenFallback", "to": "CheapSummary"}]
