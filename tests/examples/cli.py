@@ -17,7 +17,11 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     command = [sys.executable, "-m", "sopy_actors.cli", *args]
     # An explicit cluster address needs token auth switched on in the client (Ray 2.60).
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    # Ray's raylet prints its own warnings (e.g. about many worker processes) into a driver's
+    # stdout, between the lines the command printed: not the command's output.
+    stdout = "".join(line for line in done.stdout.splitlines(keepends=True) if "(raylet)" not in line)
+    return subprocess.CompletedProcess(done.args, done.returncode, stdout, done.stderr)
 
 
 def on_cluster(runtime: Any) -> tuple[str, ...]:

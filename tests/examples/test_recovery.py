@@ -26,7 +26,9 @@ def test_the_ladder_retries_opens_the_breaker_falls_back_and_waits_for_a_person(
     fell_back = r"Summarising -> SummarisingWithBackup: Recovery \(agent_error, CircuitOpen: circuit=<tool:fetch_summary>"
     assert re.search(fell_back, steps)
     assert "wait for a person: Both summary services are down" in steps
-    assert "tool:fetch_summary: open" in out and "tool:fetch_backup_summary: open" in out
+    # Both circuits opened (a slow run may print one after its 5 s cool-down: half-open then).
+    for tool in ("fetch_summary", "fetch_backup_summary"):
+        assert re.search(rf"tool:{tool}: (open|half_open)", out), tool
     assert "manual #1 (AgentError): resolved by example: services down, written by hand" in out
     final = json.loads(out.split("--- final state\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
     summaries = list(final["summaries"].values())

@@ -19,7 +19,7 @@ from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
 from sopy_actors.runtime.handle import SOPHandle
 from tests.examples.cli import ROOT, on_cluster, run_cli
 from tests.support import recovering as flow
-from tests.support.monitoring import samples, scrape, wait_for
+from tests.support.monitoring import samples, scrape, value, wait_for
 from tests.support.processes import run_driver
 from tests.unit.recovery import spec_recovery as spec
 from tests.unit.recovery.test_spec_recovery import action as spec_action
@@ -240,7 +240,8 @@ def test_a_waiting_sop_outlives_its_driver_and_is_resolved_from_another_driver_a
     store_dir = str(Path(runtime.store_path).parent)
     args = [runtime.address, runtime.namespace, store_dir, str(tmp_path / "calls-")]
     done = run_driver([sys.executable, str(script), *args], cwd=ROOT, timeout=300, env={"RAY_AUTH_MODE": "token"})
-    assert (done.returncode, done.stdout.split()) == (0, ["recovering", "recovering"]), done.stderr[-3000:]
+    outcomes = [line for line in done.stdout.splitlines() if not line.startswith("\x1b")]  # not Ray's own warnings
+    assert (done.returncode, outcomes) == (0, ["recovering", "recovering"]), done.stderr[-3000:]
 
     listed = run_cli("status", "--waiting", *on_cluster(runtime))
     assert listed.returncode == 0, listed.stderr
@@ -308,3 +309,15 @@ def test_a_parent_observes_its_child_waiting_for_a_person(tmp_path: Path) -> Non
     child = parent.state().children[0]
     assert parent.state().asked == [f"{child}: a person must check the text"]
     assert sopy_actors.attach(child).status().phase == "waiting_for_human"
+
+
+def test_sops_waiting_for_a_person_show_in_the_instances_gauge(tmp_path: Path, runtime: Any) -> None:
+    policy = RecoveryPolicy(rungs=[Manual(reason="check the input")])
+    handle = flow.make_sop(flow.Summarise(), tmp_path / "calls", fail_times=1, fatal=True, recovery=policy).start()
+    handle.send(flow.Work("tides"))
+    url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
+    wait_for(
+        lambda: value(scrape(url), "sopy_sop_instances", sop="Summarise", phase="waiting_for_human") >= 1,
+        timeout=60,
+        what="sopy_sop_instances{phase=waiting_for_human}",
+    )

@@ -214,6 +214,69 @@ def test_a_new_cluster_on_the_same_store_dir_resumes_every_unfinished_sop_and_ap
     assert "v4: EntryAdded Recording -> End (ended)" in attach_out
 
 
+# -- issue 12: timers and SOPs waiting for a person outlive the whole cluster -----------------
+
+PAUSING_DRIVER = """
+    import json, time
+    from pathlib import Path
+    import sopy_actors
+    from sopy_actors.recovery import Manual, RecoveryPolicy
+    from tests.support import ledger, recovering
+
+    sopy_actors.init(
+        namespace={ns!r}, store_dir={store_dir!r}, num_cpus=2, log_to_driver=False, monitoring=False, runtime_env={code!r}
+    )
+    timed = ledger.make_sop(4).start(sop_id="timed")
+    timed.schedule(ledger.EntryAdded(id="late-0", payload=ledger.EntryData(sender="timer", index=0)), after=3.0)
+    policy = RecoveryPolicy(rungs=[Manual(reason="check the text")])
+    sop = recovering.make_sop(recovering.Summarise(), Path({counter!r}), fail_times=1, fatal=True, recovery=policy)
+    paused = sop.start(sop_id="paused")
+    paused.send(recovering.Work("tides"))
+    print(json.dumps({{"due": time.time() + 3.0, "phase": paused.status().phase, "timed": timed.status().version}}))
+    sopy_actors.shutdown()
+"""
+
+RESOLVING_DRIVER = """
+    import json, time
+    import sopy_actors
+
+    sopy_actors.init(
+        namespace={ns!r}, store_dir={store_dir!r}, num_cpus=2, log_to_driver=False, monitoring=False, runtime_env={code!r}
+    )
+    timed = sopy_actors.attach("timed")
+    deadline = time.monotonic() + 120
+    while timed.status().version < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    paused = sopy_actors.attach("paused")
+    phase = paused.status().phase
+    paused.resolve("retry", note="checked", by="night shift")
+    print(json.dumps({{
+        "timed": [timed.status().version, [e.event_id for e in timed.history()]],
+        "phase": phase,
+        "log": paused.result(timeout=120).log,
+        "by": paused.status().recovery[-1]["by"],
+    }}))
+    sopy_actors.shutdown()
+"""
+
+
+def test_a_timer_due_and_an_sop_waiting_for_a_person_outlive_the_whole_cluster(
+    ray_temp: str, code: Path, tmp_path: Path
+) -> None:
+    store_dir = str((tmp_path / "store").resolve())
+    env = _env(ray_temp)
+    values = {"ns": "pausing", "store_dir": store_dir, "code": _shipped(code), "counter": str(tmp_path / "calls")}
+    first = _drive(PAUSING_DRIVER.format(**values), env, cwd=code)
+    stop_processes_of(ray_temp)
+    assert (first["phase"], first["timed"]) == ("waiting_for_human", 0)
+    time.sleep(max(0.0, first["due"] - time.time()) + 0.5)  # the timer falls due while no cluster runs
+
+    second = _drive(RESOLVING_DRIVER.format(**values), env, cwd=code)
+    assert second["timed"] == [1, ["late-0"]]  # fired on start, once
+    assert second["phase"] == "waiting_for_human"
+    assert second["log"] == ["summarised tides via primary"] and second["by"] == "night shift"
+
+
 # -- issue 10.7: init() with no address starts a new cluster, whatever the environment says ---
 
 INIT_DRIVER = """

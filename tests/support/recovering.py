@@ -59,10 +59,14 @@ def _step(state: Job, text: str) -> None:
 
 
 FAST = Backoff(initial=0.2, multiplier=2.0, cap=1.0, jitter=0.0)
+# One procedure actor for all of them: the test session keeps every actor it starts.
+SHARED = ProcedureOptions(placement="shared")
 
 
 class CheapSummary(Procedure[Job]):
     """The fallback: a summary that cannot fail."""
+
+    sop_options = SHARED
 
     @handler
     def on_work(self, state: Job, event: Work) -> End:
@@ -72,6 +76,8 @@ class CheapSummary(Procedure[Job]):
 
 class Summarise(Procedure[Job]):
     """No policy of its own: the SOP's `recovery=` applies."""
+
+    sop_options = SHARED
 
     @handler
     def on_work(self, state: Job, event: Work) -> End:
@@ -108,7 +114,7 @@ class AskAPerson(Summarise):
 class Deadline(Procedure[Job]):
     """Waits for `Approve`; gives up after half a second."""
 
-    sop_options = ProcedureOptions(timeout=0.5)
+    sop_options = ProcedureOptions(placement="shared", timeout=0.5)
 
     @handler
     def on_approve(self, state: Job, event: Approve) -> End:
@@ -127,6 +133,8 @@ BACKUP = StrandsAgent(model=ScriptedModel(["a backup summary"]), name="summarise
 
 class AskAnAgent(Procedure[Job]):
     """Summarises with the primary agent; the backup agent takes over when it fails."""
+
+    sop_options = SHARED
 
     sop_recovery = RecoveryPolicy(rungs=[Fallback(to=BACKUP, on="agent_error"), Manual(reason="no agent answers")])
 
@@ -148,6 +156,8 @@ class Delegate(Event[str]):
 
 class Supervising(Procedure[Supervisor]):
     """Starts failing children and records which ones wait for a person."""
+
+    sop_options = SHARED
 
     @handler
     def on_delegate(self, state: Supervisor, event: Delegate) -> Procedure[Supervisor]:
