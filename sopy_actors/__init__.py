@@ -3,9 +3,10 @@
 The names a workflow author needs. The core model (events, procedures, SOPs) imports no Ray;
 runtime and agent names (`init`, `StrandsAgent`, ...) are loaded on first use, so
 `import sopy_actors` stays light. More lives in the subpackages: `sopy_actors.errors` (every
-error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.workflows` (built and templated
-workflows), `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and
-`sopy_actors.sopy` (SOPy's own module layout and names).
+error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.workflows` (built and
+templated workflows), `sopy_actors.state` (distributed and compressed state),
+`sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and `sopy_actors.sopy`
+(SOPy's own module layout and names).
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ import logging
 
 from sopy_actors._lazy import lazy_exports
 from sopy_actors.core.events import Event
-from sopy_actors.core.lifecycle import HumanInterventionRequested, ProcedureTimedOut, SubSOPCompleted, SubSOPFailed
+from sopy_actors.core.lifecycle import (
+    HumanInterventionRequested,
+    ProcedureTimedOut,
+    SharedStateChanged,
+    SubSOPCompleted,
+    SubSOPFailed,
+)
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import End, Procedure, Prompt, cond, handler, make_prompt
 from sopy_actors.core.sop import SOP, current_sop
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import SopyError
 from sopy_actors.recovery import Alternative, Backoff, BreakerSettings, Fallback, Manual, RecoveryPolicy, Retry
+from sopy_actors.state import CompressedState, DistributedState
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -30,7 +38,9 @@ __all__ = [
     "Alternative",
     "Backoff",
     "BreakerSettings",
+    "CompressedState",
     "Condition",
+    "DistributedState",
     "End",
     "Event",
     "Fallback",
@@ -47,6 +57,7 @@ __all__ = [
     "Retry",
     "SOPHandle",
     "ScriptedModel",
+    "SharedStateChanged",
     "SopyError",
     "StrandsAgent",
     "SubSOPCompleted",

@@ -1,5 +1,5 @@
 """Events the runtime itself sends to SOPs: a child SOP finished or failed, a procedure's
-time ran out, an SOP waits for a person.
+time ran out, an SOP waits for a person, values of a shared space changed.
 
 They are optional: a procedure without a handler for them ignores them instead of rejecting.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.core.events import Event
 from sopy_actors.errors import SopyError, error_from_wire
@@ -18,6 +18,9 @@ __all__ = [
     "HumanInterventionRequested",
     "ProcedureTimedOut",
     "ProcedureTimeout",
+    "SharedChange",
+    "SharedEntry",
+    "SharedStateChanged",
     "SubSOPCompleted",
     "SubSOPError",
     "SubSOPFailed",
@@ -107,6 +110,46 @@ class HumanIntervention(BaseModel):
 
 class HumanInterventionRequested(Event[HumanIntervention]):
     """A child SOP paused for a person (a `Manual` recovery step); sent to its parent SOP."""
+
+    sop_optional: ClassVar[bool] = True
+    sop_from_runtime: ClassVar[bool] = True
+
+
+class SharedEntry(BaseModel):
+    """One value of a shared space: the last write of `key`, by whom and when.
+
+    Attributes:
+        key: the key in the space.
+        value: its JSON value.
+        stamp: the hybrid logical clock stamp of the write (`sopy_actors.state.hlc.Stamp` as text).
+        source_node: the `node_id` of the state that wrote it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    value: Any = None
+    stamp: str
+    source_node: str
+
+
+class SharedChange(BaseModel):
+    """Values of a shared space that changed (or that an SOP's own writes settled as)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    space: str
+    entries: list[SharedEntry]
+
+
+class SharedStateChanged(Event[SharedChange]):
+    """Sent by the shared-state service to the SOPs whose distributed state shares the space.
+
+    The SOP host merges the entries into the state it commits (last writer wins on the
+    stamps, `sopy_actors.state.distributed`), with or without a handler for this event; a
+    handler sees the changes in `event.payload` (`state.merge(event.payload)` shows it the
+    merged values first).
+    """
 
     sop_optional: ClassVar[bool] = True
     sop_from_runtime: ClassVar[bool] = True

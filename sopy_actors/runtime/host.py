@@ -59,6 +59,7 @@ from sopy_actors.runtime.recovering import (
     timeout_cause,
     timeout_timer,
 )
+from sopy_actors.runtime.shared_state import SharedSync
 from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.timers import HostTimers
 from sopy_actors.telemetry import names
@@ -98,6 +99,7 @@ class SOPHostActor:
         self._metrics = MetricsReporter(namespace, kind="host")
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
         self._timers = HostTimers(name, self._store, self._fire_timer)
+        self._shared = SharedSync(namespace, name, self._store, self._spawn)
         self._spawn(self._timers.run())
         # Ray runs an async actor's __init__ on its event loop: a restarted host tells the
         # parents its crash left untold.
@@ -137,6 +139,7 @@ class SOPHostActor:
             self._metrics.count(names.SOPS_STARTED, (record.name,))
             if (timer := timeout_timer(record, now=time.time())) is not None:
                 await self._timers.schedule(timer)
+            self._shared.committed(record)  # a distributed state joins its shared space now
         return None
 
     async def schedule(self, timer: Timer) -> None:
@@ -360,6 +363,7 @@ class SOPHostActor:
         """Commit what a handler did (the commit rule `advance`), or take a recovery step when
         it was the rejection past the limit and a recovery policy answers it."""
         record = instance.record
+        result = self._shared.merged(item.event, result)  # SharedStateChanged: merged, handled or not
         snapshot = Snapshot(record.procedure, record.state, record.version, record.retries, "running", record.last_prompt)
         advanced = advance(
             snapshot,
@@ -417,6 +421,7 @@ class SOPHostActor:
             self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
         self._count_recovery(closed)
         instance.record = new_record
+        self._shared.committed(new_record)  # a distributed state's pending keys, in the background
         for armed in timers:
             self._timers.arm(armed)
         instruction = new_record.procedure.get("prompt")
@@ -428,11 +433,15 @@ class SOPHostActor:
 
     async def _committed_elsewhere(self, instance: Instance, event_id: str, logged: str) -> Reply:
         # Another writer committed this event id first (e.g. a host split from the cluster):
-        # the state is not applied twice; continue from what is stored.
+        # the state is not applied twice; continue from what is stored. Or (`{"error": ...}`,
+        # a VersionConflict) it committed another event at this version: this one is refused.
         logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", instance.record.sop_id, event_id)
         stored = await self._store.load.remote(instance.record.sop_id, 0)
         instance.record = stored.record if stored is not None else instance.record
-        return receipt_reply(LogEntry.model_validate_json(logged))
+        answer = json.loads(logged)
+        if "error" in answer:
+            return {"error": answer["error"]}
+        return receipt_reply(LogEntry.model_validate(answer))
 
     # -- recovery: the ladder's steps, timeouts, a person's resolution -----------------------
 

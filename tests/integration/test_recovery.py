@@ -19,7 +19,7 @@ from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
 from sopy_actors.runtime.handle import SOPHandle
 from tests.examples.cli import ROOT, on_cluster, run_cli
 from tests.support import recovering as flow
-from tests.support.monitoring import samples, scrape, value, wait_for
+from tests.support.monitoring import samples, scrape, settled, value, wait_for
 from tests.support.processes import run_driver
 from tests.unit.recovery import spec_recovery as spec
 from tests.unit.recovery.test_spec_recovery import action as spec_action
@@ -271,7 +271,7 @@ def test_the_metric_counts_exactly_the_steps_taken(tmp_path: Path, runtime: Any)
             if name == "sopy_recovery_steps_total" and (labels := dict(pairs))
         }
 
-    before = steps()
+    before = settled(steps)  # steps of earlier tests may still be on their way to the Monitor
     handle = flow.make_sop(flow.RetryThenFallback(), tmp_path / "calls", fail_times=10).start()
     handle.send(flow.Work("tides"))
     handle.result(timeout=60)

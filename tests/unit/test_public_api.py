@@ -9,12 +9,12 @@ import sopy_actors
 
 # The ~40 names a workflow author needs; everything else lives in a subpackage.
 PUBLIC_API = [
-    "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "Condition", "End", "Event",
-    "Fallback", "HealthCheck", "HumanInterventionRequested", "Manual", "Outcome", "Procedure",
-    "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy", "Retry", "SOPHandle",
-    "ScriptedModel", "SopyError", "StrandsAgent", "SubSOPCompleted", "SubSOPFailed", "Workflow",
-    "WorkflowBuilder", "WorkflowRegistry", "WorkflowTemplate", "attach", "cond", "current_sop", "handler",
-    "init", "list_sops", "make_prompt", "shutdown", "tool",
+    "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "CompressedState", "Condition",
+    "DistributedState", "End", "Event", "Fallback", "HealthCheck", "HumanInterventionRequested", "Manual",
+    "Outcome", "Procedure", "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy",
+    "Retry", "SOPHandle", "ScriptedModel", "SharedStateChanged", "SopyError", "StrandsAgent",
+    "SubSOPCompleted", "SubSOPFailed", "Workflow", "WorkflowBuilder", "WorkflowRegistry", "WorkflowTemplate",
+    "attach", "cond", "current_sop", "handler", "init", "list_sops", "make_prompt", "shutdown", "tool",
 ]
 
 
