@@ -21,6 +21,7 @@ def init(
     *,
     namespace: str = "sopy",
     store_dir: str | os.PathLike[str] | None = None,
+    store: str | None = None,
     hosts: int = 2,
     runtime_env: dict[str, Any] | None = None,
     num_cpus: int | None = None,
@@ -42,9 +43,15 @@ def init(
             found in Ray's temp directory); "auto", "host:port" or "ray://host:port" to join
             a running cluster.
         namespace: the Ray namespace; SOPs of one deployment share it.
-        store_dir: where the Store keeps its SQLite file (on the head node). Default: the
-            running Store's when the cluster has one in `namespace`, else $SOPY_STORE_DIR,
-            else ~/.sopy_actors/<namespace>.
+        store_dir: the head node's directory for local files: the Store's SQLite file
+            (unless `store` names a database) and the Monitor's. Default: the running
+            Store's when the cluster has one in `namespace`, else $SOPY_STORE_DIR, else
+            ~/.sopy_actors/<namespace>.
+        store: where the Store keeps SOPs, if not in SQLite in `store_dir`: a database URL,
+            `postgresql://user:password@host:port/database` (needs `sopy-actors[postgres]`;
+            any node can reach it, the head can be lost), or a SQLite file path. Default:
+            the running Store's, else $SOPY_STORE_URL, else SQLite in the store directory.
+            The password is never logged nor shown (`RuntimeInfo.store_path` has `***`).
         hosts: size of the SOPHost pool (fixed by the first driver of a namespace).
         runtime_env: Ray runtime_env for user code (working_dir / py_modules). Its
             `env_vars` reach this job's workers but are never stored in checkpoints or in
@@ -59,14 +66,17 @@ def init(
         metrics_host: the address `/metrics` binds to on the head node (first driver decides).
 
     Raises:
-        InputError: a bad argument, a store_dir the cluster's store does not use, or a
-            metrics_port the running Monitor does not use (or that is taken).
-        RuntimeUnavailable: Ray did not start or cannot be reached.
+        InputError: a bad argument, a store or store_dir the cluster's store does not use, or
+            a metrics_port the running Monitor does not use (or that is taken).
+        RuntimeUnavailable: Ray did not start or cannot be reached, or the store's database
+            cannot be reached (the message names its host, never the password).
+        StateError: the store was written by a newer sopy_actors (a newer schema version).
     """
     info = connect(
         address,
         namespace=namespace,
         store_dir=store_dir,
+        store=store,
         hosts=hosts,
         runtime_env=ship_main_module(runtime_env),
         num_cpus=num_cpus,
@@ -74,7 +84,7 @@ def init(
         log_to_driver=log_to_driver,
     )
     if monitoring:
-        db_path = str(Path(info.store_path).parent / "monitor.sqlite3")
+        db_path = str(Path(info.store_dir) / "monitor.sqlite3")
         endpoint = start_monitor(namespace, db_path=db_path, port=metrics_port, host=metrics_host)
         info = info.model_copy(update={"metrics_port": endpoint.port, "metrics_host": endpoint.host})
     logger.info(

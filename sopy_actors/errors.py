@@ -8,6 +8,7 @@ SopyError                    root; `retryable` tells recovery whether trying aga
 ├── TransitionError          a handler returned something that is not a transition
 ├── HandlerError             a handler raised; carries sop id, procedure, event type, cause
 ├── StateError               state cannot be committed, loaded or rolled back
+│   └── VersionConflict      a commit does not follow the stored version (another writer was first)
 ├── SOPFailed                an SOP ended in failure (its `result()` raises this or the cause)
 │   └── SOPCancelled         an SOP (or its parent) was cancelled
 ├── RuntimeUnavailable       Ray, a host or a system actor cannot be reached (retryable)
@@ -48,6 +49,7 @@ __all__ = [
     "TimedOut",
     "TransitionError",
     "UnknownSOP",
+    "VersionConflict",
     "as_sopy_error",
     "error_from_wire",
     "error_to_wire",
@@ -142,6 +144,32 @@ class HandlerError(SopyError):
 
 class StateError(SopyError):
     """State cannot be committed, loaded, validated or rolled back."""
+
+
+class VersionConflict(StateError):
+    """A commit was refused: its version does not follow the SOP's stored version.
+
+    Two writers committed for one SOP (e.g. a host split from the cluster and its replacement):
+    the other one was first. Nothing of this commit was written; the SOP goes on from the
+    stored version. Not retryable as such: whether the event still applies to the state the
+    other writer left is the caller's decision.
+
+    Attributes:
+        sop_id: the SOP.
+        stored: the version in the store.
+        attempted: the version of the refused commit (a commit with an event must be
+            stored + 1; one without an event, stored or stored + 1).
+    """
+
+    def __init__(self, sop_id: str, *, stored: int, attempted: int) -> None:
+        self.sop_id = sop_id
+        self.stored = stored
+        self.attempted = attempted
+        super().__init__(
+            f"sop=<{sop_id}> | version conflict: a commit of version {attempted} does not follow the "
+            f"stored version {stored}; another writer committed this SOP first, nothing was written "
+            "(send the event again if it still applies to the stored state)"
+        )
 
 
 class SOPFailed(SopyError):

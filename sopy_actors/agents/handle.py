@@ -293,7 +293,7 @@ class StrandsAgent(BaseModel):
                 except ValueError:
                     objects = self.spec.tool_objects()
                     store = ray.get_actor(STORE_ACTOR, namespace=namespace)
-                    directory = agents_directory(str(wait(store.path.remote(), what="the Store"))) / name
+                    directory = agents_directory(str(wait(store.local_directory.remote(), what="the Store"))) / name
                     options = ray_options(
                         name=name,
                         namespace=namespace,

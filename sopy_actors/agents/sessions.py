@@ -45,9 +45,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
 _CALL_KEY = "sopy_call_id"
 
 
-def agents_directory(store_path: str) -> Path:
-    """The agents directory that sits beside the Store's database file."""
-    return Path(store_path).parent / "agents"
+def agents_directory(local_directory: str) -> Path:
+    """The agents directory in the head node's directory for local files (`StoreActor.local_directory`:
+    the SQLite file's directory, or the store directory given with a database URL)."""
+    return Path(local_directory) / "agents"
 
 
 def safe_id(value: str) -> str:

@@ -26,14 +26,15 @@ import ray
 from pydantic import BaseModel, ConfigDict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sopy_actors.errors import InputError, RuntimeUnavailable
+from sopy_actors.errors import InputError, RuntimeUnavailable, error_from_wire
 from sopy_actors.runtime.engine import install, uninstall
 from sopy_actors.runtime.host import create_host
 from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, create_actor, pool_host, ray_options
 from sopy_actors.runtime.rayutil import alive_nodes, head_node_id, wait
+from sopy_actors.runtime.store import redact_location
 from sopy_actors.runtime.store_actor import StoreActor
 
-__all__ = ["RuntimeInfo", "connect", "disconnect"]
+__all__ = ["RuntimeInfo", "connect", "disconnect", "local_directory", "store_location"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class RuntimeInfo(BaseModel):
     namespace: str
     address: str
     store_path: str
+    """The Store's SQLite file, or its database URL with the password replaced by `***`."""
+    store_dir: str = ""
+    """The head node's directory for local files (the Monitor's database, agents' sessions)."""
     hosts: int
     nodes: int
     metrics_port: int | None = None
@@ -146,19 +150,57 @@ def _running_store(namespace: str) -> Any | None:
         return None
 
 
-def _store_actor(namespace: str, path: str) -> Any:
+def local_directory(namespace: str, store_dir: str | os.PathLike[str] | None) -> Path:
+    """The store directory: `store_dir`, else $SOPY_STORE_DIR, else ~/.sopy_actors/<namespace>."""
+    directory = Path(store_dir or os.environ.get("SOPY_STORE_DIR") or Path.home() / ".sopy_actors" / namespace)
+    return directory.expanduser().resolve()
+
+
+def store_location(namespace: str, *, store: str | None, store_dir: str | os.PathLike[str] | None) -> str:
+    """Where the Store keeps SOPs: `store`, else $SOPY_STORE_URL, else `store.sqlite3` in the
+    store directory (`local_directory`). A SQLite path or `sqlite://` URL becomes an absolute path."""
+    chosen = store or os.environ.get("SOPY_STORE_URL") or ""
+    scheme, separator, rest = chosen.partition("://")
+    if not chosen:
+        return str(local_directory(namespace, store_dir) / "store.sqlite3")
+    if not separator or scheme == "sqlite":
+        return str(Path(rest if separator else chosen).expanduser().resolve())
+    return chosen
+
+
+def _wait_until_gone(namespace: str, timeout: float = 10.0) -> None:
+    """Wait until the killed Store's name is free (`ray.kill` returns before the actor is gone)."""
+    deadline = time.monotonic() + timeout
+    while _running_store(namespace) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _store_actor(namespace: str, location: str, local_dir: Path | None, *, field: str) -> Any:
+    """Get or create the Store actor for `location`.
+
+    Raises:
+        InputError: the cluster's Store uses another location.
+        RuntimeUnavailable, StateError: the Store cannot open its backend (the message names
+            the database's host, never its password).
+    """
     options = ray_options(
         name=STORE_ACTOR,
         namespace=namespace,
         scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),
     )
-    store = create_actor(StoreActor, options, path)
-    actual = wait(store.path.remote(), what="the Store")
-    if actual != path:
+    store = create_actor(StoreActor, options, location, None if local_dir is None else str(local_dir))
+    failure = wait(store.opened.remote(), what="the Store")
+    if failure is not None:
+        if failure["never_opened"]:  # nobody used it: free the name for a Store that can open
+            ray.kill(store)
+            _wait_until_gone(namespace)
+        raise error_from_wire(failure["error"])
+    actual, wanted = wait(store.path.remote(), what="the Store"), redact_location(location)
+    if actual != wanted:
         raise InputError(
-            f"store_dir asks for {path}, but this cluster's store (namespace "
-            f"{namespace!r}) already uses {actual}; pass the same store_dir or another namespace",
-            fields=("store_dir",),
+            f"store {wanted} was asked for, but this cluster's store (namespace "
+            f"{namespace!r}) already uses {actual}; pass the same {field} or another namespace",
+            fields=(field,),
         )
     return store
 
@@ -168,6 +210,7 @@ def connect(
     *,
     namespace: str,
     store_dir: str | os.PathLike[str] | None,
+    store: str | None = None,
     hosts: int,
     runtime_env: dict[str, Any] | None,
     num_cpus: int | None,
@@ -179,8 +222,10 @@ def connect(
     See `sopy_actors.init` for the arguments (it adds the Monitor on top of this).
 
     Raises:
-        InputError: a bad argument, or a store_dir the cluster's store does not use.
-        RuntimeUnavailable: Ray did not start or cannot be reached.
+        InputError: a bad argument, or a store / store_dir the cluster's store does not use.
+        RuntimeUnavailable: Ray did not start or cannot be reached, or the Store's database
+            cannot be reached.
+        StateError: the store was written by a newer sopy_actors (its schema is newer).
     """
     global _started_ray
     config = RuntimeConfig(namespace=namespace, hosts=hosts)
@@ -195,17 +240,19 @@ def connect(
             configure_logging=False,
         )
         _started_ray = True
-    store = _running_store(namespace) if store_dir is None else None
-    if store is None:  # a store_dir given must match the running Store's; None takes it as it is
-        directory = Path(store_dir or os.environ.get("SOPY_STORE_DIR") or Path.home() / ".sopy_actors" / namespace)
-        store = _store_actor(namespace, str(directory.expanduser().resolve() / "store.sqlite3"))
-    pool = int(wait(store.config.remote("hosts", str(config.hosts)), what="the Store"))
+    store_actor = _running_store(namespace) if store is None and store_dir is None else None
+    if store_actor is None:  # a store or store_dir given must match the running Store's; None takes it as it is
+        location = store_location(namespace, store=store, store_dir=store_dir)
+        local_dir = local_directory(namespace, store_dir) if "://" in location else None
+        store_actor = _store_actor(namespace, location, local_dir, field="store" if store else "store_dir")
+    pool = int(wait(store_actor.config.remote("hosts", str(config.hosts)), what="the Store"))
     installed = install(config.model_copy(update={"hosts": pool}))
-    _start_hosts(namespace, store, pool)
+    _start_hosts(namespace, store_actor, pool)
     return RuntimeInfo(
         namespace=namespace,
         address=ray.get_runtime_context().gcs_address,
-        store_path=wait(store.path.remote(), what="the Store"),
+        store_path=wait(store_actor.path.remote(), what="the Store"),
+        store_dir=wait(store_actor.local_directory.remote(), what="the Store"),
         hosts=installed.config.hosts,
         nodes=len(alive_nodes()),
     )

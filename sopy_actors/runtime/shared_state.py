@@ -64,12 +64,10 @@ CREATE TABLE IF NOT EXISTS listeners (
 """
 
 
-def shared_state_path(store_location: str, namespace: str) -> str:
-    """The service's SQLite file: next to the Store's file, or in ~/.sopy_actors/NAMESPACE when
-    the Store is not a file (a PostgreSQL URL)."""
-    if "://" in store_location or not store_location:
-        return str(Path.home() / ".sopy_actors" / namespace / _FILE)
-    return str(Path(store_location).expanduser().resolve().parent / _FILE)
+def shared_state_path(local_directory: str) -> str:
+    """The service's SQLite file, in the head node's directory for local files
+    (`StoreActor.local_directory`: beside the Store's SQLite file, or the store directory)."""
+    return str(Path(local_directory).expanduser().resolve() / _FILE)
 
 
 def shared_state_actor(namespace: str, path: str) -> Any:
@@ -263,8 +261,8 @@ class SharedSync:
 
     async def _service_actor(self) -> Any:
         if self._service is None:
-            location = str(await self._store.path.remote())
-            self._service = shared_state_actor(self._namespace, shared_state_path(location, self._namespace))
+            directory = str(await self._store.local_directory.remote())
+            self._service = shared_state_actor(self._namespace, shared_state_path(directory))
         return self._service
 
     async def _sync(self, space: str, sop_id: str, entries: list[SharedEntry], listen: bool) -> None:

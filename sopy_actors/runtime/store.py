@@ -1,7 +1,13 @@
-"""Durable SOP records and the event log in SQLite (plain Python; the Store actor wraps it).
+"""Durable SOP records and the event log (plain Python; the Store actor wraps it).
 
 A backend implements `Store`'s few methods; `SQLiteStore` is the embedded default: one file,
-WAL journal, and `commit_many` writes a whole batch in one transaction (group commit).
+WAL journal, and `write` writes a whole batch in one transaction (group commit). PostgreSQL
+(`store_postgres.PostgresStore`) is the backend for clusters; `store_actor.open_backend` picks by location.
+
+Both backends keep the same rules: a commit's event id is logged once per SOP (a redelivered
+event is answered with its stored entry), and a commit's version must follow the stored one
+(`VersionConflict` otherwise). Each backend numbers its schema (a `schema_version` row in its
+config table) and migrates an older store forward when it opens it; a newer one is refused.
 """
 
 from __future__ import annotations
@@ -9,13 +15,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.options import Semantics
-from sopy_actors.errors import InputError
+from sopy_actors.errors import InputError, StateError, VersionConflict
 
 __all__ = [
     "Commit",
@@ -27,7 +35,10 @@ __all__ = [
     "Store",
     "StoredSOP",
     "Timer",
+    "WriteResult",
     "open_store",
+    "plan_writes",
+    "redact_location",
 ]
 
 Phase = Literal["running", "waiting_for_human", "done", "failed", "cancelled"]
@@ -177,12 +188,57 @@ class StoredSOP(BaseModel):
     event_ids: list[str] = Field(default_factory=list)
 
 
+WriteResult = str | VersionConflict | None
+"""What `Store.write` says of one commit: None (written), the stored entry (JSON) of its event
+id, logged before (skipped: exactly-once), or a `VersionConflict` (refused, nothing written)."""
+
+
+def plan_writes(
+    commits: list[CommitRows], stored: dict[str, int], logged: dict[tuple[str, str], str]
+) -> tuple[list[WriteResult], list[CommitRows]]:
+    """Which commits of a batch to write, in order; the one rule both backends apply.
+
+    A commit whose event id is logged for its SOP (before, or earlier in this batch) is
+    skipped with that entry. Otherwise its version must follow the SOP's: stored + 1 with an
+    event; stored or stored + 1 without one (such commits, e.g. "the parent was told", rewrite
+    the current version). A commit for an SOP the store does not hold is written as it is.
+
+    Args:
+        commits: the batch, in commit order.
+        stored: the stored version of the batch's SOPs (those the store holds).
+        logged: the stored entry (JSON) of each (sop id, event id) of the batch already logged.
+
+    Returns:
+        The result of each commit and the commits to write, in order.
+    """
+    versions = dict(stored)
+    entries = dict(logged)
+    results: list[WriteResult] = []
+    fresh: list[CommitRows] = []
+    for rows in commits:
+        sop_id, version, event = rows[0][0], rows[0][5], rows[1]
+        if event is not None and (entry := entries.get((event[0], event[2]))) is not None:
+            results.append(entry)
+            continue
+        current = versions.get(sop_id)
+        if current is not None and version != current + 1 and not (event is None and version == current):
+            results.append(VersionConflict(sop_id, stored=current, attempted=version))
+            continue
+        versions[sop_id] = version
+        if event is not None:
+            entries[(event[0], event[2])] = event[3]
+        results.append(None)
+        fresh.append(rows)
+    return results, fresh
+
+
 class Store(Protocol):
-    """What the Store actor needs from a durable backend (`open_store` picks one).
+    """What the Store actor needs from a durable backend (`store_actor.open_backend` picks one).
 
     Calls block; the Store actor makes them from its one I/O thread. `write` is the group
     commit: every commit of the list in one transaction, an event id already logged for its
-    SOP skipped (exactly-once). `location` says where it writes, without secrets.
+    SOP skipped (exactly-once), a commit whose version does not follow the stored one refused
+    (`VersionConflict`, see `plan_writes`). `location` says where it writes, without secrets.
     """
 
     @property
@@ -192,7 +248,7 @@ class Store(Protocol):
 
     def create(self, record: SOPRecord) -> bool: ...
 
-    def write(self, commits: list[CommitRows]) -> list[str | None]: ...
+    def write(self, commits: list[CommitRows]) -> list[WriteResult]: ...
 
     def logged(self, sop_id: str, event_id: str) -> LogEntry | None: ...
 
@@ -219,37 +275,79 @@ class Store(Protocol):
 
 _LOOKUP_CHUNK = 5000  # (sop id, event id) pairs per query: under SQLite's parameter limit
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sops (
-    sop_id TEXT PRIMARY KEY NOT NULL,
-    name TEXT NOT NULL,
-    parent_id TEXT,
-    phase TEXT NOT NULL,
-    procedure_name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    record TEXT NOT NULL,
-    updated REAL NOT NULL,
-    parent_pending INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sops_parent ON sops(parent_id);
-CREATE TABLE IF NOT EXISTS events (
-    sop_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    PRIMARY KEY (sop_id, version),
-    UNIQUE (sop_id, event_id)
-);
-CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS timers (
-    timer_id TEXT PRIMARY KEY NOT NULL,
-    sop_id TEXT NOT NULL,
-    host TEXT NOT NULL,
-    due REAL NOT NULL,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS timers_host_due ON timers(host, due);
-"""
+def _create_tables(db: sqlite3.Connection) -> None:
+    """Schema 1: SOP records, the event log, settings, timers."""
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS sops (
+            sop_id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            parent_id TEXT,
+            phase TEXT NOT NULL,
+            procedure_name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sops_parent ON sops(parent_id)",
+        """CREATE TABLE IF NOT EXISTS events (
+            sop_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            entry TEXT NOT NULL,
+            PRIMARY KEY (sop_id, version),
+            UNIQUE (sop_id, event_id)
+        )""",
+        "CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS timers (
+            timer_id TEXT PRIMARY KEY NOT NULL,
+            sop_id TEXT NOT NULL,
+            host TEXT NOT NULL,
+            due REAL NOT NULL,
+            event TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS timers_host_due ON timers(host, due)",
+    ):
+        db.execute(statement)
+
+
+def _add_parent_pending(db: sqlite3.Connection) -> None:
+    """Schema 2: finished children whose parent is not told yet, indexed."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sops)")}
+    if "parent_pending" not in columns:  # a store written before versioning may have it
+        db.execute("ALTER TABLE sops ADD COLUMN parent_pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS sops_parent_pending ON sops(parent_pending) WHERE parent_pending = 1")
+
+
+# Migration to schema version N is _MIGRATIONS[N - 1]; each is idempotent, because a store
+# written before schema versions existed has no version row and gets all of them.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_tables, _add_parent_pending)
+SCHEMA_VERSION = len(_MIGRATIONS)
+"""The SQLite store's schema version (a `schema_version` row in its config table)."""
+
+_UPSERT = (
+    "INSERT INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, updated, parent_pending) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
+    "phase = excluded.phase, procedure_name = excluded.procedure_name, "
+    "version = excluded.version, record = excluded.record, updated = excluded.updated, "
+    "parent_pending = excluded.parent_pending"
+)
+# The same, writing only a version that follows the stored one (the last parameter: the
+# commit has no event); a refused row counts 0 in `rowcount`.
+_UPSERT_FOLLOWING = _UPSERT + " WHERE sops.version = excluded.version - 1 OR (? AND sops.version = excluded.version)"
+
+
+def refuse_newer_schema(location: str, found: int, supported: int) -> None:
+    """Raise if a store's schema is newer than this code's.
+
+    Raises:
+        StateError: `found` > `supported`; the message names both versions.
+    """
+    if found > supported:
+        raise StateError(
+            f"the store at {location} has schema version {found}, newer than schema version {supported} "
+            "that this sopy_actors writes; upgrade sopy_actors on every node (a newer release wrote this "
+            "store) or give another store"
+        )
 
 
 class SQLiteStore:
@@ -265,11 +363,36 @@ class SQLiteStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sops)")}
-        if "parent_pending" not in columns:  # a store written before the column existed
-            self._db.execute("ALTER TABLE sops ADD COLUMN parent_pending INTEGER NOT NULL DEFAULT 0")
-        self._db.execute("CREATE INDEX IF NOT EXISTS sops_parent_pending ON sops(parent_pending) WHERE parent_pending = 1")
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring the schema to `SCHEMA_VERSION` in one transaction.
+
+        Raises:
+            StateError: a newer sopy_actors wrote this store.
+        """
+        with self._transaction():
+            found = self.schema_version()
+            refuse_newer_schema(self.location, found, SCHEMA_VERSION)
+            for migration in _MIGRATIONS[found:]:
+                migration(self._db)
+            if found != SCHEMA_VERSION:
+                self._db.execute(
+                    "INSERT INTO config VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    def schema_version(self) -> int:
+        """The store's schema version: 0 for a new file or one written before versions existed."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "config" not in tables:
+            return 0
+        row = self._db.execute("SELECT value FROM config WHERE key = 'schema_version'").fetchone()
+        return 0 if row is None else int(row[0])
 
     @property
     def location(self) -> str:
@@ -284,46 +407,56 @@ class SQLiteStore:
         """Insert a new SOP; False if the id is taken."""
         with self._transaction():
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(record)
+                "INSERT OR IGNORE INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, "
+                "updated, parent_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _row(record),
             )
         return cursor.rowcount == 1
 
-    def write(self, commits: list[CommitRows]) -> list[str | None]:
+    def write(self, commits: list[CommitRows]) -> list[WriteResult]:
         """Write rendered commits (`Commit.rows()`) in one transaction, each event id once.
 
         Returns:
-            Per commit: None when written, or the stored entry (JSON) of an event whose id the
-            SOP had committed already; such a commit is skipped whole (exactly-once).
+            Per commit (see `plan_writes`): None when written; the stored entry (JSON) of an
+            event whose id the SOP had committed already; or a `VersionConflict` when its
+            version does not follow the stored one. Skipped and refused commits write nothing.
         """
         events = [rows[1] for rows in commits if rows[1] is not None]
-        results: list[str | None] = [None] * len(commits)
+        results: list[WriteResult] = [None] * len(commits)
         fresh = commits
         with self._transaction():
-            # The common case costs no lookup: insert the log rows and let the unique index
-            # refuse a logged id; only then find which commits to skip.
-            self._db.execute("SAVEPOINT log_rows")
+            # The common case costs no lookup: insert the log rows (the unique index refuses a
+            # logged id) and the records (only where the version follows); only when something
+            # was refused, look up what is stored and apply `plan_writes`.
+            self._db.execute("SAVEPOINT fast")
             try:
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
+                written = self._db.executemany(_UPSERT_FOLLOWING, [(*rows[0], rows[1] is None) for rows in commits])
+                refused = written.rowcount != len(commits)
             except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK TO log_rows")
-                logged = self._logged_among(events)
-                results = [None if rows[1] is None else logged.get((rows[1][0], rows[1][2])) for rows in commits]
-                fresh = [rows for rows, result in zip(commits, results, strict=True) if result is None]
-                self._db.executemany(
-                    "INSERT INTO events VALUES (?, ?, ?, ?)", [rows[1] for rows in fresh if rows[1] is not None]
-                )
-            self._db.execute("RELEASE log_rows")
-            self._db.executemany(
-                "INSERT INTO sops VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
-                "phase = excluded.phase, procedure_name = excluded.procedure_name, "
-                "version = excluded.version, record = excluded.record, updated = excluded.updated, "
-                "parent_pending = excluded.parent_pending",
-                [rows[0] for rows in fresh],
-            )
+                refused = True
+            if refused:
+                self._db.execute("ROLLBACK TO fast")
+            self._db.execute("RELEASE fast")
+            if refused:
+                stored = self._versions_of(sorted({rows[0][0] for rows in commits}))
+                results, fresh = plan_writes(commits, stored, self._logged_among(events))
+                self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [rows[1] for rows in fresh if rows[1] is not None])
+                self._db.executemany(_UPSERT, [rows[0] for rows in fresh])
             timers = [timer for rows in fresh if len(rows) == 3 for timer in rows[2]]
             if timers:
                 self._db.executemany("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", timers)
         return results
+
+    def _versions_of(self, sop_ids: list[str]) -> dict[str, int]:
+        """The stored version of each of these SOPs that the store holds."""
+        found: dict[str, int] = {}
+        for start in range(0, len(sop_ids), _LOOKUP_CHUNK):
+            chunk = sop_ids[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(f"SELECT sop_id, version FROM sops WHERE sop_id IN ({marks})", chunk)
+            found.update({sop_id: int(version) for sop_id, version in rows.fetchall()})
+        return found
 
     def _logged_among(self, events: list[tuple[Any, ...]]) -> dict[tuple[str, str], str]:
         """The stored entries of those (sop id, event id) pairs that are logged already."""
@@ -435,18 +568,52 @@ class SQLiteStore:
         return _Transaction(self._db)
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+_SECRET_KEYS = ("password", "sslpassword")
+
+
+def redact_location(location: str) -> str:
+    """A store location fit to show: a URL's password (user part or query) replaced by `***`.
+
+    A file path is returned as it is.
+    """
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return "<a malformed store URL>"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(key, "***" if key in _SECRET_KEYS else value) for key, value in pairs], safe="*/:,")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 def open_store(location: str) -> Store:
-    """The Store backend for `location`: a SQLite file path (or `sqlite:///path`).
+    """The SQLite backend for `location`: a file path or a `sqlite:///path` URL.
+
+    Database URLs (`postgresql://...`) are opened by `store_actor.open_backend`, which picks
+    the backend by scheme (it sits above both backends: `store_postgres` builds on this module).
 
     Raises:
-        InputError: a URL of a backend this version does not have.
+        InputError: a URL of another backend.
+        StateError: the store's schema is newer than this code's.
     """
     scheme, separator, rest = location.partition("://")
     if not separator:
         return SQLiteStore(location)
     if scheme == "sqlite":
         return SQLiteStore(rest)
-    raise InputError(f"store {scheme}://... is not supported; give a SQLite file path", fields=("store",))
+    if scheme in POSTGRES_SCHEMES:
+        raise InputError(f"store {scheme}://... is opened by store_actor.open_backend, not open_store", fields=("store",))
+    raise InputError(
+        f"store {scheme}://... is not supported; give a SQLite file path or a postgresql:// URL", fields=("store",)
+    )
 
 
 class _Transaction:

@@ -1,56 +1,139 @@
-"""The Store actor: one per cluster, on the head node; group-commits checkpoints to SQLite."""
+"""The Store actor: one per cluster, on the head node; group-commits checkpoints to its backend
+(SQLite by default, PostgreSQL for a `postgresql://` location)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import ray
 
-from sopy_actors.runtime.store import CommitRows, LogEntry, SOPRecord, SOPSummary, Store, StoredSOP, Timer, open_store
+from sopy_actors.errors import InputError, SopyError, VersionConflict, error_to_wire
+from sopy_actors.runtime.store import (
+    POSTGRES_SCHEMES,
+    CommitRows,
+    LogEntry,
+    SOPRecord,
+    SOPSummary,
+    Store,
+    StoredSOP,
+    Timer,
+    WriteResult,
+    open_store,
+    redact_location,
+)
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
+
+__all__ = ["StoreActor", "open_backend"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_BATCHES = 64  # commit_batch calls written in one transaction
 
 
+def open_backend(location: str) -> Store:
+    """The Store backend for `location`, by its scheme: a SQLite file path (or `sqlite:///path`),
+    or a PostgreSQL URL (`postgresql://user:password@host:port/database`, needs the `postgres` extra).
+
+    Raises:
+        InputError: a URL of a backend this version does not have, a malformed URL, or
+            psycopg is not installed.
+        RuntimeUnavailable: the database cannot be reached (the message names the host, never
+            the password).
+        StateError: the store's schema is newer than this code's.
+    """
+    scheme, separator, _ = location.partition("://")
+    if not (separator and scheme in POSTGRES_SCHEMES):
+        return open_store(location)
+    try:
+        from sopy_actors.runtime.store_postgres import PostgresStore
+    except ImportError as error:
+        raise InputError(
+            f"store {scheme}://... needs psycopg ({error}); install it with pip install 'sopy-actors[postgres]'",
+            fields=("store",),
+        ) from None
+    return PostgresStore(location)
+
+
 @ray.remote
 class StoreActor:
-    """Async actor owning the Store backend (`open_store`); every method runs on its event loop.
+    """Async actor owning the Store backend (`open_backend`); every method runs on its event loop.
 
     Commits arriving while a batch is being written wait and go together in the next
     transaction, so a thousand concurrent SOPs cost a few transactions, not a thousand.
     Hosts send commits already rendered as rows (`Commit.rows()`), so no model crosses.
+
+    A backend that cannot be opened (a database down) does not kill the actor: `opened()`
+    says why, and every call tries to open it again before it fails with that error.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, location: str, local_dir: str | None = None) -> None:
         # One thread owns the connection: backend calls never block the event loop.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sopy-store")
-        self._store: Store = open_store(path)
+        self._location = location
+        self._local_dir = local_dir or str(Path(location).parent)
+        self._shown = redact_location(location)  # the only form that is logged or returned
+        self._store: Store | None = None
+        self._ever_opened = False
         self._pending: list[tuple[list[CommitRows], asyncio.Future[list[str | None]]]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._metrics = MetricsReporter(ray.get_runtime_context().namespace, kind="store")
-        logger.info("path=<%s> | store ready", path)
+        with contextlib.suppress(SopyError):  # logged; `opened()` and every call try again
+            self._open()
 
-    async def _run(self, function: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+    def _open(self) -> Store:
+        """The backend, opened now if it is not (on the I/O thread, or in __init__).
+
+        Raises:
+            SopyError: it cannot be opened (RuntimeUnavailable, StateError, InputError).
+        """
+        if self._store is not None:
+            return self._store
+        try:
+            self._store = open_backend(self._location)
+        except SopyError as error:
+            logger.error("store=<%s> | cannot open the store: %s", self._shown, error)
+            raise
+        self._ever_opened = True
+        logger.info("store=<%s> | store ready", self._store.location)
+        return self._store
+
+    async def _run(self, method: str, *args: Any) -> Any:
+        def call() -> Any:
+            return getattr(self._open(), method)(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._io, call)
+
+    async def opened(self) -> dict[str, Any] | None:
+        """None when the backend is open (opening it now if needed); else `{"error": wire,
+        "never_opened": bool}`, `never_opened` when no call of this actor could have used it."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._io, self._open)
+        except SopyError as error:
+            reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+            return {"error": error_to_wire(error), "never_opened": not (self._ever_opened or reconstructed)}
+        return None
 
     async def create(self, record: SOPRecord) -> bool:
         """Insert a new SOP record; False if the id exists."""
-        return bool(await self._run(self._store.create, record))
+        return bool(await self._run("create", record))
 
     async def commit_batch(self, commits: list[CommitRows]) -> list[str | None]:
         """Durably write rendered commits (`Commit.rows()`); returns once they are on disk.
 
         Returns:
-            Per commit: None, or the stored entry (JSON) of an event the SOP had committed
-            already, whose commit was skipped (see `Store.write`).
+            Per commit: None when written; or JSON: the stored entry of an event the SOP had
+            committed already (the commit was skipped, see `Store.write`), or `{"error": wire}`
+            of a `VersionConflict` (the commit's version does not follow the stored one;
+            nothing of it was written).
         """
         future: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
         self._pending.append((commits, future))
@@ -73,9 +156,10 @@ class StoreActor:
                 batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
                 started = time.perf_counter()
                 try:
-                    results: list[str | None] = await self._run(
-                        self._store.write, [rows for commits, _ in batch for rows in commits]
+                    written: list[WriteResult] = await self._run(
+                        "write", [rows for commits, _ in batch for rows in commits]
                     )
+                    results = [self._reported(result) for result in written]
                     self._metrics.observe(names.STORE_COMMIT_DURATION, (), time.perf_counter() - started)
                 except Exception as error:
                     logger.exception("commits=<%d> | store write failed", len(batch))
@@ -89,59 +173,75 @@ class StoreActor:
                         future.set_result(results[start : start + len(commits)])
                     start += len(commits)
 
+    @staticmethod
+    def _reported(result: WriteResult) -> str | None:
+        """One commit's result as hosts read it: a conflict becomes its error's wire form."""
+        if not isinstance(result, VersionConflict):
+            return result
+        logger.warning(
+            "sop=<%s>, stored=<%d>, attempted=<%d> | version conflict: commit refused",
+            result.sop_id, result.stored, result.attempted,
+        )
+        return json.dumps({"error": error_to_wire(result)})
+
     async def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
         """The SOP's checkpoint and recent log entries, or None."""
-        result: StoredSOP | None = await self._run(self._store.load, sop_id, recent)
+        result: StoredSOP | None = await self._run("load", sop_id, recent)
         return result
 
     async def add_timer(self, timer: Timer) -> bool:
         """Store a timer durably; False if its id is taken."""
-        return bool(await self._run(self._store.add_timer, timer))
+        return bool(await self._run("add_timer", timer))
 
     async def timers(self, host: str) -> list[Timer]:
         """The pending timers of a host's SOPs, soonest first."""
-        result: list[Timer] = await self._run(self._store.timers, host)
+        result: list[Timer] = await self._run("timers", host)
         return result
 
     async def delete_timer(self, timer_id: str) -> None:
         """Forget a timer."""
-        await self._run(self._store.delete_timer, timer_id)
+        await self._run("delete_timer", timer_id)
 
     async def logged(self, sop_id: str, event_id: str) -> LogEntry | None:
         """The log entry of an event the SOP committed, or None (an indexed lookup)."""
-        result: LogEntry | None = await self._run(self._store.logged, sop_id, event_id)
+        result: LogEntry | None = await self._run("logged", sop_id, event_id)
         return result
 
     async def history(self, sop_id: str) -> list[LogEntry]:
         """Every log entry of an SOP, oldest first."""
-        result: list[LogEntry] = await self._run(self._store.history, sop_id)
+        result: list[LogEntry] = await self._run("history", sop_id)
         return result
 
     async def pending_notifications(self, host: str) -> list[SOPRecord]:
         """Finished children on `host` whose parents have not been told yet (see SOPHostActor)."""
-        result: list[SOPRecord] = await self._run(self._store.pending_notifications, host)
+        result: list[SOPRecord] = await self._run("pending_notifications", host)
         return result
 
     async def children(self, sop_id: str) -> list[str]:
         """Ids of an SOP's children."""
-        result: list[str] = await self._run(self._store.children, sop_id)
+        result: list[str] = await self._run("children", sop_id)
         return result
 
     async def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]:
         """Summaries of the stored SOPs, newest first."""
-        result: list[SOPSummary] = await self._run(self._store.list_sops, phase, limit)
+        result: list[SOPSummary] = await self._run("list_sops", phase, limit)
         return result
 
     async def unfinished_hosts(self) -> list[str]:
         """Names of the hosts of SOPs still running or with a parent not told of their end."""
-        result: list[str] = await self._run(self._store.unfinished_hosts)
+        result: list[str] = await self._run("unfinished_hosts")
         return result
 
     async def config(self, key: str, default: str) -> str:
         """A deployment-wide setting, set to `default` by the first caller."""
-        result: str = await self._run(self._store.config, key, default)
+        result: str = await self._run("config", key, default)
         return result
 
+    async def local_directory(self) -> str:
+        """The head node's directory for local files (the Monitor's, agents' sessions): the
+        SQLite file's directory, or the store directory given with a database URL."""
+        return self._local_dir
+
     async def path(self) -> str:
-        """Where this store writes (its database file)."""
-        return self._store.location
+        """Where this store writes (its database file, or its URL without the password)."""
+        return self._shown if self._store is None else self._store.location

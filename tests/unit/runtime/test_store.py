@@ -9,27 +9,8 @@ from pathlib import Path
 import pytest
 
 from sopy_actors.errors import InputError
-from sopy_actors.runtime.store import Commit, LogEntry, SOPRecord, SQLiteStore, open_store
-
-
-def record(sop_id: str = "s1", version: int = 0, parent_id: str | None = None, **changes: object) -> SOPRecord:
-    return SOPRecord(
-        sop_id=sop_id,
-        name="Docflow",
-        host="sopy-host-0",
-        parent_id=parent_id,
-        procedure={"type": "m:Drafting", "name": "Drafting", "data": {}},
-        state={"type": "m:Doc", "data": {"text": f"v{version}"}},
-        version=version,
-        **changes,  # type: ignore[arg-type]
-    )
-
-
-def entry(sop_id: str, version: int, event_id: str) -> LogEntry:
-    return LogEntry(
-        sop_id=sop_id, version=version, event_id=event_id, event_type="DraftWritten",
-        outcome="stayed", from_procedure="Drafting", to_procedure="Drafting",
-    )
+from sopy_actors.runtime.store import Commit, SQLiteStore, open_store
+from tests.support.records import entry, record
 
 
 def commit(sop_id: str, version: int, event_id: str) -> Commit:
