@@ -10,7 +10,10 @@ always, zstd when the `zstandard` package is installed):
 - compress and decompress time (best of `--repeat`), in milliseconds and as MB/s of JSON;
 - the spec's pickle+gzip size of the same data, for comparison only (never used: see
   `sopy_actors.state.compression`);
-- a `CompressedState.compress()` + `decompress()` round trip of the same state.
+- a `CompressedState.compress()` + `decompress()` round trip of the same state;
+- bytes per stored version (`--versions` commits through the SQLite Store, a snapshot every
+  `KEYFRAME_EVERY` versions, deltas between): a 40-paragraph document with one paragraph edited
+  and an edit log growing per version, and a ledger appending one entry per version.
 Not a test: nothing here asserts a time. No Ray.
 """
 
@@ -22,14 +25,21 @@ import gzip
 import json
 import pickle
 import random
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sopy_actors.runtime.store import KEYFRAME_EVERY, Commit, SQLiteStore
 from sopy_actors.state.compression import CompressedState, available_codec, compress_json, decompress_json
+from tests.support.records import entry, record
 
 STATUSES = ("received", "reserved", "picked", "shipped", "delivered", "returned")
 CUSTOMERS = [f"customer-{i:04d}" for i in range(400)]
@@ -135,12 +145,53 @@ def measure(orders: int, repeat: int) -> dict[str, Any]:
     return report
 
 
+def bytes_per_version(make_state: Callable[[int], dict[str, Any]], versions: int) -> dict[str, Any]:
+    """Commit `versions` versions of one SOP through a SQLite Store; what each version cost."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = SQLiteStore(Path(directory) / "store.sqlite3")
+        previous = record("doc", 0).model_copy(update={"state": {"type": "m:Doc", "data": make_state(0)}})
+        store.create(previous)
+        for version in range(1, versions + 1):
+            current = record("doc", version).model_copy(update={"state": {"type": "m:Doc", "data": make_state(version)}})
+            store.write([Commit(record=current, entry=entry("doc", version, f"e{version}")).rows(previous)])
+            previous = current
+        infos = store.versions("doc")
+        store.close()
+    sizes = {kind: [info.size for info in infos if info.kind == kind] for kind in ("snapshot", "delta")}
+    return {
+        "state_json_bytes": len(json.dumps(previous.state)),
+        "versions": len(infos),
+        "mean_bytes_per_version": round(statistics.mean(info.size for info in infos)),
+        "mean_snapshot_bytes": round(statistics.mean(sizes["snapshot"])),
+        "mean_delta_bytes": round(statistics.mean(sizes["delta"])),
+    }
+
+
+def document(version: int) -> dict[str, Any]:
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "policy", "review", "draft", "section", "clause"]
+    chooser = random.Random(1)
+    paragraphs = [" ".join(chooser.choice(words) for _ in range(60)) for _ in range(40)]
+    paragraphs[version % 40] += f" (edit {version})"
+    return {"title": "Contract", "paragraphs": paragraphs, "edits": [f"edit {i}" for i in range(version)], "reviewer": "ann"}
+
+
+def ledger(version: int) -> dict[str, Any]:
+    return {"entries": {"a": list(range(version))}, "expected": 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--versions", type=int, default=200)
     arguments = parser.parse_args()
-    print(json.dumps(measure(arguments.orders, arguments.repeat)))
+    report = measure(arguments.orders, arguments.repeat)
+    report["keyframe_every"] = KEYFRAME_EVERY
+    report["versions"] = {
+        "document": bytes_per_version(document, arguments.versions),
+        "ledger": bytes_per_version(ledger, arguments.versions),
+    }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

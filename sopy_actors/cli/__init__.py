@@ -6,11 +6,13 @@ sopy-actors check MODULE:ENTRY|FILE.yaml [--param K=V]
 sopy-actors run FILE.py[:CALLABLE] | FILE.yaml [--param K=V]
 sopy-actors status [--waiting] | attach SOP_ID
 sopy-actors resolve SOP_ID --action retry|skip|fallback|abort|EVENT_JSON [--note TEXT]
+sopy-actors history SOP_ID | rollback SOP_ID VERSION --reason TEXT | fork SOP_ID VERSION [--sop-id ID]
 ```
 
 One module per group of commands, each registering its subparsers with `add_<command>`:
 `static` (graph, check: never imports Ray), `runtime` (run, status, attach, resolve: imports
-Ray only when it runs), over `targets` (what a MODULE:ENTRY, FILE or template file names).
+Ray only when it runs), `versions` (history, rollback, fork: likewise), over `targets` (what a
+MODULE:ENTRY, FILE or template file names).
 
 Exit status: 0 success, 1 `check` found errors (or an SOP did not end well), 2 bad usage, a
 target that cannot be loaded, or a cluster that cannot be reached. Errors are one line on
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from sopy_actors.cli.runtime import add_attach, add_resolve, add_run, add_status
 from sopy_actors.cli.static import add_check, add_graph
 from sopy_actors.cli.targets import TargetError
+from sopy_actors.cli.versions import add_fork, add_history, add_rollback
 from sopy_actors.errors import RecoveryExhausted, SOPFailed, SopyError
 
 __all__ = ["main"]
@@ -75,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (add_graph, add_check, add_run, add_status, add_attach, add_resolve):
+    for add in (add_graph, add_check, add_run, add_status, add_attach, add_resolve, add_history, add_rollback, add_fork):
         add(commands)
     return parser
 

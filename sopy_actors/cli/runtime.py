@@ -32,12 +32,12 @@ from sopy_actors.cli.targets import TargetError, import_file, is_template, load_
 if TYPE_CHECKING:
     from sopy_actors.runtime.store import SOPSummary
 
-__all__ = ["add_attach", "add_resolve", "add_run", "add_status"]
+__all__ = ["add_attach", "add_cluster_options", "add_resolve", "add_run", "add_status", "connect"]
 
 _EXCLUDES = [".venv", ".git", "__pycache__", ".mypy_cache", ".pytest_cache", "*.sqlite3", ".sopy"]
 
 
-def _add_cluster_options(parser: argparse.ArgumentParser, default_address: str | None) -> None:
+def add_cluster_options(parser: argparse.ArgumentParser, default_address: str | None) -> None:
     shown = "a new local cluster" if default_address is None else default_address
     parser.add_argument("--address", default=default_address, help=f"Ray address: auto, HOST:PORT (default: {shown})")
     parser.add_argument("--namespace", default="sopy", help="sopy_actors namespace (default: %(default)s)")
@@ -56,14 +56,14 @@ def add_run(commands: Any) -> None:
     parser.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="a parameter of a workflow template file (repeatable)"
     )
-    _add_cluster_options(parser, None)
+    add_cluster_options(parser, None)
     parser.set_defaults(run=_run)
 
 
 def add_status(commands: Any) -> None:
     """Register `status`."""
     parser = commands.add_parser("status", help="list the SOPs of a running cluster")
-    _add_cluster_options(parser, "auto")
+    add_cluster_options(parser, "auto")
     parser.add_argument("--phase", choices=["running", "waiting_for_human", "done", "failed", "cancelled"])
     parser.add_argument(
         "--waiting", action="store_true", help="only SOPs waiting for a person, with the reason and the choices"
@@ -75,12 +75,12 @@ def add_attach(commands: Any) -> None:
     """Register `attach`."""
     parser = commands.add_parser("attach", help="follow one SOP until it finishes")
     parser.add_argument("sop_id")
-    _add_cluster_options(parser, "auto")
+    add_cluster_options(parser, "auto")
     parser.add_argument("--timeout", type=float, default=None, help="give up after S seconds")
     parser.set_defaults(run=_attach)
 
 
-def _connect(arguments: argparse.Namespace, runtime_env: dict[str, Any] | None = None) -> Any:
+def connect(arguments: argparse.Namespace, runtime_env: dict[str, Any] | None = None) -> Any:
     import sopy_actors
 
     info = sopy_actors.init(
@@ -158,7 +158,7 @@ def _run(arguments: argparse.Namespace) -> int:
     if parameters and not template:
         raise TargetError("--param applies to workflow template files (FILE.yaml, FILE.yml, FILE.json) only")
     workflow = load_template(file, parameters) if template else None  # invalid templates fail before Ray starts
-    _connect(arguments, {"working_dir": str(path.resolve().parent), "excludes": _EXCLUDES})
+    connect(arguments, {"working_dir": str(path.resolve().parent), "excludes": _EXCLUDES})
     import sopy_actors
 
     try:
@@ -195,7 +195,7 @@ def _run_workflow(workflow: Any) -> Any:
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    _connect(arguments)
+    connect(arguments)
     import sopy_actors
 
     summaries = sopy_actors.list_sops(phase="waiting_for_human" if arguments.waiting else arguments.phase)
@@ -210,7 +210,7 @@ def _status(arguments: argparse.Namespace) -> int:
 
 
 def _attach(arguments: argparse.Namespace) -> int:
-    _connect(arguments)
+    connect(arguments)
     import sopy_actors
 
     handle = sopy_actors.attach(arguments.sop_id)
@@ -252,7 +252,7 @@ def add_resolve(commands: Any) -> None:
     )
     parser.add_argument("--note", default=None, help="why (kept in the SOP's history)")
     parser.add_argument("--by", default=None, help="who resolves it (default: $USER)")
-    _add_cluster_options(parser, "auto")
+    add_cluster_options(parser, "auto")
     parser.set_defaults(run=_resolve)
 
 
@@ -264,7 +264,7 @@ def _resolve(arguments: argparse.Namespace) -> int:
         except json.JSONDecodeError as error:
             raise TargetError(f"--action is not valid JSON: {error}") from None
     by = arguments.by or os.environ.get("USER") or None
-    _connect(arguments)
+    connect(arguments)
     import sopy_actors
 
     status = sopy_actors.attach(arguments.sop_id).resolve(action, note=arguments.note, by=by)

@@ -59,6 +59,8 @@ class SOPStatus(BaseModel):
     """The current procedure's instruction text."""
     waiting: dict[str, Any] | None = None
     recovery: list[dict[str, Any]] = Field(default_factory=list)
+    forked_from: dict[str, Any] | None = None
+    """`{"sop_id", "version"}` of the SOP version this one was forked from (`SOPHandle.fork`)."""
 
 
 class Run(Protocol):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -19,7 +18,7 @@ from sopy_actors.core.codec import encode_procedure, encode_state
 from sopy_actors.core.context import handling_sop_id
 from sopy_actors.core.sop import SOP, set_engine
 from sopy_actors.errors import InputError, RuntimeUnavailable, StateError, UnknownSOP, error_from_wire
-from sopy_actors.runtime.handle import SOPHandle
+from sopy_actors.runtime.handle import SOPHandle, check_sop_id
 from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.store import SOPRecord, SOPSummary
@@ -29,7 +28,6 @@ __all__ = ["ActorEngine", "attach", "current_engine", "install", "install_worker
 
 logger = logging.getLogger(__name__)
 
-_SOP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _PLACEMENTS = ("spread", "dedicated")
 
 
@@ -68,11 +66,7 @@ class ActorEngine:
         """
         if placement not in _PLACEMENTS:
             raise InputError(f"placement must be 'spread' or 'dedicated', not {placement!r}", fields=("placement",))
-        sop_id = sop_id or uuid.uuid4().hex
-        if not isinstance(sop_id, str) or not _SOP_ID.match(sop_id):
-            raise InputError(
-                f"sop_id {sop_id!r} must be 1-128 characters of letters, digits and ._:-", fields=("sop_id",)
-            )
+        sop_id = check_sop_id(sop_id or uuid.uuid4().hex)
         pool_host = host_name(sop_id, pool=self.config.hosts, dedicated=False)
         host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
         monitor = self._monitor_for(sop)

@@ -8,7 +8,9 @@ code such as agent actors.
 from __future__ import annotations
 
 import math
+import re
 import time
+import uuid
 from typing import Any
 
 import ray
@@ -17,15 +19,55 @@ from pydantic import BaseModel, ConfigDict
 from sopy_actors.core.codec import decode_state
 from sopy_actors.core.events import Event, event_to_wire
 from sopy_actors.core.sop import SOPStatus
-from sopy_actors.errors import InputError, RuntimeUnavailable
+from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP, error_from_wire
 from sopy_actors.runtime.messages import Receipt, Reply, unwrap
-from sopy_actors.runtime.options import STORE_ACTOR
+from sopy_actors.runtime.options import STORE_ACTOR, host_name
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.recovering import Resolution
 from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, forget_host, host_actor
-from sopy_actors.runtime.store import LogEntry, Timer
+from sopy_actors.runtime.store import LogEntry, SOPRecord, Timer, VersionInfo, VersionRetention
 
-__all__ = ["SOPHandle", "SendFuture"]
+__all__ = ["SOPHandle", "SendFuture", "check_sop_id", "fork_record"]
+
+_SOP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def check_sop_id(sop_id: object) -> str:
+    """`sop_id` if it is a valid SOP id.
+
+    Raises:
+        InputError: not 1-128 characters of letters, digits and ._:- (starting with a letter or digit).
+    """
+    if not isinstance(sop_id, str) or not _SOP_ID.match(sop_id):
+        raise InputError(f"sop_id {sop_id!r} must be 1-128 characters of letters, digits and ._:-", fields=("sop_id",))
+    return sop_id
+
+
+def fork_record(origin: SOPRecord, version: int, content: dict[str, Any], *, sop_id: str, host: str) -> SOPRecord:
+    """The first checkpoint of a fork of `origin` at `version` (`content`: that version's
+    procedure and state): the origin's definition and settings, a fresh history, no parent."""
+    return origin.model_copy(
+        update={
+            "sop_id": sop_id,
+            "host": host,
+            "start_token": uuid.uuid4().hex,
+            "parent_id": None,
+            "phase": "running",
+            "procedure": content["procedure"],
+            "state": content["state"],
+            "version": 0,
+            "retries": 0,
+            "senders": {},
+            "last_prompt": None,
+            "error": None,
+            "parent_notified": False,
+            "entered_version": 0,
+            "recovery_history": [],
+            "waiting": None,
+            "agent_substitutes": {},
+            "forked_from": {"sop_id": origin.sop_id, "version": version},
+        }
+    )
 
 def _receipt(reply: Reply) -> Receipt:
     return Receipt.model_validate(unwrap(reply))
@@ -170,8 +212,15 @@ class SOPHandle(BaseModel):
         status: SOPStatus = unwrap(self._call("status", self.sop_id))
         return status
 
-    def state(self) -> Any:
-        """The last committed state, as the workflow's state class (its module must be importable)."""
+    def state(self, version: int | None = None) -> Any:
+        """The last committed state (or the state at `version`, from the Store), as the
+        workflow's state class (its module must be importable).
+
+        Raises:
+            InputError: `version` does not exist or was pruned.
+        """
+        if version is not None:
+            return self._state_at(version)
         return decode_state(self._state_wire())
 
     def state_data(self) -> dict[str, Any]:
@@ -185,9 +234,122 @@ class SOPHandle(BaseModel):
 
     def history(self) -> list[LogEntry]:
         """Every committed event, oldest first."""
-        store = ray.get_actor(STORE_ACTOR, namespace=self.namespace)
-        entries: list[LogEntry] = wait(store.history.remote(self.sop_id), what="the Store")
+        entries: list[LogEntry] = wait(self._store().history.remote(self.sop_id), what="the Store")
         return entries
+
+    def _store(self) -> Any:
+        return ray.get_actor(STORE_ACTOR, namespace=self.namespace)
+
+    # -- versions (time travel) --------------------------------------------------------------
+
+    def versions(self) -> list[VersionInfo]:
+        """The SOP's stored versions, oldest first: version, event, procedure, time, description.
+
+        Every commit is a version (0 is the start); the SOP's version retention may have
+        dropped old ones (see `set_retention`). Reads the Store, not the host.
+        """
+        found: list[VersionInfo] = wait(self._store().versions.remote(self.sop_id), what="the Store")
+        if not found:
+            self._known()
+        return found
+
+    def _state_at(self, version: int) -> Any:
+        """The state at `version`, as the workflow's state class (see `state(version=...)`)."""
+        return decode_state(self._content(version)["state"])
+
+    def _content(self, version: int) -> dict[str, Any]:
+        """Version `version`'s stored `{"procedure", "state"}` (JSON form).
+
+        Raises:
+            InputError: not a version number, or the version does not exist or was pruned.
+            UnknownSOP: no such SOP.
+        """
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InputError(f"a version is a whole number, not {version!r}", fields=("version",))
+        content: dict[str, Any] | None = wait(self._store().version.remote(self.sop_id, version), what="the Store")
+        if content is None:
+            self._known()
+            kept = [info.version for info in self.versions()]
+            what = f"the versions kept are {kept[0]}..{kept[-1]}" if kept else "it has no stored versions"
+            raise InputError(
+                f"sop=<{self.sop_id}> | version {version} does not exist or was pruned; {what}", fields=("version",)
+            )
+        return content
+
+    def _known(self) -> None:
+        """Raise UnknownSOP if the store holds no SOP with this id."""
+        if wait(self._store().load.remote(self.sop_id, 0), what="the Store") is None:
+            raise UnknownSOP(self.sop_id)
+
+    def rollback(self, version: int, *, reason: str) -> int:
+        """Make a new version equal to `version` (its procedure and state); runs in the SOP's
+        queue on its host, so it never interleaves with an event.
+
+        History is never rewritten: the rollback is a new version and an entry in `history()`
+        (event type `Rollback`, outcome `rolled_back`, with the reason).
+
+        Returns:
+            The new version's number.
+
+        Raises:
+            InputError: the version does not exist or was pruned, no reason is given, or the
+                SOP is not running (fork an ended SOP instead); nothing changed.
+            UnknownSOP: no such SOP.
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError("rollback() needs a reason (it is kept in the SOP's history)", fields=("reason",))
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InputError(f"a version is a whole number, not {version!r}", fields=("version",))
+        new_version: int = unwrap(self._call("rollback", self.sop_id, version, reason))
+        return new_version
+
+    def fork(self, version: int, *, sop_id: str | None = None) -> SOPHandle:
+        """Start a new SOP from `version`'s procedure and state: its own id and history (from
+        version 0), this SOP's definition and settings, `forked_from` in its status.
+
+        The fork runs on a pool host (never a dedicated one) and has no parent; it is not
+        subscribed to HealthChecks (those are the SOP class's `monitored` setting).
+
+        Raises:
+            UnknownSOP: no such SOP.
+            InputError: the version does not exist or was pruned, it is the SOP's End, or
+                `sop_id` is malformed or taken; nothing was started.
+        """
+        stored = wait(self._store().load.remote(self.sop_id, 0), what="the Store")
+        if stored is None:
+            raise UnknownSOP(self.sop_id)
+        new_id = check_sop_id(sop_id or uuid.uuid4().hex)
+        content = self._content(version)
+        if content["procedure"].get("name") == "End":
+            raise InputError(
+                f"sop=<{self.sop_id}> | version {version} is the SOP's End; fork an earlier version", fields=("version",)
+            )
+        pool = int(wait(self._store().config.remote("hosts", "2"), what="the Store"))
+        host = host_name(new_id, pool=pool, dedicated=False)
+        record = fork_record(stored.record, version, content, sop_id=new_id, host=host)
+        refused = wait(host_actor(self.namespace, host).start.remote(record), what=f"SOP host {host}")
+        if refused is not None:
+            raise error_from_wire(refused)
+        return SOPHandle(new_id, host=host, namespace=self.namespace)
+
+    def set_retention(self, *, last: int | None = None, newer_than: float | None = None) -> None:
+        """Which old versions the store keeps for this SOP (default: all); see `VersionRetention`.
+
+        Committed in the SOP's queue; old versions are dropped from the SOP's next snapshot on
+        (every `KEYFRAME_EVERY` versions), in whole keyframe chains. Forks inherit it.
+
+        Args:
+            last: keep the newest `last` versions.
+            newer_than: keep the versions committed within the last `newer_than` seconds.
+
+        Raises:
+            InputError: both given, or a value out of range.
+        """
+        try:
+            rule = VersionRetention(last=last, newer_than=newer_than)
+        except ValueError as error:
+            raise InputError(f"bad version retention: {error}", fields=("last", "newer_than")) from None
+        unwrap(self._call("set_retention", self.sop_id, rule.model_dump()))
 
     def resolve(
         self, action: str | Event[Any] | dict[str, Any], *, note: str | None = None, by: str | None = None

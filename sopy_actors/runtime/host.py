@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import ray
@@ -60,7 +61,7 @@ from sopy_actors.runtime.recovering import (
     timeout_timer,
 )
 from sopy_actors.runtime.shared_state import SharedSync
-from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer
+from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer, VersionRetention
 from sopy_actors.runtime.timers import HostTimers
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
@@ -266,6 +267,99 @@ class SOPHostActor:
             return {"error": done["error"]}
         return {"value": instance.status(children=await self._store.children.remote(sop_id))}
 
+    async def rollback(self, sop_id: str, version: int, reason: str) -> Answer:
+        """Make a new version equal to `version` (its procedure and state); the new version's number.
+
+        Runs in the SOP's queue, so it never overlaps an event. History is kept: the rollback is
+        a new version with its own log entry (event type `Rollback`, outcome `rolled_back`,
+        the reason as its prompt). Only a running SOP rolls back (fork an ended one instead).
+        A version that does not exist or was pruned is an `InputError` and changes nothing.
+        """
+        try:
+            instance = await self._instances.get(sop_id)
+        except SopyError as error:
+            return {"error": error_to_wire(error)}
+        return await self._in_queue(instance, lambda: self._rollback(instance, version, reason))
+
+    async def set_retention(self, sop_id: str, retention: dict[str, Any] | None) -> Answer:
+        """Set which old versions the store keeps for this SOP (`VersionRetention` data; None:
+        all); committed in the SOP's queue, applied from its next snapshot on."""
+        try:
+            rule = VersionRetention.model_validate(retention or {})
+            instance = await self._instances.get(sop_id)
+        except SopyError as error:
+            return {"error": error_to_wire(error)}
+        return await self._in_queue(instance, lambda: self._set_retention(instance, rule))
+
+    async def _in_queue(self, instance: Instance, run: Callable[[], Awaitable[Reply]]) -> Answer:
+        """Run `run` (a coroutine function returning a Reply) on the SOP's drain loop."""
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._enqueue(instance, Queued(SendItem(instance.record.sop_id, {}), reply, run=run))
+        done = await reply
+        if "error" in done:
+            return {"error": done["error"]}
+        return {"value": cast(dict[str, Any], done).get("value")}
+
+    async def _rollback(self, instance: Instance, version: int, reason: str) -> Reply:
+        record = instance.record
+        if record.phase != "running":
+            raise InputError(
+                f"sop=<{record.sop_id}> | cannot roll back an SOP that is {record.phase}; fork version {version} instead",
+                fields=("version",),
+            )
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= record.version:
+            raise InputError(
+                f"sop=<{record.sop_id}> | version {version!r} does not exist: give one of 0..{record.version}",
+                fields=("version",),
+            )
+        content = await self._store.version.remote(record.sop_id, version)
+        if content is None:
+            raise InputError(
+                f"sop=<{record.sop_id}> | version {version} was pruned by the SOP's version retention; "
+                "see versions() for the versions kept",
+                fields=("version",),
+            )
+        new_version = record.version + 1
+        rolled = record.model_copy(
+            update={
+                "procedure": content["procedure"],
+                "state": content["state"],
+                "version": new_version,
+                "retries": 0,
+                "last_prompt": None,
+                "entered_version": new_version,
+            }
+        )
+        entry = LogEntry(
+            sop_id=record.sop_id,
+            version=new_version,
+            event_id=f"{record.sop_id}~rollback~{new_version}",
+            event_type="Rollback",
+            outcome="rolled_back",
+            from_procedure=record.procedure["name"],
+            to_procedure=rolled.procedure["name"],
+            prompt=f"rolled back to version {version}: {reason}",
+        )
+        timer = timeout_timer(rolled, now=time.time())
+        timers = () if timer is None else (timer,)
+        if (logged := await self._commits.call(Commit(record=rolled, entry=entry, timers=timers).rows(record))) is not None:
+            return await self._committed_elsewhere(instance, entry.event_id, logged)
+        instance.seen.add(entry.event_id)
+        instance.record = rolled
+        self._shared.committed(rolled)
+        for armed in timers:
+            self._timers.arm(armed)
+        logger.info("sop=<%s>, version=<%d>, to=<%d> | rolled back", record.sop_id, new_version, version)
+        return cast(Reply, {"value": new_version})
+
+    async def _set_retention(self, instance: Instance, rule: VersionRetention) -> Reply:
+        record = instance.record
+        updated = record.model_copy(update={"version_retention": None if rule.keeps_all else rule.model_dump()})
+        if (logged := await self._commits.call(Commit(record=updated).rows())) is not None:
+            return {"error": json.loads(logged).get("error", {})}
+        instance.record = updated
+        return cast(Reply, {"value": None})
+
     async def statistics(self) -> dict[str, Any]:
         """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase."""
         counts = self._instances.counts()
@@ -413,7 +507,7 @@ class SOPHostActor:
         )
         timer = timeout_timer(new_record, now=time.time()) if advanced.outcome is Outcome.TRANSITIONED else None
         timers = () if timer is None else (timer,)
-        if (logged := await self._commits.call(Commit(record=new_record, entry=entry, timers=timers).rows())) is not None:
+        if (logged := await self._commits.call(Commit(record=new_record, entry=entry, timers=timers).rows(record))) is not None:
             return await self._committed_elsewhere(instance, event_id, logged)
         instance.seen.add(event_id)
         self._count_event(record, entry.event_type, entry.outcome, result)
@@ -504,7 +598,7 @@ class SOPHostActor:
 
     async def _apply(self, instance: Instance, commit: RecoveryCommit) -> Reply:
         """Commit a recovery step or resolution; arm its timers, count it, wake or tell who waits."""
-        rows = Commit(record=commit.record, entry=commit.entry, timers=commit.timers).rows()
+        rows = Commit(record=commit.record, entry=commit.entry, timers=commit.timers).rows(instance.record)
         if (logged := await self._commits.call(rows)) is not None:
             return await self._committed_elsewhere(instance, commit.entry.event_id, logged)
         instance.seen.add(commit.entry.event_id)
@@ -544,7 +638,7 @@ class SOPHostActor:
         reason, notify_parent, done = instance.cancelling
         error = SOPCancelled(instance.record.sop_id, reason)
         cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
-        await self._commits.call(Commit(record=cancelled, entry=entry).rows())
+        await self._commits.call(Commit(record=cancelled, entry=entry).rows(instance.record))
         instance.record = cancelled
         if discarded is not None:
             instance.seen.add(discarded[0])

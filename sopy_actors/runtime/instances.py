@@ -143,6 +143,7 @@ class Instance:
             prompt=str(record.procedure.get("prompt", "")),
             waiting=record.waiting,
             recovery=record.recovery_history,
+            forked_from=record.forked_from,
         )
 
 

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.options import Semantics
 from sopy_actors.errors import InputError, StateError, VersionConflict
+from sopy_actors.state.compression import compress_json, decompress_json
+from sopy_actors.state.deltas import apply_delta, json_delta
 
 __all__ = [
     "Commit",
@@ -35,10 +37,14 @@ __all__ = [
     "Store",
     "StoredSOP",
     "Timer",
+    "VersionInfo",
+    "VersionRetention",
     "WriteResult",
     "open_store",
     "plan_writes",
     "redact_location",
+    "version_row",
+    "versions_upto",
 ]
 
 Phase = Literal["running", "waiting_for_human", "done", "failed", "cancelled"]
@@ -89,6 +95,8 @@ class SOPRecord(_Transported):
     recovery_history: list[dict[str, Any]] = Field(default_factory=list)  # RecoveryEntry data
     waiting: dict[str, Any] | None = None  # while waiting_for_human: reason, choices, cause, event, since
     agent_substitutes: dict[str, dict[str, Any]] = Field(default_factory=dict)  # failed agent -> fallback spec
+    version_retention: dict[str, Any] | None = None  # VersionRetention data; None keeps every version
+    forked_from: dict[str, Any] | None = None  # {"sop_id", "version"} of the SOP version it was forked from
 
     @property
     def active(self) -> bool:
@@ -143,21 +151,171 @@ class Commit(_Transported):
     entry: LogEntry | None = None
     timers: tuple[Timer, ...] = ()
 
-    def rows(self) -> CommitRows:
-        """The commit rendered as rows; done where the commit is made, so only strings travel."""
+    def rows(self, previous: SOPRecord | None = None) -> CommitRows:
+        """The commit rendered as rows; done where the commit is made, so only strings travel.
+
+        Args:
+            previous: the SOP's record before this commit: a new version is stored as a delta
+                against it when it is the version just before (see `version_row`).
+        """
         entry = self.entry
         event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
-        if not self.timers:
-            return _row(self.record), event
-        return _row(self.record), event, tuple(_timer_row(timer) for timer in self.timers)
+        timers = tuple(_timer_row(timer) for timer in self.timers)
+        version = None if entry is None else version_row(self.record, previous, entry=entry)
+        return _row(self.record), event, timers, version
 
 
 # A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
-# time), the `events` row (id, version, event id, entry JSON) if an event caused it, and
-# optionally the `timers` rows it arms.
-CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None] | tuple[
-    tuple[Any, ...], tuple[Any, ...] | None, tuple[tuple[Any, ...], ...]
-]
+# time), the `events` row (id, version, event id, entry JSON) if an event caused it, the
+# `timers` rows it arms, and the `versions` row of the new version (with an event; see
+# `version_row`: its last item, the retention rule to apply, is not a column).
+CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None, tuple[tuple[Any, ...], ...], tuple[Any, ...] | None]
+
+
+# -- versions (time travel) --------------------------------------------------------------------
+
+KEYFRAME_EVERY = 16
+"""Every 16th version (and the first, and any whose delta is not smaller) is a full snapshot;
+the others are deltas against the version before. Reading version v replays at most 15 deltas."""
+
+_VERSION_THRESHOLD = 256  # bytes of JSON below which a version's body is stored raw
+_SNAPSHOT, _DELTA = "s", "d"
+
+
+class VersionRetention(BaseModel):
+    """Which old versions of an SOP the store keeps; the default (no field set) keeps all.
+
+    Old versions are dropped in whole keyframe chains (a snapshot and the deltas built on it),
+    when a new snapshot is written: the store keeps at least what the rule asks, and at most
+    `KEYFRAME_EVERY - 1` versions more. The current version is always kept; the event log
+    (`history()`) is never pruned.
+
+    Attributes:
+        last: keep the newest `last` versions.
+        newer_than: keep the versions committed within the last `newer_than` seconds.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    last: int | None = Field(default=None, ge=1)
+    newer_than: float | None = Field(default=None, gt=0)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.last is not None and self.newer_than is not None:
+            raise InputError("a version retention takes one of last= and newer_than=, not both", fields=("retention",))
+
+    @property
+    def keeps_all(self) -> bool:
+        """No rule: every version is kept."""
+        return self.last is None and self.newer_than is None
+
+
+class VersionInfo(BaseModel):
+    """One stored version of an SOP (`SOPHandle.versions()`).
+
+    Attributes:
+        version: the SOP's version number.
+        event: the type of the event (or runtime step: `Rollback`, `Started`, `Forked`...) that made it.
+        procedure: the procedure the SOP was in at that version.
+        at: when it was committed (Unix time).
+        description: what happened (the event's outcome, a rollback's reason).
+        kind: "snapshot" or "delta" (against the version before).
+        size: the bytes stored for it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sop_id: str
+    version: int
+    event: str
+    procedure: str
+    at: float
+    description: str
+    kind: Literal["snapshot", "delta"]
+    size: int
+
+
+def _content(record: SOPRecord) -> dict[str, Any]:
+    return {"procedure": record.procedure, "state": record.state}
+
+
+def version_row(
+    record: SOPRecord,
+    previous: SOPRecord | None,
+    *,
+    entry: LogEntry | None = None,
+    event: str | None = None,
+    description: str | None = None,
+) -> tuple[Any, ...]:
+    """The `versions` row of `record`'s version (procedure and state), compact.
+
+    A delta against `previous` when that is the version just before and the version is not a
+    keyframe (`KEYFRAME_EVERY`) and the delta is smaller; else a snapshot. Bodies go through
+    `compress_json` (raw under 256 bytes). Pure: computed on the host, where the commit is made.
+
+    Returns:
+        (sop id, version, time, kind, event, procedure name, description, body, retention):
+        the last item is the SOP's retention rule `(last, newer_than)`, set on a snapshot row
+        when the SOP has one (the store prunes then), else None; it is not a column.
+    """
+    content = _content(record)
+    kind, body = _SNAPSHOT, compress_json(content, threshold=_VERSION_THRESHOLD)
+    if previous is not None and previous.version == record.version - 1 and record.version % KEYFRAME_EVERY:
+        delta = compress_json(json_delta(_content(previous), content), threshold=_VERSION_THRESHOLD)
+        if len(delta) < len(body):
+            kind, body = _DELTA, delta
+    if entry is not None:
+        event = event or entry.event_type
+        if description is None:
+            description = entry.outcome if entry.prompt is None else f"{entry.outcome}: {entry.prompt}"
+    retention = VersionRetention.model_validate(record.version_retention or {})
+    prune = None if kind == _DELTA or retention.keeps_all else (retention.last, retention.newer_than)
+    at = entry.at if entry is not None else time.time()
+    return (
+        record.sop_id, record.version, at, kind, event or "?", str(record.procedure.get("name", "?")),
+        description or "", body, prune,
+    )
+
+
+def versions_upto(rows: list[tuple[int, str, bytes]], version: int) -> dict[str, Any] | None:
+    """Version `version`'s `{"procedure", "state"}` from its chain: rows (version, kind, body)
+    from its snapshot up to it, in order; None when the chain is not whole (pruned or never
+    written). Pure."""
+    if not rows or rows[0][1] != _SNAPSHOT or rows[-1][0] != version:
+        return None
+    content: dict[str, Any] | None = None
+    expected = rows[0][0]
+    for number, kind, body in rows:
+        if number != expected:
+            return None
+        value = decompress_json(bytes(body))
+        content = value if kind == _SNAPSHOT else apply_delta(content, value)
+        expected += 1
+    return content
+
+
+def version_info(sop_id: str, row: tuple[Any, ...]) -> VersionInfo:
+    """A `VersionInfo` from the columns (version, at, kind, event, procedure, description, size)."""
+    version, at, kind, event, procedure, description, size = row
+    return VersionInfo(
+        sop_id=sop_id, version=int(version), at=float(at), kind="snapshot" if kind == _SNAPSHOT else "delta",
+        event=str(event), procedure=str(procedure), description=str(description), size=int(size),
+    )
+
+
+def first_version_row(record: SOPRecord) -> tuple[Any, ...]:
+    """The `versions` row of a new SOP's first checkpoint (started, or forked from another)."""
+    origin = record.forked_from
+    if origin is None:
+        return version_row(record, None, event="Started", description="started")
+    described = f"forked from {origin.get('sop_id')} at version {origin.get('version')}"
+    return version_row(record, None, event="Forked", description=described)
+
+
+def prune_from(retention: tuple[int | None, float | None], version: int, now: float) -> tuple[int | None, float | None]:
+    """The retention rule as the store applies it: (first version kept by count, earliest time kept)."""
+    last, newer_than = retention
+    return (None if last is None else version - last + 1), (None if newer_than is None else now - newer_than)
 
 
 class SOPSummary(BaseModel):
@@ -272,6 +430,10 @@ class Store(Protocol):
 
     def config(self, key: str, default: str) -> str: ...
 
+    def versions(self, sop_id: str) -> list[VersionInfo]: ...
+
+    def version(self, sop_id: str, version: int) -> dict[str, Any] | None: ...
+
 
 _LOOKUP_CHUNK = 5000  # (sop id, event id) pairs per query: under SQLite's parameter limit
 
@@ -318,9 +480,26 @@ def _add_parent_pending(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS sops_parent_pending ON sops(parent_pending) WHERE parent_pending = 1")
 
 
+def _add_versions(db: sqlite3.Connection) -> None:
+    """Schema 3: every version's procedure and state (snapshot or delta, see `version_row`)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS versions (
+            sop_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            event TEXT NOT NULL,
+            procedure_name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (sop_id, version)
+        )"""
+    )
+
+
 # Migration to schema version N is _MIGRATIONS[N - 1]; each is idempotent, because a store
 # written before schema versions existed has no version row and gets all of them.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_tables, _add_parent_pending)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_tables, _add_parent_pending, _add_versions)
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The SQLite store's schema version (a `schema_version` row in its config table)."""
 
@@ -334,6 +513,15 @@ _UPSERT = (
 # The same, writing only a version that follows the stored one (the last parameter: the
 # commit has no event); a refused row counts 0 in `rowcount`.
 _UPSERT_FOLLOWING = _UPSERT + " WHERE sops.version = excluded.version - 1 OR (? AND sops.version = excluded.version)"
+_INSERT_VERSION = "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# Drop the keyframe chains wholly before the first version a retention rule keeps (by count,
+# by time; the current version is always kept): parameters sop id, first kept by count (or
+# NULL), earliest time kept (or NULL), current version, sop id.
+_PRUNE = (
+    "DELETE FROM versions WHERE sop_id = ?4 AND version < ("
+    "SELECT max(version) FROM versions WHERE sop_id = ?4 AND kind = 's' AND version <= "
+    "coalesce(?1, (SELECT min(version) FROM versions WHERE sop_id = ?4 AND at >= ?2), ?3))"
+)
 
 
 def refuse_newer_schema(location: str, found: int, supported: int) -> None:
@@ -411,6 +599,8 @@ class SQLiteStore:
                 "updated, parent_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _row(record),
             )
+            if cursor.rowcount == 1:
+                self._db.execute(_INSERT_VERSION, first_version_row(record)[:8])
         return cursor.rowcount == 1
 
     def write(self, commits: list[CommitRows]) -> list[WriteResult]:
@@ -433,6 +623,8 @@ class SQLiteStore:
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
                 written = self._db.executemany(_UPSERT_FOLLOWING, [(*rows[0], rows[1] is None) for rows in commits])
                 refused = written.rowcount != len(commits)
+                if not refused:
+                    self._write_versions(commits)
             except sqlite3.IntegrityError:
                 refused = True
             if refused:
@@ -443,10 +635,38 @@ class SQLiteStore:
                 results, fresh = plan_writes(commits, stored, self._logged_among(events))
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [rows[1] for rows in fresh if rows[1] is not None])
                 self._db.executemany(_UPSERT, [rows[0] for rows in fresh])
-            timers = [timer for rows in fresh if len(rows) == 3 for timer in rows[2]]
+                self._write_versions(fresh)
+            timers = [timer for rows in fresh for timer in rows[2]]
             if timers:
                 self._db.executemany("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", timers)
         return results
+
+    def _write_versions(self, commits: list[CommitRows]) -> None:
+        """Insert the commits' version rows; prune where a snapshot carries a retention rule."""
+        rows = [commit[3] for commit in commits if commit[3] is not None]
+        self._db.executemany(_INSERT_VERSION, [row[:8] for row in rows])
+        for row in rows:
+            if row[8] is not None:
+                first, since = prune_from(row[8], row[1], row[2])
+                self._db.execute(_PRUNE, (first, since, row[1], row[0]))
+
+    def versions(self, sop_id: str) -> list[VersionInfo]:
+        """The stored versions of the SOP, oldest first (empty for an unknown SOP)."""
+        rows = self._db.execute(
+            "SELECT version, at, kind, event, procedure_name, description, length(body) FROM versions "
+            "WHERE sop_id = ? ORDER BY version",
+            (sop_id,),
+        ).fetchall()
+        return [version_info(sop_id, row) for row in rows]
+
+    def version(self, sop_id: str, version: int) -> dict[str, Any] | None:
+        """Version `version`'s `{"procedure", "state"}`, or None if it was pruned or never existed."""
+        rows = self._db.execute(
+            "SELECT version, kind, body FROM versions WHERE sop_id = ?1 AND version <= ?2 AND version >= "
+            "(SELECT max(version) FROM versions WHERE sop_id = ?1 AND kind = 's' AND version <= ?2) ORDER BY version",
+            (sop_id, version),
+        ).fetchall()
+        return versions_upto(rows, version)
 
     def _versions_of(self, sop_ids: list[str]) -> dict[str, int]:
         """The stored version of each of these SOPs that the store holds."""

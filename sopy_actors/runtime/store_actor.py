@@ -24,6 +24,7 @@ from sopy_actors.runtime.store import (
     Store,
     StoredSOP,
     Timer,
+    VersionInfo,
     WriteResult,
     open_store,
     redact_location,
@@ -210,6 +211,16 @@ class StoreActor:
     async def history(self, sop_id: str) -> list[LogEntry]:
         """Every log entry of an SOP, oldest first."""
         result: list[LogEntry] = await self._run("history", sop_id)
+        return result
+
+    async def versions(self, sop_id: str) -> list[VersionInfo]:
+        """The stored versions of an SOP, oldest first."""
+        result: list[VersionInfo] = await self._run("versions", sop_id)
+        return result
+
+    async def version(self, sop_id: str, version: int) -> dict[str, Any] | None:
+        """One stored version's `{"procedure", "state"}`, or None (pruned, or never existed)."""
+        result: dict[str, Any] | None = await self._run("version", sop_id, version)
         return result
 
     async def pending_notifications(self, host: str) -> list[SOPRecord]:

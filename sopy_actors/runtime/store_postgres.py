@@ -37,10 +37,15 @@ from sopy_actors.runtime.store import (
     SOPSummary,
     StoredSOP,
     Timer,
+    VersionInfo,
     WriteResult,
+    first_version_row,
     plan_writes,
+    prune_from,
     redact_location,
     refuse_newer_schema,
+    version_info,
+    versions_upto,
 )
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -90,6 +95,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS sopy_timers_host_due ON sopy_timers (host, due)",
     ),
+    (  # 2: every version's procedure and state (snapshot or delta, see store.version_row)
+        """CREATE TABLE IF NOT EXISTS sopy_versions (
+            sop_id TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            event TEXT NOT NULL,
+            procedure_name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            body BYTEA NOT NULL,
+            PRIMARY KEY (sop_id, version)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The PostgreSQL store's schema version (a `schema_version` row in `sopy_config`)."""
@@ -100,6 +118,14 @@ _UPSERT = (
     "ON CONFLICT (sop_id) DO UPDATE SET phase = excluded.phase, procedure_name = excluded.procedure_name, "
     "version = excluded.version, record = excluded.record, updated = excluded.updated, "
     "parent_pending = excluded.parent_pending"
+)
+_INSERT_VERSION = "INSERT INTO sopy_versions VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+# See store._PRUNE: the keyframe chains wholly before the first version the rule keeps.
+_PRUNE = (
+    "DELETE FROM sopy_versions WHERE sop_id = %(sop)s AND version < ("
+    "SELECT max(version) FROM sopy_versions WHERE sop_id = %(sop)s AND kind = 's' AND version <= "
+    "coalesce(%(first)s::bigint, (SELECT min(version) FROM sopy_versions WHERE sop_id = %(sop)s "
+    "AND at >= %(since)s::double precision), %(current)s::bigint))"
 )
 
 
@@ -227,7 +253,10 @@ class PostgresStore:
                 "ON CONFLICT (sop_id) DO NOTHING",
                 Commit(record=record).rows()[0],
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            connection.execute(_INSERT_VERSION, first_version_row(record)[:8])
+            return True
 
     def write(self, commits: list[CommitRows]) -> list[WriteResult]:
         """Write rendered commits (`Commit.rows()`) in one transaction, each event id once.
@@ -269,10 +298,38 @@ class PostgresStore:
                 cursor.executemany("INSERT INTO sopy_events VALUES (%s, %s, %s, %s)", fresh_events)
             if fresh:
                 cursor.executemany(_UPSERT, [rows[0] for rows in fresh])
-            timers = [timer for rows in fresh if len(rows) == 3 for timer in rows[2]]
+            timers = [timer for rows in fresh for timer in rows[2]]
             if timers:
                 cursor.executemany("INSERT INTO sopy_timers VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", timers)
+            versions = [rows[3] for rows in fresh if rows[3] is not None]
+            if versions:
+                cursor.executemany(_INSERT_VERSION, [row[:8] for row in versions])
+            for row in versions:
+                if row[8] is not None:
+                    first, since = prune_from(row[8], row[1], row[2])
+                    cursor.execute(_PRUNE, {"sop": row[0], "first": first, "since": since, "current": row[1]})
         return results
+
+    def versions(self, sop_id: str) -> list[VersionInfo]:
+        """The stored versions of the SOP, oldest first (empty for an unknown SOP)."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT version, at, kind, event, procedure_name, description, octet_length(body) FROM sopy_versions "
+                "WHERE sop_id = %s ORDER BY version",
+                (sop_id,),
+            ).fetchall()
+        return [version_info(sop_id, row) for row in rows]
+
+    def version(self, sop_id: str, version: int) -> dict[str, Any] | None:
+        """Version `version`'s `{"procedure", "state"}`, or None if it was pruned or never existed."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT version, kind, body FROM sopy_versions WHERE sop_id = %(sop)s AND version <= %(v)s "
+                "AND version >= (SELECT max(version) FROM sopy_versions WHERE sop_id = %(sop)s AND kind = 's' "
+                "AND version <= %(v)s) ORDER BY version",
+                {"sop": sop_id, "v": version},
+            ).fetchall()
+        return versions_upto([(int(number), str(kind), bytes(body)) for number, kind, body in rows], version)
 
     # -- reads -------------------------------------------------------------------------------
 

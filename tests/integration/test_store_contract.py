@@ -301,7 +301,7 @@ def test_a_sqlite_store_from_before_schema_versions_migrates_forward(tmp_path: P
         )
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert store.config("schema_version", "?") == str(SCHEMA_VERSION)
         store.write([Commit(record=old).rows()])  # sets the migrated parent_pending column
         assert [r.sop_id for r in store.pending_notifications("sopy-host-0")] == ["old"]
@@ -457,3 +457,52 @@ def test_sops_run_exactly_once_on_the_actor_runtime_over_postgresql(
         assert store.unfinished_hosts() == []
     finally:
         store.close()
+
+
+# -- versions (time travel) -------------------------------------------------------------------
+
+
+def _versioned(sop_id: str, version: int, text: str, retention: dict[str, Any] | None = None) -> Any:
+    return record(sop_id, version).model_copy(
+        update={"state": {"type": "m:Doc", "data": {"text": text}}, "version_retention": retention}
+    )
+
+
+def test_every_commit_stores_a_version_that_reads_back(store: Store) -> None:
+    previous = _versioned("v1", 0, "start " * 100)
+    assert store.create(previous)
+    for version in range(1, 20):
+        new = _versioned("v1", version, previous.state["data"]["text"] + f"edit {version}")
+        assert store.write([Commit(record=new, entry=entry("v1", version, f"e{version}")).rows(previous)]) == [None]
+        previous = new
+    infos = store.versions("v1")
+    assert [info.version for info in infos] == list(range(20))
+    assert infos[0].event == "Started" and infos[5].event == "DraftWritten" and infos[5].procedure == "Drafting"
+    assert {info.kind for info in infos} == {"snapshot", "delta"}
+    assert store.version("v1", 7) == {"procedure": previous.procedure, "state": {"type": "m:Doc", "data": {
+        "text": "start " * 100 + "".join(f"edit {v}" for v in range(1, 8))}}}
+    assert store.version("v1", 20) is None and store.versions("nobody") == [] and store.version("nobody", 0) is None
+
+
+def test_a_refused_or_duplicate_commit_stores_no_version(store: Store) -> None:
+    store.create(_versioned("v2", 0, "a"))
+    store.write([Commit(record=_versioned("v2", 1, "b"), entry=entry("v2", 1, "e1")).rows()])
+    (conflict,) = store.write([Commit(record=_versioned("v2", 3, "x"), entry=entry("v2", 3, "e3")).rows()])
+    assert isinstance(conflict, VersionConflict)
+    (duplicate,) = store.write([Commit(record=_versioned("v2", 2, "y"), entry=entry("v2", 2, "e1")).rows()])
+    assert isinstance(duplicate, str)
+    assert [info.version for info in store.versions("v2")] == [0, 1]
+
+
+def test_a_retention_rule_prunes_whole_keyframe_chains(store: Store) -> None:
+    retention = {"last": 3}
+    previous = _versioned("v3", 0, "t", retention)
+    store.create(previous)
+    for version in range(1, 34):
+        new = _versioned("v3", version, previous.state["data"]["text"] + "!", retention)
+        store.write([Commit(record=new, entry=entry("v3", version, f"e{version}")).rows(previous)])
+        previous = new
+    kept = [info.version for info in store.versions("v3")]
+    assert kept == list(range(16, 34))  # pruned at the keyframe 32: the chain of 31 (third newest) starts at 16
+    assert store.version("v3", 15) is None and store.version("v3", 16) is not None
+    assert len(store.history("v3")) == 33  # the event log is never pruned
