@@ -95,6 +95,8 @@ class StrandsAgent(BaseModel):
             caller in the cluster; an open one makes calls raise `CircuitOpen` at once.
         tool_breakers: circuit breakers on its tools, by tool name; a tool whose circuit is
             open does not run (see `sopy_actors.agents.breakers`).
+        resources: custom Ray resources its actor needs (e.g. `{"llm": 0.01}`: only nodes
+            that offer `llm` run it).
 
     Raises:
         InputError: an argument is invalid (names the field), including a model provider
@@ -118,6 +120,7 @@ class StrandsAgent(BaseModel):
         persist_sessions: bool = True,
         breaker: BreakerSettings | None = None,
         tool_breakers: Mapping[str, BreakerSettings] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
         if spec is None:
             fields = {
@@ -128,6 +131,7 @@ class StrandsAgent(BaseModel):
                 "persist_sessions": persist_sessions,
                 "breaker": breaker,
                 "tool_breakers": dict(tool_breakers or {}),
+                "resources": dict(resources or {}),
             }
             if name is None:
                 anonymous = AgentSpec(name="agent", **fields)
@@ -298,6 +302,7 @@ class StrandsAgent(BaseModel):
                         name=name,
                         namespace=namespace,
                         max_concurrency=_ACTOR_CONCURRENCY,
+                        resources=dict(self.spec.resources),
                         runtime_env=current_engine().job_runtime_env(),  # user tool modules
                     )
                     actor = create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory), objects)

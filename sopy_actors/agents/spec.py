@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -182,6 +182,8 @@ class AgentSpec(BaseModel):
             None; see `sopy_actors.agents.breakers`.
         tool_breakers: circuit breakers on tools, by tool name (the strands tool name, which
             the model calls; target `tool:<name>`, shared by every agent using that tool).
+        resources: custom Ray resources the agent's actor needs, e.g. `{"llm": 0.01}`: it runs
+            only on nodes that offer them (a GPU or model-serving node group). Empty: any node.
 
     Raises:
         InputError: a field is invalid (a `tool_breakers` key that names none of the tools
@@ -198,6 +200,7 @@ class AgentSpec(BaseModel):
     persist_sessions: bool = True
     breaker: BreakerSettings | None = None
     tool_breakers: dict[str, BreakerSettings] = Field(default_factory=dict)
+    resources: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
 
     def __init__(self, /, **data: Any) -> None:
         try:

@@ -187,28 +187,8 @@ def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
             name: _encode(value, f"{cls.__name__} attributes.{name}", procedure, _Field(subject, name), depth)
             for name, value in vars(procedure).items()
         },
-        **_recovery_of(cls),
         **({} if definition is None else {"definition": definition.data}),
     }
-
-
-def _recovery_of(cls: type[Procedure[Any]]) -> dict[str, Any]:
-    """`{"recovery": policy}` for a class declaring `sop_recovery` (a RecoveryPolicy), else {}."""
-    policy = getattr(cls, "sop_recovery", None)
-    return {} if policy is None else {"recovery": _policy_data(policy)}
-
-
-_POLICY_DATA: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-
-def _policy_data(policy: Any) -> dict[str, Any]:
-    """A policy's JSON form, dumped once per policy object (policies are frozen class
-    attributes): a procedure is encoded on every event. Keyed by identity (a policy holding an
-    agent's spec is not hashable); the entry keeps its policy alive, so the id stays its own."""
-    cached = _POLICY_DATA.get(id(policy))
-    if cached is None or cached[0] is not policy:
-        cached = _POLICY_DATA[id(policy)] = (policy, policy.model_dump(mode="json"))
-    return cached[1]
 
 
 def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:

@@ -33,6 +33,7 @@ from sopy_actors.errors import (
 )
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
+from sopy_actors.recovery.policy import RecoveryPolicy
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
@@ -47,7 +48,6 @@ from sopy_actors.runtime.recovering import (
     cause_of_result,
     fail_commit,
     fallback_reference,
-    has_policy,
     history_of,
     intervention_event,
     is_stale_timeout,
@@ -443,7 +443,7 @@ class SOPHostActor:
         if instance.cancelling is not None:  # cancelled while the handler ran: drop its result
             return await self._apply_cancel(instance, (event_id, result.get("event_type", "?")))
         event_type = result.get("event_type") or str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
-        if has_policy(record) and (cause := cause_of_result(item.event, dict(result))) is not None:
+        if (cause := cause_of_result(item.event, dict(result))) is not None:
             recovered = await self._recover(instance, item.event, event_type, cause)
             if recovered is not None:
                 self._count_event(record, event_type, Outcome.RECOVERING.value, result)
@@ -469,7 +469,7 @@ class SOPHostActor:
             count=record.semantics.count,
             sop_id=record.sop_id,
         )
-        if advanced.failure is not None and has_policy(record):
+        if advanced.failure is not None:
             recovered = await self._recover(instance, item.event, result["event_type"], cause_of(advanced.failure))
             if recovered is not None:
                 self._count_event(record, result["event_type"], Outcome.REJECTED.value, result)
@@ -543,7 +543,7 @@ class SOPHostActor:
         """Take the recovery policy's step for a failed event; None when no rung applies to
         its cause (the event then fails or is rejected as without a policy)."""
         record = instance.record
-        policy = policy_of(record)
+        policy = await self._policy(record)
         if policy is None or not policy.rungs_for(cause.kind):
             return None
         decision = decide(policy, cause, history=history_of(record), state=record.state.get("data"))
@@ -555,13 +555,17 @@ class SOPHostActor:
         logger.warning("sop=<%s>, cause=<%s> | %s", record.sop_id, cause.kind, commit.entry.prompt)
         return await self._apply(instance, commit)
 
+    async def _policy(self, record: SOPRecord) -> RecoveryPolicy | None:
+        """The recovery policy of the SOP's current procedure: its class's, else the SOP's."""
+        return policy_of(record, await self._procedures.class_policy(record))
+
     async def _timed_out(self, instance: Instance, event: dict[str, Any], event_id: str) -> Reply:
         """A procedure's timeout fired: a recovery cause if the SOP is still in that visit."""
         record = instance.record
         if is_stale_timeout(record, event):
             return {"outcome": Outcome.IGNORED.value, "procedure": record.procedure["name"], "version": record.version}
         cause = timeout_cause(record, event)
-        if has_policy(record) and (recovered := await self._recover(instance, event, "ProcedureTimedOut", cause)):
+        if recovered := await self._recover(instance, event, "ProcedureTimedOut", cause):
             return recovered
         failure = cause.exception()
         return await self._apply(instance, fail_commit(record, event=event, event_type="ProcedureTimedOut", error=failure))
@@ -570,7 +574,7 @@ class SOPHostActor:
         """Apply a person's resolution (on the SOP's drain loop)."""
         record = instance.record
         if resolution.event is None:
-            reference = fallback_reference(record) if resolution.action == "fallback" else None
+            reference = fallback_reference(await self._policy(record)) if resolution.action == "fallback" else None
             fallback = None if reference is None else await self._procedures.construct(record, reference)
             return await self._apply(instance, resolution_commit(record, resolution, fallback_procedure=fallback))
         history, closed = resolved_history(record, resolution)

@@ -136,6 +136,15 @@ class ProcedureActor:
         except Exception as error:
             return {"error": error_to_wire(error)}
 
+    def recovery_policy(self, reference: str) -> dict[str, Any]:
+        """The `sop_recovery` of procedure class `reference` as JSON (`{"value": None}` when it
+        declares none); errors come back as `{"error": wire}`."""
+        try:
+            policy = getattr(resolve_reference(reference, Procedure), "sop_recovery", None)
+            return {"value": None if policy is None else policy.model_dump(mode="json")}
+        except Exception as error:
+            return {"error": error_to_wire(error)}
+
     def collect(self, token: str) -> str:
         """The JSON `HandlerResult` of a call `handle_batch` answered as pending."""
         return json.dumps(self._runs.collect(token))

@@ -12,7 +12,7 @@ from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.errors import RuntimeUnavailable, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
-from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options
+from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options, runtime_env_key
 from sopy_actors.runtime.procedure_actor import ProcedureActor
 from sopy_actors.runtime.store import SOPRecord
 
@@ -39,6 +39,7 @@ class ProcedureCalls:
         self._namespace = namespace
         self._options: dict[str, ProcedureOptions] = {}
         self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
+        self._policies: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._round_robin = 0
 
     async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
@@ -73,6 +74,22 @@ class ProcedureCalls:
         except ray.exceptions.RayActorError as error:
             raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
         return encoded
+
+    async def class_policy(self, record: SOPRecord) -> dict[str, Any] | None:
+        """The recovery policy (JSON) the SOP's current procedure class declares, or None; asked
+        of a procedure actor running the SOP's code once per class and code, on a failure only.
+
+        Raises:
+            SopyError: the class cannot be loaded.
+        """
+        actor, _ = self._actor_for(record)
+        key = (runtime_env_key(code_runtime_env(record.runtime_env)), record.procedure["type"])  # class, in this code
+        if key not in self._policies:
+            try:
+                self._policies[key] = unwrap(await actor.recovery_policy.remote(record.procedure["type"]))
+            except ray.exceptions.RayActorError as error:
+                raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
+        return self._policies[key]
 
     def _actor_for(self, record: SOPRecord) -> tuple[Any, Coalescer[HandlerCall, HandlerResult]]:
         procedure = record.procedure

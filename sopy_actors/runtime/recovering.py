@@ -45,7 +45,6 @@ __all__ = [
     "closed_entries",
     "fail_commit",
     "fallback_reference",
-    "has_policy",
     "history_of",
     "intervention_event",
     "is_stale_timeout",
@@ -122,14 +121,10 @@ class RecoveryCommit:
     intervention: dict[str, Any] | None = None
 
 
-def has_policy(record: SOPRecord) -> bool:
-    """Whether a recovery policy covers the SOP's current procedure (cheap: no parsing)."""
-    return record.recovery is not None or "recovery" in record.procedure
-
-
-def policy_of(record: SOPRecord) -> RecoveryPolicy | None:
-    """The policy for the current procedure: its class's `sop_recovery`, else the SOP's."""
-    data = record.procedure.get("recovery", record.recovery)
+def policy_of(record: SOPRecord, class_policy: dict[str, Any] | None = None) -> RecoveryPolicy | None:
+    """The policy for the current procedure: its class's `sop_recovery` (`class_policy`, JSON;
+    the host asks a procedure actor for it on a failure only), else the SOP's `recovery=`."""
+    data = class_policy if class_policy is not None else record.recovery
     return None if data is None else _parse_policy(json.dumps(data, sort_keys=True))
 
 
@@ -353,9 +348,8 @@ def resolution_commit(
     )
 
 
-def fallback_reference(record: SOPRecord) -> str | None:
+def fallback_reference(policy: RecoveryPolicy | None) -> str | None:
     """The procedure of the policy's first `Fallback` to a procedure (for a person's "fallback")."""
-    policy = policy_of(record)
     rungs = () if policy is None else policy.rungs
     return next((rung.to for rung in rungs if isinstance(rung, Fallback) and rung.target == "procedure"), None)
 

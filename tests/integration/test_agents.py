@@ -394,3 +394,16 @@ def test_shutdown_stops_the_agent_process_and_a_later_call_resumes_the_conversat
     assert ray.get(_actor(agent, runtime).location.remote())["pid"] != pid
     agent.shutdown()
     StrandsAgent(model=ScriptedModel(["x"]), name="never-started").shutdown()  # nothing to stop
+
+
+def test_an_agent_needing_a_custom_resource_runs_on_a_node_that_offers_it() -> None:
+    node = ray.util.get_node_ip_address()
+    placed = StrandsAgent(model=ScriptedModel(["placed"]), name="placed-agent", resources={f"node:{node}": 0.001})
+    assert placed.spec.resources == {f"node:{node}": 0.001}
+    assert placed("where?", timeout=120).text == "placed"
+    missing = StrandsAgent(model=ScriptedModel(["never"]), name="unplaceable-agent", resources={"no-such-resource": 1})
+    try:
+        with pytest.raises(TimeoutError):  # no node offers it: the actor cannot start
+            missing("where?", timeout=5)
+    finally:
+        missing.shutdown()  # the pending actor: nothing will ever place it

@@ -35,6 +35,7 @@ def test_tools_are_stored_as_references_and_equal_specs_share_an_actor_name() ->
         ({"name": "a", "model": 42}, "model"),
         ({"name": "a", "persist_sessions": "maybe"}, "persist_sessions"),
         ({"name": "a", "surprise": 1}, "surprise"),
+        ({"name": "a", "resources": {"llm": -1}}, "resources.llm"),
     ],
 )
 def test_invalid_spec_fields_are_input_errors_naming_the_field(fields: dict, field: str) -> None:
