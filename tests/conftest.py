@@ -20,6 +20,13 @@ settings.register_profile("sopy", deadline=None, max_examples=100)
 settings.load_profile("sopy")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that read the machine's memory first: by the end of a run the session's
+    cluster holds a couple of hundred actor processes (~70 MB each), and a test that sizes a
+    load from the free memory has no room left then."""
+    items.sort(key=lambda item: item.get_closest_marker("memory_readings") is None)
+
+
 @pytest.fixture(scope="session")
 def ray_tmpdir() -> Iterator[str]:
     # Short path: Ray's socket paths must stay under the Unix limit.

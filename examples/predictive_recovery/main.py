@@ -27,6 +27,11 @@ def main() -> dict[str, object]:
     # Bounded: twice what is in use now, at most half of what is free. The budget puts today's
     # reading near 0.35: far from the 0.8 warning line, so other processes' noise does not matter.
     load = min(2 * used, available // 2)
+    if load < 0.4 * used:  # throttled to 1/8 of the load, the reading must fall back under 0.8
+        raise RuntimeError(
+            f"not enough free memory for this example: {available >> 20} MiB free, {used >> 20} MiB in use; "
+            "it loads the node with up to half of what is free and needs that to be 40 % of what is in use"
+        )
     budget = int((used + load) / _TARGET)
     print(f"memory: {used >> 20} MiB used now; budget {budget >> 20} MiB (reading {used / budget:.2f}); "
           f"the builder will hold {load >> 20} MiB")

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.examples.cli import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.memory_readings
 def test_memory_pressure_leads_to_preventive_action_and_recovery(runtime: Any) -> None:
     result = run_example(runtime, "examples/predictive_recovery/main.py")
     out = result.stdout
