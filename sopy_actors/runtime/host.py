@@ -33,7 +33,7 @@ from sopy_actors.errors import (
 )
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
-from sopy_actors.recovery.policy import RecoveryPolicy
+from sopy_actors.recovery.policy import RecoveryPolicy, Retry
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
@@ -546,7 +546,17 @@ class SOPHostActor:
         policy = await self._policy(record)
         if policy is None or not policy.rungs_for(cause.kind):
             return None
-        decision = decide(policy, cause, history=history_of(record), state=record.state.get("data"))
+        # A Retry's `retry_on` predicate is user code: it runs in a procedure actor (hosts never
+        # import workflow code); the ladder reads its answers.
+        answers = {
+            rung.retry_on: await self._procedures.retryable(record, rung.retry_on, cause.error)
+            for _, rung in policy.rungs_for(cause.kind)
+            if isinstance(rung, Retry) and rung.retry_on is not None
+        }
+        decision = decide(
+            policy, cause, history=history_of(record), state=record.state.get("data"),
+            resolve=lambda reference: lambda _error: answers[reference],
+        )
         step = decision.step
         fallback = None
         if isinstance(step, UseFallback) and step.target == "procedure":

@@ -26,7 +26,7 @@ from sopy_actors.core.options import ProcedureOptions, Semantics
 from sopy_actors.core.procedure import Procedure
 from sopy_actors.core.references import resolve_reference
 from sopy_actors.core.transition import Filters, step
-from sopy_actors.errors import HandlerError, SopyError, StateError, error_to_wire
+from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
 from sopy_actors.runtime.engine import install_worker_engine
 from sopy_actors.runtime.handler_runs import HandlerRuns
@@ -144,6 +144,16 @@ class ProcedureActor:
             return {"value": None if policy is None else policy.model_dump(mode="json")}
         except Exception as error:
             return {"error": error_to_wire(error)}
+
+    def retryable(self, predicate: str, error: dict[str, Any]) -> dict[str, Any]:
+        """`{"value": bool}`: what the `retry_on` predicate `predicate` says of `error` (wire form)."""
+        try:
+            function = resolve_reference(predicate)
+            if not callable(function):
+                raise InputError(f"retry_on {predicate} is not a function", fields=("retry_on",))
+            return {"value": bool(function(error_from_wire(error)))}
+        except Exception as failure:
+            return {"error": error_to_wire(failure)}
 
     def collect(self, token: str) -> str:
         """The JSON `HandlerResult` of a call `handle_batch` answered as pending."""

@@ -91,6 +91,19 @@ class ProcedureCalls:
                 raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
         return self._policies[key]
 
+    async def retryable(self, record: SOPRecord, predicate: str, error: dict[str, Any]) -> bool:
+        """What a `Retry.retry_on` predicate (`module:qualname`) says of `error` (wire form), run
+        by a procedure actor with the SOP's code.
+
+        Raises:
+            SopyError: the predicate cannot be loaded, or it raised.
+        """
+        actor, _ = self._actor_for(record)
+        try:
+            return bool(unwrap(await actor.retryable.remote(predicate, error)))
+        except ray.exceptions.RayActorError as failure:
+            raise RuntimeUnavailable(f"procedure actor unavailable: {failure}") from failure
+
     def _actor_for(self, record: SOPRecord) -> tuple[Any, Coalescer[HandlerCall, HandlerResult]]:
         procedure = record.procedure
         # Options are per class (`sop_options`): validate them once per procedure type.

@@ -55,6 +55,18 @@ def test_a_retryable_failure_is_retried_after_a_backoff_and_then_succeeds(tmp_pa
     assert outcomes == [("Work", "recovering"), ("Work", "recovering"), ("Work", "ended")]
 
 
+def test_a_retry_predicate_runs_with_the_workflows_code_and_decides(tmp_path: Path) -> None:
+    counter = tmp_path / "calls"
+    handle = flow.make_sop(flow.PickyRetry(), counter, fail_times=2, fatal=True).start()
+    assert handle.send(flow.Work("tides")).outcome == "recovering"  # ValueError, but the predicate says retry
+    wait_until(lambda: counter.exists() and counter.read_text() == "2", what="the retry")
+    time.sleep(1.0)
+    assert counter.read_text() == "2"  # "on call 2": the predicate says no, and no rung is left
+    with pytest.raises(RecoveryExhausted, match="HandlerError is not retryable"):
+        handle.result(timeout=30)
+    assert strategies(handle) == [("retry", "failed"), ("none", "gave_up")]
+
+
 def test_after_its_retries_the_ladder_falls_back_to_another_procedure_which_takes_the_event(tmp_path: Path) -> None:
     handle = flow.make_sop(flow.RetryThenFallback(), tmp_path / "calls", fail_times=10).start()
     handle.send(flow.Work("tides"))

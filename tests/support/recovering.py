@@ -91,6 +91,15 @@ class RetryThenFallback(Summarise):
     )
 
 
+def first_call_only(error: Exception) -> bool:
+    """A `retry_on` predicate: retry what failed on the first call, whatever its class."""
+    return "on call 1" in str(error)
+
+
+class PickyRetry(Summarise):
+    sop_recovery = RecoveryPolicy(rungs=[Retry(max_attempts=2, backoff=FAST, retry_on=first_call_only)])
+
+
 class SlowRetry(Summarise):
     sop_recovery = RecoveryPolicy(rungs=[Retry(max_attempts=2, backoff=Backoff(initial=4.0, jitter=0.0))])
 
