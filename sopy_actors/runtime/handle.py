@@ -300,7 +300,8 @@ class SOPHandle(BaseModel):
             raise InputError("rollback() needs a reason (it is kept in the SOP's history)", fields=("reason",))
         if not isinstance(version, int) or isinstance(version, bool):
             raise InputError(f"a version is a whole number, not {version!r}", fields=("version",))
-        new_version: int = unwrap(self._call("rollback", self.sop_id, version, reason))
+        # One id for this call and its retries: a retried call gets the version the first made.
+        new_version: int = unwrap(self._call("rollback", self.sop_id, version, reason, uuid.uuid4().hex))
         return new_version
 
     def fork(self, version: int, *, sop_id: str | None = None) -> SOPHandle:

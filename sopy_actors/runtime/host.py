@@ -267,19 +267,21 @@ class SOPHostActor:
             return {"error": done["error"]}
         return {"value": instance.status(children=await self._store.children.remote(sop_id))}
 
-    async def rollback(self, sop_id: str, version: int, reason: str) -> Answer:
+    async def rollback(self, sop_id: str, version: int, reason: str, rollback_id: str | None = None) -> Answer:
         """Make a new version equal to `version` (its procedure and state); the new version's number.
 
         Runs in the SOP's queue, so it never overlaps an event. History is kept: the rollback is
         a new version with its own log entry (event type `Rollback`, outcome `rolled_back`,
         the reason as its prompt). Only a running SOP rolls back (fork an ended one instead).
         A version that does not exist or was pruned is an `InputError` and changes nothing.
+        `rollback_id` (the caller's, kept across its retries) makes a repeated call answer with
+        the version the first one made, as an event id does.
         """
         try:
             instance = await self._instances.get(sop_id)
         except SopyError as error:
             return {"error": error_to_wire(error)}
-        return await self._in_queue(instance, lambda: self._rollback(instance, version, reason))
+        return await self._in_queue(instance, lambda: self._rollback(instance, version, reason, rollback_id))
 
     async def set_retention(self, sop_id: str, retention: dict[str, Any] | None) -> Answer:
         """Set which old versions the store keeps for this SOP (`VersionRetention` data; None:
@@ -300,8 +302,13 @@ class SOPHostActor:
             return {"error": done["error"]}
         return {"value": cast(dict[str, Any], done).get("value")}
 
-    async def _rollback(self, instance: Instance, version: int, reason: str) -> Reply:
+    async def _rollback(self, instance: Instance, version: int, reason: str, rollback_id: str | None) -> Reply:
         record = instance.record
+        event_id = f"{record.sop_id}~rollback~{rollback_id or record.version + 1}"
+        if rollback_id is not None and instance.seen.may_contain(event_id):  # a retried call
+            logged = await self._store.logged.remote(record.sop_id, event_id)
+            if logged is not None:
+                return cast(Reply, {"value": logged.version})
         if record.phase != "running":
             raise InputError(
                 f"sop=<{record.sop_id}> | cannot roll back an SOP that is {record.phase}; fork version {version} instead",
@@ -333,7 +340,7 @@ class SOPHostActor:
         entry = LogEntry(
             sop_id=record.sop_id,
             version=new_version,
-            event_id=f"{record.sop_id}~rollback~{new_version}",
+            event_id=event_id,
             event_type="Rollback",
             outcome="rolled_back",
             from_procedure=record.procedure["name"],

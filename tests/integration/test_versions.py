@@ -56,6 +56,16 @@ def test_a_rollback_is_a_new_audited_version_and_the_sop_continues_from_it() -> 
     assert handle.state().entries == {"a": [0, 7]} and handle.status().version == 5
 
 
+def test_a_retried_rollback_call_makes_one_version(runtime: Any) -> None:
+    handle = _started(3)
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    first = ray.get(host.rollback.remote(handle.sop_id, 1, "undo", "call-1"))
+    again = ray.get(host.rollback.remote(handle.sop_id, 1, "undo", "call-1"))  # as Ray retries a call
+    assert first == again == {"value": 4}
+    assert [i.version for i in handle.versions()] == [0, 1, 2, 3, 4]
+    assert handle.rollback(2, reason="redo") == 5  # another call: another version
+
+
 def test_a_fork_starts_a_new_sop_from_a_version_with_its_own_history() -> None:
     handle = _started(3)
     fork = handle.fork(2, sop_id=f"fork-{handle.sop_id}")
