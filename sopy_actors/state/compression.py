@@ -6,7 +6,7 @@ size threshold, `z` zlib, `s` zstd), so a reader always knows how to open it and
 without zstd fails with a clear error instead of garbage. Only JSON goes in: decompressing
 runs no code and builds nothing but dicts, lists, strings, numbers, booleans and None.
 
-Why never pickle (the spec's `CompressedState` pickles then gzips): `pickle.loads` runs
+Why never pickle (the spec's `CompressedState` pickles then gzips): unpickling runs
 whatever the bytes tell it to (`__reduce__` names any callable with any arguments), so anyone
 who can write a checkpoint, a Store row, a shared-state file or a message on the Ray network
 gets code execution in every process that opens it — the hosts, the procedure actors, the CLI.

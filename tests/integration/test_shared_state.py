@@ -135,11 +135,14 @@ def test_shared_values_survive_a_restart_of_the_service(runtime: Any) -> None:
     eventually(lambda: view(writer) == ({"stock": 5}, []))
     service = ray.get_actor(SHARED_STATE_ACTOR, namespace=runtime.namespace)
     before: Any = ray.get(service.values.remote(space), timeout=60)
+    assert before  # the write reached the service before it dies
     ray.kill(service, no_restart=False)
     eventually(lambda: _values(service, space) == before)
+    assert _values(service, space) == before  # reloaded from its file, not rebuilt empty
     late = shelf("late", space)
     join_shared_space(late, timeout=120)
     eventually(lambda: view(late)[0] == {"stock": 5})
+    assert view(late)[0] == {"stock": 5}
 
 
 def _values(service: Any, space: str) -> Any:

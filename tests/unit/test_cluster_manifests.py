@@ -17,6 +17,8 @@ import copy
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -330,8 +332,14 @@ def test_dockerfile_installs_the_package_as_a_non_root_user_without_secrets() ->
     assert "/opt/sopy/cluster/sopy-bootstrap.py" in (KUBERAY / "raycluster.yaml").read_text()
 
 
-def test_bootstrap_script_is_valid_python() -> None:
-    compile((CLUSTER / "sopy-bootstrap.py").read_text(), "sopy-bootstrap.py", "exec")
+def test_bootstrap_script_takes_the_options_the_manifests_pass() -> None:
+    script = CLUSTER / "sopy-bootstrap.py"
+    compile(script.read_text(), script.name, "exec")
+    # --help parses the options and exits before Ray is imported.
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    for option in ("--address", "--namespace", "--nodes", "--hosts", "--metrics-host", "--metrics-port"):
+        assert option in shown.stdout, option
 
 
 @pytest.mark.parametrize("name", ["aws.yaml", "onprem.yaml"])
