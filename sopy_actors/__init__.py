@@ -4,7 +4,7 @@ The names a workflow author needs. The core model (events, procedures, SOPs) imp
 runtime and agent names (`init`, `StrandsAgent`, ...) are loaded on first use, so
 `import sopy_actors` stays light. More lives in the subpackages: `sopy_actors.errors` (every
 error), `sopy_actors.recovery` (the recovery ladder), `sopy_actors.workflows` (built and
-templated workflows), `sopy_actors.state` (distributed and compressed state),
+templated workflows), `sopy_actors.state` (distributed, lazy and compressed state),
 `sopy_actors.agents`, `sopy_actors.monitoring`, `sopy_actors.testing`, and `sopy_actors.sopy`
 (SOPy's own module layout and names).
 """
@@ -28,7 +28,7 @@ from sopy_actors.core.sop import SOP, current_sop
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import SopyError
 from sopy_actors.recovery import Alternative, Backoff, BreakerSettings, Fallback, Manual, RecoveryPolicy, Retry
-from sopy_actors.state import CompressedState, DistributedState
+from sopy_actors.state import CompressedState, DistributedState, Lazy, LazyState, lazy_loader
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -46,6 +46,8 @@ __all__ = [
     "Fallback",
     "HealthCheck",
     "HumanInterventionRequested",
+    "Lazy",
+    "LazyState",
     "Manual",
     "Outcome",
     "Procedure",
@@ -71,6 +73,7 @@ __all__ = [
     "current_sop",
     "handler",
     "init",
+    "lazy_loader",
     "list_sops",
     "make_prompt",
     "shutdown",

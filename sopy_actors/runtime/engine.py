@@ -18,10 +18,12 @@ from sopy_actors.core.codec import encode_procedure, encode_state
 from sopy_actors.core.context import handling_sop_id
 from sopy_actors.core.sop import SOP, set_engine
 from sopy_actors.errors import InputError, RuntimeUnavailable, StateError, UnknownSOP, error_from_wire
+from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.handle import SOPHandle, check_sop_id
 from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.store import SOPRecord, SOPSummary
+from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 
 __all__ = ["ActorEngine", "attach", "current_engine", "install", "install_worker_engine", "list_sops"]
@@ -70,6 +72,8 @@ class ActorEngine:
         pool_host = host_name(sop_id, pool=self.config.hosts, dedicated=False)
         host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
         monitor = self._monitor_for(sop)
+        with collect_sections() as sections:  # lazy sections travel as stubs, stored apart
+            state = encode_state(sop.state)
         record = SOPRecord(
             sop_id=sop_id,
             name=sop.name,
@@ -77,7 +81,7 @@ class ActorEngine:
             start_token=uuid.uuid4().hex,
             parent_id=handling_sop_id(),
             procedure=encode_procedure(sop.init_proc),
-            state=encode_state(sop.state),
+            state=state,
             retry_limits=sop.retry_limits,
             semantics=sop.semantics,
             filters={"observed": list(sop.filters.observed), "agents": list(sop.filters.agents)},
@@ -90,6 +94,7 @@ class ActorEngine:
                 f"sop=<{sop_id}> | the initial state is {size} bytes as JSON, over max_state_bytes={limit} "
                 f"of {sop.init_proc.sop_name}: keep large data out of the state, or raise max_state_bytes"
             )
+        store_sections(sections)  # durable before the first checkpoint names them
         if host != pool_host:
             wait(self.host(pool_host).create_host.remote(host), what=f"SOP host {pool_host}")
         refused = wait(self.host(host).start.remote(record), what=f"SOP host {host}")
@@ -163,6 +168,7 @@ def install(config: RuntimeConfig, *, job_runtime_env: dict[str, Any] | None = N
     global _engine
     _engine = ActorEngine(config, job_runtime_env=job_runtime_env)
     set_engine(_engine)
+    use_blob_store(StoreBlobs(config.namespace))  # lazy state sections read or written here
     return _engine
 
 
@@ -171,6 +177,7 @@ def uninstall() -> None:
     global _engine
     _engine = None
     set_engine(None)
+    use_blob_store(None)
 
 
 def current_engine() -> ActorEngine:

@@ -92,12 +92,12 @@ class SOPHostActor:
     def __init__(self, namespace: str, name: str) -> None:
         self._namespace = namespace
         self._name = name
-        self._procedures = ProcedureCalls(namespace)
+        self._metrics = MetricsReporter(namespace, kind="host")
+        self._procedures = ProcedureCalls(namespace, self._metrics)
         self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
         self._instances = Instances(name, self._store)
         self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._store.commit_batch.remote)
         self._background: set[asyncio.Task[Any]] = set()
-        self._metrics = MetricsReporter(namespace, kind="host")
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
         self._timers = HostTimers(name, self._store, self._fire_timer)
         self._shared = SharedSync(namespace, name, self._store, self._spawn)
@@ -368,9 +368,17 @@ class SOPHostActor:
         return cast(Reply, {"value": None})
 
     async def statistics(self) -> dict[str, Any]:
-        """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase."""
+        """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase;
+        bytes of handler calls sent to and received from procedure actors since the host started."""
         counts = self._instances.counts()
-        return {**counts, "host": self._name, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+        traffic = self._procedures.traffic
+        return {
+            **counts,
+            "handler_bytes": {"sent": traffic.sent, "received": traffic.received},
+            "host": self._name,
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+        }
 
     # -- instances -------------------------------------------------------------------------
 

@@ -28,9 +28,11 @@ from sopy_actors.core.references import resolve_reference
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
+from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.engine import install_worker_engine
 from sopy_actors.runtime.handler_runs import HandlerRuns
 from sopy_actors.runtime.messages import ErrorWire, HandlerCall, HandlerResult
+from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MetricsReporter
 
 logger = logging.getLogger(__name__)
@@ -50,12 +52,14 @@ def run_call(call: HandlerCall) -> HandlerResult:
             semantics = Semantics.model_validate(call.semantics)
             transition = step(procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id)
         try:
-            state_data = encode_state(transition.state)
+            with collect_sections() as sections:
+                state_data = encode_state(transition.state)
         except Exception as error:  # e.g. a value with no JSON form: this SOP's problem only
             raise StateError(
                 f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}> | the new state cannot be "
                 f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"
             ) from error
+        store_sections(sections)  # changed lazy sections are durable before a checkpoint names them
         result: HandlerResult = {
             "outcome": transition.outcome.value,
             "procedure": encode_procedure(transition.procedure),
@@ -107,6 +111,7 @@ class ProcedureActor:
         install_worker_engine(namespace, job_runtime_env)
         # Counts this actor's restarts; the host reports the handler durations it gets back.
         self._metrics = MetricsReporter(namespace, kind="procedure")
+        use_blob_store(StoreBlobs(namespace, self._metrics))  # lazy sections, counted
         self._runs = HandlerRuns(max_concurrency, run_call)
 
     def handle_batch(self, calls_json: str) -> str:

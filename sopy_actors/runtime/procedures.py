@@ -15,13 +15,34 @@ from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult,
 from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options, runtime_env_key
 from sopy_actors.runtime.procedure_actor import ProcedureActor
 from sopy_actors.runtime.store import SOPRecord
+from sopy_actors.telemetry import names
+from sopy_actors.telemetry.reporter import MetricsReporter
 
 __all__ = ["ProcedureCalls"]
 
 
-async def _run_batch(actor: Any, calls: list[HandlerCall]) -> list[HandlerResult]:
+class _Traffic:
+    """Bytes of handler-call JSON a host sent to and received from procedure actors."""
+
+    def __init__(self, metrics: MetricsReporter | None) -> None:
+        self.sent = 0
+        self.received = 0
+        self._metrics = metrics
+
+    def add(self, sent: int, received: int) -> None:
+        self.sent += sent
+        self.received += received
+        if self._metrics is not None:
+            self._metrics.count(names.HANDLER_BYTES, ("sent",), sent)
+            self._metrics.count(names.HANDLER_BYTES, ("received",), received)
+
+
+async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) -> list[HandlerResult]:
     """One `ProcedureActor.handle_batch` round trip, JSON both ways."""
-    results: list[HandlerResult] = json.loads(await actor.handle_batch.remote(json.dumps(calls)))
+    sent = json.dumps(calls)
+    received = await actor.handle_batch.remote(sent)
+    traffic.add(len(sent), len(received))
+    results: list[HandlerResult] = json.loads(received)
     return results
 
 
@@ -33,10 +54,12 @@ class ProcedureCalls:
 
     Args:
         namespace: the deployment's namespace.
+        metrics: where to count `sopy_handler_call_bytes_total` (None: not counted).
     """
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, metrics: MetricsReporter | None = None) -> None:
         self._namespace = namespace
+        self.traffic = _Traffic(metrics)
         self._options: dict[str, ProcedureOptions] = {}
         self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
         self._policies: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -124,5 +147,5 @@ class ProcedureCalls:
                 runtime_env=code,
             )
             actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, code)
-            calls = self._actors[name] = (actor, Coalescer(functools.partial(_run_batch, actor)))
+            calls = self._actors[name] = (actor, Coalescer(functools.partial(_run_batch, actor, self.traffic)))
         return calls

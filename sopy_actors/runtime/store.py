@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.options import Semantics
 from sopy_actors.errors import InputError, StateError, VersionConflict
-from sopy_actors.state.compression import compress_json, decompress_json
+from sopy_actors.state.compression import compress_json, decompress_json, deflate, inflate
 from sopy_actors.state.deltas import apply_delta, json_delta
 
 __all__ = [
@@ -166,7 +166,7 @@ class Commit(_Transported):
 
 
 # A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
-# time), the `events` row (id, version, event id, entry JSON) if an event caused it, the
+# time, parent pending, host), the `events` row (id, version, event id, entry JSON) if an event caused it, the
 # `timers` rows it arms, and the `versions` row of the new version (with an event; see
 # `version_row`: its last item, the retention rule to apply, is not a column).
 CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None, tuple[tuple[Any, ...], ...], tuple[Any, ...] | None]
@@ -434,6 +434,10 @@ class Store(Protocol):
 
     def version(self, sop_id: str, version: int) -> dict[str, Any] | None: ...
 
+    def put_blobs(self, blobs: dict[str, bytes]) -> None: ...
+
+    def blob(self, digest: str) -> bytes | None: ...
+
 
 _LOOKUP_CHUNK = 5000  # (sop id, event id) pairs per query: under SQLite's parameter limit
 
@@ -497,18 +501,37 @@ def _add_versions(db: sqlite3.Connection) -> None:
     )
 
 
+def _add_blobs(db: sqlite3.Connection) -> None:
+    """Schema 4: lazy state sections, by the SHA-256 of their JSON (see `sopy_actors.state.lazy`)."""
+    db.execute("CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL, at REAL NOT NULL)")
+
+
+def _add_host(db: sqlite3.Connection) -> None:
+    """Schema 5: each SOP's host as a column, so that a checkpoint may be stored compressed."""
+    if "host" not in {row[1] for row in db.execute("PRAGMA table_info(sops)")}:
+        db.execute("ALTER TABLE sops ADD COLUMN host TEXT")
+    db.execute("UPDATE sops SET host = json_extract(record, '$.host') WHERE host IS NULL")
+
+
 # Migration to schema version N is _MIGRATIONS[N - 1]; each is idempotent, because a store
 # written before schema versions existed has no version row and gets all of them.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_tables, _add_parent_pending, _add_versions)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_tables, _add_parent_pending, _add_versions, _add_blobs, _add_host,
+)
+
+CHECKPOINT_COMPRESS_BYTES = 4096
+"""SQLite stores a checkpoint (`sops.record`) whose JSON is at least this long compressed (zstd or
+zlib, `sopy_actors.state.compression`); shorter ones as JSON text. PostgreSQL compresses large
+values itself (TOAST)."""
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The SQLite store's schema version (a `schema_version` row in its config table)."""
 
 _UPSERT = (
-    "INSERT INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, updated, parent_pending) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
+    "INSERT INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, updated, parent_pending, host) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sop_id) DO UPDATE SET "
     "phase = excluded.phase, procedure_name = excluded.procedure_name, "
     "version = excluded.version, record = excluded.record, updated = excluded.updated, "
-    "parent_pending = excluded.parent_pending"
+    "parent_pending = excluded.parent_pending, host = excluded.host"
 )
 # The same, writing only a version that follows the stored one (the last parameter: the
 # commit has no event); a refused row counts 0 in `rowcount`.
@@ -596,8 +619,8 @@ class SQLiteStore:
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, "
-                "updated, parent_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _row(record),
+                "updated, parent_pending, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _packed(_row(record)),
             )
             if cursor.rowcount == 1:
                 self._db.execute(_INSERT_VERSION, first_version_row(record)[:8])
@@ -621,7 +644,7 @@ class SQLiteStore:
             self._db.execute("SAVEPOINT fast")
             try:
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
-                written = self._db.executemany(_UPSERT_FOLLOWING, [(*rows[0], rows[1] is None) for rows in commits])
+                written = self._db.executemany(_UPSERT_FOLLOWING, [(*_packed(rows[0]), rows[1] is None) for rows in commits])
                 refused = written.rowcount != len(commits)
                 if not refused:
                     self._write_versions(commits)
@@ -634,7 +657,7 @@ class SQLiteStore:
                 stored = self._versions_of(sorted({rows[0][0] for rows in commits}))
                 results, fresh = plan_writes(commits, stored, self._logged_among(events))
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [rows[1] for rows in fresh if rows[1] is not None])
-                self._db.executemany(_UPSERT, [rows[0] for rows in fresh])
+                self._db.executemany(_UPSERT, [_packed(rows[0]) for rows in fresh])
                 self._write_versions(fresh)
             timers = [timer for rows in fresh for timer in rows[2]]
             if timers:
@@ -667,6 +690,17 @@ class SQLiteStore:
             (sop_id, version),
         ).fetchall()
         return versions_upto(rows, version)
+
+    def put_blobs(self, blobs: dict[str, bytes]) -> None:
+        """Store lazy sections by digest in one transaction (a digest stored already is kept)."""
+        now = time.time()
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)", [(d, b, now) for d, b in blobs.items()])
+
+    def blob(self, digest: str) -> bytes | None:
+        """The lazy section stored under `digest`, or None."""
+        row = self._db.execute("SELECT body FROM blobs WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def _versions_of(self, sop_ids: list[str]) -> dict[str, int]:
         """The stored version of each of these SOPs that the store holds."""
@@ -709,7 +743,7 @@ class SQLiteStore:
         ).fetchall()
         ids = self._db.execute("SELECT event_id FROM events WHERE sop_id = ?", (sop_id,)).fetchall()
         return StoredSOP(
-            record=SOPRecord.model_validate_json(row[0]),
+            record=SOPRecord.model_validate_json(_unpacked(row[0])),
             recent=[LogEntry.model_validate_json(e[0]) for e in reversed(entries)],
             event_ids=[event_id for (event_id,) in ids],
         )
@@ -723,9 +757,8 @@ class SQLiteStore:
 
     def pending_notifications(self, host: str) -> list[SOPRecord]:
         """Finished children on `host` whose parents have not been told of their end yet."""
-        rows = self._db.execute("SELECT record FROM sops WHERE parent_pending = 1").fetchall()
-        records = [SOPRecord.model_validate_json(r[0]) for r in rows]
-        return [record for record in records if record.host == host]
+        rows = self._db.execute("SELECT record FROM sops WHERE parent_pending = 1 AND host = ?", (host,)).fetchall()
+        return [SOPRecord.model_validate_json(_unpacked(r[0])) for r in rows]
 
     def children(self, sop_id: str) -> list[str]:
         """Ids of the SOPs started by this one."""
@@ -736,7 +769,7 @@ class SQLiteStore:
 
     def list_sops(self, phase: str | None = None, limit: int = 1000) -> list[SOPSummary]:
         """Summaries of SOPs (of one phase, or all), newest first."""
-        query = "SELECT sop_id, name, phase, procedure_name, version, parent_id, json_extract(record, '$.host') FROM sops"
+        query = "SELECT sop_id, name, phase, procedure_name, version, parent_id, host FROM sops"
         params: tuple[Any, ...] = ()
         if phase is not None:
             query += " WHERE phase = ?"
@@ -771,7 +804,7 @@ class SQLiteStore:
         A new cluster on this store creates these hosts so that their SOPs continue.
         """
         rows = self._db.execute(
-            "SELECT DISTINCT json_extract(record, '$.host') FROM sops "
+            "SELECT DISTINCT host FROM sops "
             "WHERE phase IN ('running', 'waiting_for_human') OR parent_pending = 1 "
             "UNION SELECT host FROM timers ORDER BY 1"
         ).fetchall()
@@ -858,7 +891,21 @@ def _row(record: SOPRecord) -> tuple[Any, ...]:
         record.model_dump_json(),
         time.time(),
         int(record.parent_pending),
+        record.host,
     )
+
+
+def _packed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A `sops` row as SQLite stores it: the checkpoint compressed when it is large."""
+    record: str = row[6]
+    if len(record) < CHECKPOINT_COMPRESS_BYTES:
+        return row
+    return (*row[:6], deflate(record.encode(), threshold=CHECKPOINT_COMPRESS_BYTES), *row[7:])
+
+
+def _unpacked(record: str | bytes) -> str | bytes:
+    """A stored checkpoint as JSON: compressed ones are BLOBs, the others TEXT."""
+    return inflate(record) if isinstance(record, bytes) else record
 
 
 def _timer_row(timer: Timer) -> tuple[Any, ...]:

@@ -223,6 +223,15 @@ class StoreActor:
         result: dict[str, Any] | None = await self._run("version", sop_id, version)
         return result
 
+    async def put_blobs(self, blobs: dict[str, bytes]) -> None:
+        """Store lazy state sections durably (digest → blob); returns once they are on disk."""
+        await self._run("put_blobs", blobs)
+
+    async def blob(self, digest: str) -> bytes | None:
+        """The lazy state section stored under `digest`, or None."""
+        result: bytes | None = await self._run("blob", digest)
+        return result
+
     async def pending_notifications(self, host: str) -> list[SOPRecord]:
         """Finished children on `host` whose parents have not been told yet (see SOPHostActor)."""
         result: list[SOPRecord] = await self._run("pending_notifications", host)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,6 +107,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             description TEXT NOT NULL,
             body BYTEA NOT NULL,
             PRIMARY KEY (sop_id, version)
+        )""",
+    ),
+    (  # 3: lazy state sections, by the SHA-256 of their JSON (see sopy_actors.state.lazy)
+        """CREATE TABLE IF NOT EXISTS sopy_blobs (
+            digest TEXT PRIMARY KEY,
+            body BYTEA NOT NULL,
+            at DOUBLE PRECISION NOT NULL
         )""",
     ),
 )
@@ -251,7 +259,7 @@ class PostgresStore:
             cursor = connection.execute(
                 f"INSERT INTO sopy_sops ({_SOP_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (sop_id) DO NOTHING",
-                Commit(record=record).rows()[0],
+                Commit(record=record).rows()[0][:9],  # its host is a generated column here
             )
             if cursor.rowcount != 1:
                 return False
@@ -297,7 +305,7 @@ class PostgresStore:
             if fresh_events:
                 cursor.executemany("INSERT INTO sopy_events VALUES (%s, %s, %s, %s)", fresh_events)
             if fresh:
-                cursor.executemany(_UPSERT, [rows[0] for rows in fresh])
+                cursor.executemany(_UPSERT, [rows[0][:9] for rows in fresh])  # host: generated
             timers = [timer for rows in fresh for timer in rows[2]]
             if timers:
                 cursor.executemany("INSERT INTO sopy_timers VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", timers)
@@ -330,6 +338,21 @@ class PostgresStore:
                 {"sop": sop_id, "v": version},
             ).fetchall()
         return versions_upto([(int(number), str(kind), bytes(body)) for number, kind, body in rows], version)
+
+    def put_blobs(self, blobs: dict[str, bytes]) -> None:
+        """Store lazy sections by digest in one transaction (a digest stored already is kept)."""
+        now = time.time()
+        with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO sopy_blobs VALUES (%s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+                [(digest, body, now) for digest, body in blobs.items()],
+            )
+
+    def blob(self, digest: str) -> bytes | None:
+        """The lazy section stored under `digest`, or None."""
+        with self._connection() as connection:
+            row = connection.execute("SELECT body FROM sopy_blobs WHERE digest = %s", (digest,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     # -- reads -------------------------------------------------------------------------------
 

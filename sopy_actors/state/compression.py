@@ -44,6 +44,8 @@ __all__ = [
     "codec_of",
     "compress_json",
     "decompress_json",
+    "deflate",
+    "inflate",
 ]
 
 Codec = Literal["raw", "zlib", "zstd"]
@@ -85,7 +87,12 @@ def compress_json(value: Any, *, threshold: int = DEFAULT_THRESHOLD, codec: Code
         StateError: `value` is not JSON data (e.g. it holds a datetime or a set).
         InputError: codec "zstd" was asked for but `zstandard` is not installed.
     """
-    body = _dumps(value)
+    return deflate(_dumps(value), threshold=threshold, codec=codec)
+
+
+def deflate(body: bytes, *, threshold: int = DEFAULT_THRESHOLD, codec: Codec | None = None) -> bytes:
+    """JSON text already encoded (UTF-8) as a blob: `compress_json` for callers that hold the
+    text (to hash it, say); same arguments and errors."""
     chosen: Codec = codec or available_codec()
     if len(body) < threshold and codec is None:
         chosen = "raw"
@@ -118,6 +125,19 @@ def decompress_json(blob: bytes, *, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> 
         InputError: bad header, corrupt body, a zstd blob without `zstandard` installed, or a
             body that inflates past `max_bytes`.
     """
+    body = inflate(blob, max_bytes=max_bytes)
+    try:
+        return json.loads(body)
+    except ValueError as error:  # JSON or UTF-8 errors
+        raise InputError(f"corrupt JSON blob: {type(error).__name__}: {error}", fields=("blob",)) from None
+
+
+def inflate(blob: bytes, *, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The JSON text (UTF-8 bytes) in a blob of `compress_json` or `deflate`, not parsed.
+
+    Raises:
+        InputError: as `decompress_json`, but the text is not checked to be JSON.
+    """
     codec = codec_of(blob)
     body = blob[5:]
     try:
@@ -134,11 +154,11 @@ def decompress_json(blob: bytes, *, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> 
                 raise InputError(f"compressed JSON inflates past {max_bytes} bytes", fields=("blob",))
         elif len(body) > max_bytes:
             raise InputError(f"JSON blob is over {max_bytes} bytes", fields=("blob",))
-        return json.loads(body)
     except InputError:
         raise
-    except Exception as error:  # zlib.error, zstd.ZstdError, JSON/UTF-8 errors
+    except Exception as error:  # zlib.error, zstd.ZstdError
         raise InputError(f"corrupt {codec} JSON blob: {type(error).__name__}: {error}", fields=("blob",)) from None
+    return bytes(body)
 
 
 _PACKED = "sop_compressed"

@@ -24,9 +24,11 @@ __all__ = [
     "EVENT_ERROR_RATIO",
     "EVENT_REJECTION_RATIO",
     "FAMILIES",
+    "HANDLER_BYTES",
     "HANDLER_DURATION",
     "HEALTH_CHECKS",
     "HEALTH_RISK",
+    "LAZY_SECTION_BYTES",
     "METRIC_UPDATES_DROPPED",
     "MONITOR_REPORTS",
     "NODE_CPU",
@@ -118,6 +120,15 @@ TOOL_CALLS_REJECTED = Family(
     "sopy_tool_calls_rejected_total", "counter", ("agent", "tool"),
     "Tool calls an SOP vetoed (the agent got a recovery prompt).",
 )
+HANDLER_BYTES = Family(
+    "sopy_handler_call_bytes_total", "counter", ("direction",),
+    "JSON bytes of handler calls between hosts and procedure actors: sent (procedure, state, event) "
+    "or received (the new state and outcome).",
+)
+LAZY_SECTION_BYTES = Family(
+    "sopy_lazy_section_bytes_total", "counter", ("operation",),
+    "Bytes of lazy state sections (compressed) that procedure actors loaded from the Store or stored in it.",
+)
 ACTOR_RESTARTS = Family(
     "sopy_actor_restarts_total", "counter", ("kind",),
     "sopy actors that came back after their process died (kind: host, procedure, store, agent, monitor).",
@@ -165,7 +176,8 @@ METRIC_UPDATES_DROPPED = Family(
 FAMILIES: tuple[Family, ...] = (
     EVENTS, TRANSITIONS, HANDLER_DURATION, SOPS_STARTED, SOPS_FINISHED, SOP_INSTANCES, QUEUED_EVENTS,
     RECOVERY_STEPS, AGENT_CALLS, AGENT_CALL_RERUNS, AGENT_CALL_DURATION, AGENT_TOKENS, TOOL_CALLS,
-    TOOL_CALLS_REJECTED, ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY, NODE_CPU, EVENT_ERROR_RATIO,
+    TOOL_CALLS_REJECTED, HANDLER_BYTES, LAZY_SECTION_BYTES, ACTOR_RESTARTS, STORE_COMMIT_DURATION, NODE_MEMORY,
+    NODE_CPU, EVENT_ERROR_RATIO,
     EVENT_REJECTION_RATIO, DEPENDENCY_UP, DEPENDENCY_LATENCY, HEALTH_RISK, CIRCUIT_STATE, HEALTH_CHECKS,
     MONITOR_REPORTS, METRIC_UPDATES_DROPPED,
 )

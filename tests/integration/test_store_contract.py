@@ -301,8 +301,9 @@ def test_a_sqlite_store_from_before_schema_versions_migrates_forward(tmp_path: P
         )
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 5
         assert store.config("schema_version", "?") == str(SCHEMA_VERSION)
+        assert [s.host for s in store.list_sops()] == ["sopy-host-0"]  # the host column, filled from the JSON
         store.write([Commit(record=old).rows()])  # sets the migrated parent_pending column
         assert [r.sop_id for r in store.pending_notifications("sopy-host-0")] == ["old"]
         assert store.add_timer(timer("t", 1.0))  # a table the old store lacked
@@ -506,3 +507,46 @@ def test_a_retention_rule_prunes_whole_keyframe_chains(store: Store) -> None:
     assert kept == list(range(16, 34))  # pruned at the keyframe 32: the chain of 31 (third newest) starts at 16
     assert store.version("v3", 15) is None and store.version("v3", 16) is not None
     assert len(store.history("v3")) == 33  # the event log is never pruned
+
+
+# -- lazy sections and large checkpoints ----------------------------------------------------------
+
+
+def test_blobs_are_stored_by_digest_once_and_survive_a_reopen(opener: Opener) -> None:
+    store = opener()
+    assert store.blob("a" * 64) is None
+    store.put_blobs({"a" * 64: b"SOPJr[1,2]", "b" * 64: b"SOPJr[3]"})
+    store.put_blobs({"a" * 64: b"SOPJr[1,2]"})  # again: harmless
+    store.close()
+    reopened = opener()
+    assert reopened.blob("a" * 64) == b"SOPJr[1,2]"
+    assert reopened.blob("b" * 64) == b"SOPJr[3]"
+
+
+def _stored_record_bytes(location: str, sop_id: str) -> int:
+    """Bytes the backend keeps for the SOP's checkpoint (PostgreSQL: after its own compression)."""
+    if "://" not in location:
+        with sqlite3.connect(location) as db:
+            (stored,) = db.execute("SELECT record FROM sops WHERE sop_id = ?", (sop_id,)).fetchone()
+        return len(stored)
+    import psycopg
+
+    with psycopg.connect(location, autocommit=True) as connection:
+        row = connection.execute("SELECT pg_column_size(record) FROM sopy_sops WHERE sop_id = %s", (sop_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_large_checkpoint_is_stored_compressed_and_reads_back_whole(opener: Opener, location: str) -> None:
+    store = opener()
+    big = record("big").model_copy(update={"state": {"type": "builtins:dict", "data": {"notes": ["a line"] * 5000}}})
+    assert store.create(big)
+    changed = big.model_copy(update={"version": 1, "state": {"type": "builtins:dict", "data": {"notes": ["x"] * 9000}}})
+    assert store.write([Commit(record=changed, entry=entry("big", 1, "e1")).rows(big)]) == [None]
+    json_bytes = len(changed.model_dump_json())
+    stored = _stored_record_bytes(location, "big")
+    assert stored < json_bytes / 5, (stored, json_bytes)
+    loaded = store.load("big")
+    assert loaded is not None and loaded.record == changed
+    assert [s.host for s in store.list_sops()] == [changed.host]
+    assert store.unfinished_hosts() == [changed.host]

@@ -10,11 +10,11 @@ import sopy_actors
 # The ~40 names a workflow author needs; everything else lives in a subpackage.
 PUBLIC_API = [
     "SOP", "AgentCompleted", "Alternative", "Backoff", "BreakerSettings", "CompressedState", "Condition",
-    "DistributedState", "End", "Event", "Fallback", "HealthCheck", "HumanInterventionRequested", "Manual",
-    "Outcome", "Procedure", "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy",
+    "DistributedState", "End", "Event", "Fallback", "HealthCheck", "HumanInterventionRequested", "Lazy",
+    "LazyState", "Manual", "Outcome", "Procedure", "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy",
     "Retry", "SOPHandle", "ScriptedModel", "SharedStateChanged", "SopyError", "StrandsAgent",
     "SubSOPCompleted", "SubSOPFailed", "Workflow", "WorkflowBuilder", "WorkflowRegistry", "WorkflowTemplate",
-    "attach", "cond", "current_sop", "handler", "init", "list_sops", "make_prompt", "shutdown", "tool",
+    "attach", "cond", "current_sop", "handler", "init", "lazy_loader", "list_sops", "make_prompt", "shutdown", "tool",
 ]
 
 

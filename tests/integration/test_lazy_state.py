@@ -1,0 +1,77 @@
+"""Lazy sections on the actor runtime: not shipped unless touched, stored once, loaded anywhere.
+
+Bytes are counted by the runtime's own counters: a host's `handler_bytes` (JSON it sent to
+and received from procedure actors), each SOP on a dedicated host so nothing else counts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors.errors import HandlerError
+from tests.support import lazyflow
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+ROWS = 50_000  # ~1.6 MB of JSON
+
+
+def _traffic(host: Any) -> int:
+    counted = ray.get(host.statistics.remote())["handler_bytes"]
+    return int(counted["sent"]) + int(counted["received"])
+
+
+def test_an_event_that_does_not_touch_the_section_moves_under_one_percent_of_it(runtime: Any) -> None:
+    handle = lazyflow.make_sop(ROWS).start(placement="dedicated")
+    section = handle.state().rows.stored_bytes
+    assert section > 1_500_000
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    handle.send(lazyflow.Noted(payload="warm up"))  # the procedure actor exists now
+    before = _traffic(host)
+    handle.send(lazyflow.Noted(payload="a note"))
+    moved = _traffic(host) - before
+    assert 0 < moved < section / 100, (moved, section)
+    assert handle.state().notes == ["warm up", "a note"]
+
+
+def test_a_section_read_or_changed_in_a_handler_is_seen_by_the_driver_and_after_a_host_crash(runtime: Any) -> None:
+    handle = lazyflow.make_sop(1000).start(placement="dedicated")
+    expected = sum(row.count for row in lazyflow.rows(1000))
+    handle.send(lazyflow.Counted(payload=None))
+    assert handle.state().total == expected
+    handle.send(lazyflow.Restocked(payload=lazyflow.Row(sku="new", count=100)))
+    state = handle.state()
+    assert not state.rows.loaded and state.rows.value[-1] == lazyflow.Row(sku="new", count=100)
+
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)  # Ray restarts the host
+    handle.send(lazyflow.Counted(payload=None), timeout=120)
+    assert handle.state().total == expected + 100
+    versions = handle.versions()
+    assert handle.state(version=versions[1].version).rows.value == lazyflow.rows(1000)  # history keeps each section
+
+
+def test_loaders_by_reference_run_in_the_procedure_actor_and_one_that_raises_changes_nothing() -> None:
+    handle = lazyflow.make_sop(10).start()
+    handle.send(lazyflow.ExtraWanted(payload="tests.support.lazyflow:extra_loader"))
+    state = handle.state()
+    assert state.notes == ["extra has 3 items"] and state.lazy_loaders == {}
+    assert state.extra == ["loaded", "by", "reference"]
+
+    before = handle.status().version
+    try:
+        receipt = handle.send(lazyflow.ExtraWanted(payload="tests.support.lazyflow:broken_loader"))
+    except HandlerError as error:
+        assert "warehouse API is down" in str(error)
+    else:
+        assert receipt.rejected and "warehouse API is down" in str(receipt.prompt)
+    after = handle.state()  # the section as it was; the loader that failed is still pending
+    assert after.__dict__["extra"] == ["loaded", "by", "reference"] and after.notes == ["extra has 3 items"]
+    assert after.lazy_loaders == {"extra": "tests.support.lazyflow:broken_loader"}
+    assert after.rows.value == lazyflow.rows(10)
+    assert handle.status().version in (before, before + 1)  # at most the rejection's own version
