@@ -31,6 +31,7 @@ import contextlib
 import contextvars
 import copy
 import hashlib
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[[], Any])
+F = TypeVar("F", bound=Callable[..., Any])
 
 STUB_KEY = "__sop_lazy__"
 """The key that marks a section's stub in a state's JSON data."""
@@ -79,7 +80,7 @@ class BlobStore(Protocol):
 
 _store: BlobStore | None = None
 _collecting: contextvars.ContextVar[dict[str, bytes] | None] = contextvars.ContextVar("sop_lazy_collect", default=None)
-_LOADERS: dict[str, Callable[[], Any]] = {}
+_LOADERS: dict[str, Callable[..., Any]] = {}
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
@@ -278,7 +279,8 @@ def _stub_fields(data: dict[str, Any]) -> tuple[str, int]:
 
 def lazy_loader(name: str) -> Callable[[F], F]:
     """Register a function as the loader called `name` (`@lazy_loader("sales")`), in every
-    process that imports the module defining it.
+    process that imports the module defining it. A loader takes no argument (as in the spec)
+    or the state, to read where to load from.
 
     Raises:
         InputError: `name` is empty, contains ':' (kept for `module:qualname`), or another
@@ -297,11 +299,20 @@ def lazy_loader(name: str) -> Callable[[F], F]:
     return register
 
 
-def _where(function: Callable[[], Any]) -> str:
+def _where(function: Callable[..., Any]) -> str:
     return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}"
 
 
-def _loader(name: str) -> Callable[[], Any]:
+def _takes_state(function: Callable[..., Any]) -> bool:
+    """Whether a loader takes the state (one positional parameter) rather than nothing."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called as the spec does
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in parameters)
+
+
+def _loader(name: str) -> Callable[..., Any]:
     function = _LOADERS.get(name)
     if function is None and ":" in name:
         function = resolve_reference(name)
@@ -327,13 +338,13 @@ class LazyState(BaseModel):
 
     _always: ClassVar[frozenset[str]] = frozenset({"register_loader", "load_section", "lazy_loaders"})
 
-    def register_loader(self, section: str, loader: str | Callable[[], Any]) -> None:
+    def register_loader(self, section: str, loader: str | Callable[..., Any]) -> None:
         """Load `section` with `loader` when it is first read.
 
         Args:
             section: a field of this state.
             loader: a name registered with `@lazy_loader`, or a module-level function (kept as
-                its `module:qualname`).
+                its `module:qualname`); called with no argument, or with the state if it takes one.
 
         Raises:
             InputError: `section` is not a field, or `loader` is a lambda or nested function
@@ -359,8 +370,9 @@ class LazyState(BaseModel):
         name = loaders.get(section)
         if name is None:
             return
+        function = _loader(name)
         try:
-            data = _loader(name)()
+            data = function(self) if _takes_state(function) else function()
         except StateError:
             raise
         except Exception as error:

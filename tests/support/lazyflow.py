@@ -84,3 +84,24 @@ def rows(count: int) -> list[Row]:
 
 def make_sop(row_count: int) -> SOP[Stock]:
     return SOP(state=Stock(rows=Lazy(rows(row_count))), init_proc=Keeping())
+
+
+class PlainStock(BaseModel):
+    """The same data as `Stock` with the rows as an ordinary field: the benchmark's baseline."""
+
+    notes: list[str] = Field(default_factory=list)
+    rows: list[Row] = Field(default_factory=list)
+
+
+class PlainKeeping(Procedure[PlainStock]):
+    prompt = make_prompt("Keep the stock list.")
+    sop_options = ProcedureOptions(max_state_bytes=64 * 1024 * 1024)
+
+    @handler
+    def on_note(self, state: PlainStock, event: Noted) -> Procedure[PlainStock]:
+        state.notes.append(event.payload)
+        return self
+
+
+def make_plain_sop(row_count: int) -> SOP[PlainStock]:
+    return SOP(state=PlainStock(rows=rows(row_count)), init_proc=PlainKeeping())

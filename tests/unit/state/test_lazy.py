@@ -232,3 +232,18 @@ def test_unknown_loaders_lambdas_and_sections_are_refused() -> None:
         lazy_loader("catalogue")(load_notes)
     with pytest.raises(InputError, match="name"):
         lazy_loader("a:b")
+
+
+class Sourced(LazyState):
+    source: str = "north"
+    notes: list[str] = Field(default_factory=list)
+
+
+def load_from_source(state: Sourced) -> list[str]:
+    return [f"from {state.source}"]
+
+
+def test_a_loader_that_takes_the_state_reads_where_to_load_from() -> None:
+    sourced = Sourced(source="south")
+    sourced.register_loader("notes", load_from_source)
+    assert sourced.notes == ["from south"]
