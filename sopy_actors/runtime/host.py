@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import ray
+from pydantic import ValidationError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.core.transition import Outcome, Snapshot, advance
@@ -35,7 +36,16 @@ from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
 from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
+from sopy_actors.runtime.instances import (
+    MAX_LIVE_KEY,
+    PASSIVATE_AFTER_KEY,
+    Instance,
+    Instances,
+    Passivation,
+    Queued,
+    event_id_of,
+    receipt_reply,
+)
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.ordering import advance_senders
@@ -106,6 +116,8 @@ class SOPHostActor:
         # parents its crash left untold.
         self._spawn(self._parents.resend_pending(name))
         self._spawn(self._load_waiting())
+        self._passivation = Passivation()
+        self._spawn(self._passivate_forever())
         logger.info("host=<%s> | started", name)
 
     async def _load_waiting(self) -> None:
@@ -114,6 +126,28 @@ class SOPHostActor:
         for summary in await self._store.list_sops.remote("waiting_for_human", 1_000_000):
             if summary.host == self._name:
                 await self._instances.get(summary.sop_id)
+
+    async def _passivate_forever(self) -> None:
+        """Drop idle SOPs from memory, on the deployment's settings (Store config), forever."""
+        self._passivation = Passivation(
+            idle_after=float(await self._store.config.remote(PASSIVATE_AFTER_KEY, str(self._passivation.idle_after))),
+            max_live=int(await self._store.config.remote(MAX_LIVE_KEY, str(self._passivation.max_live))),
+        )
+        while True:
+            await asyncio.sleep(self._passivation.interval())
+            dropped = self._instances.passivate(idle_after=self._passivation.idle_after, max_live=self._passivation.max_live)
+            if dropped:
+                logger.debug("host=<%s>, dropped=<%d> | idle SOPs passivated", self._name, dropped)
+
+    async def passivation(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This host's passivation settings (`Passivation` fields), changed first by `settings`
+        (an operator's or a test's override until the host restarts); errors as `{"error"}`."""
+        if settings:
+            try:
+                self._passivation = Passivation.model_validate({**self._passivation.model_dump(), **settings})
+            except ValidationError as error:
+                return {"error": error_to_wire(InputError(f"Invalid passivation settings: {error}"))}
+        return self._passivation.model_dump()
 
     # -- lifecycle -------------------------------------------------------------------------
 

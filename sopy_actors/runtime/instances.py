@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from sopy_actors.core.sop import SOPStatus
 from sopy_actors.core.transition import Outcome
@@ -21,11 +24,44 @@ from sopy_actors.runtime.ordering import SenderOrder
 from sopy_actors.runtime.seen import SeenIds
 from sopy_actors.runtime.store import LogEntry, SOPRecord
 
-__all__ = ["Instance", "Instances", "Queued", "event_id_of", "receipt_reply"]
+__all__ = [
+    "MAX_LIVE_KEY",
+    "PASSIVATE_AFTER_KEY",
+    "Instance",
+    "Instances",
+    "Passivation",
+    "Queued",
+    "event_id_of",
+    "receipt_reply",
+]
 
 logger = logging.getLogger(__name__)
 
 _RECENT_REPLIES = 256
+
+PASSIVATE_AFTER_KEY = "passivate_after"
+MAX_LIVE_KEY = "max_live_sops"
+"""Store config keys of the deployment's passivation settings (set by the first `init()`)."""
+
+
+class Passivation(BaseModel):
+    """When a host drops idle SOPs from memory (they reload from the Store on next use).
+
+    Attributes:
+        idle_after: seconds an SOP may sit unused (no event, timer, query) in memory.
+        max_live: SOPs a host keeps in memory at most, least recently used dropped first (SOPs
+            with work in flight, or waiting for a person, are never dropped: the bound holds
+            for idle ones).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    idle_after: float = Field(default=300.0, gt=0)
+    max_live: int = Field(default=100_000, ge=1)
+
+    def interval(self) -> float:
+        """Seconds between two passes."""
+        return min(max(self.idle_after / 2, 0.1), 10.0)
 
 
 def receipt_reply(entry: LogEntry, instruction: str | None = None) -> Reply:
@@ -75,6 +111,14 @@ class Instance:
     seen: SeenIds = field(default_factory=SeenIds)
     # A cancel waiting for the drain loop: (reason, notify the parent, resolved once committed).
     cancelling: tuple[str, bool, asyncio.Future[None]] | None = None
+    used: float = 0.0  # time.monotonic() of its last use: idle ones are passivated first
+
+    def idle(self) -> bool:
+        """Nothing in flight or waiting on it in memory: it may leave memory and reload from
+        the Store. An SOP waiting for a person stays (monitoring shows it while it waits)."""
+        return not (
+            self.busy or self.queue or self.waiters or self.cancelling is not None or self.order.held()
+        ) and self.record.phase != "waiting_for_human"
 
     @classmethod
     def of(cls, record: SOPRecord, recent: Sequence[LogEntry] = (), event_ids: Sequence[str] = ()) -> Instance:
@@ -160,6 +204,8 @@ class Instances:
         self._store = store
         self._live: dict[str, Instance] = {}
         self._loading: dict[str, asyncio.Future[Instance]] = {}
+        self.passivated = 0
+        """Instances dropped from memory since the host started (their SOPs are in the Store)."""
 
     def __contains__(self, sop_id: str) -> bool:
         return sop_id in self._live
@@ -188,11 +234,29 @@ class Instances:
             "instances": len(self._live),
             "busy": sum(1 for i in self._live.values() if i.busy),
             "queued": sum(queued.values()),
+            "passivated": self.passivated,
         }
 
     def add(self, instance: Instance) -> None:
         """Keep a new instance (just started)."""
+        instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
+
+    def passivate(self, *, idle_after: float, max_live: int) -> int:
+        """Drop idle instances from memory: those unused for `idle_after` seconds, and the least
+        recently used beyond `max_live`. Their SOPs reload from the Store on next use (an
+        event, a timer, a status query). Returns how many were dropped.
+        """
+        now = time.monotonic()
+        excess = len(self._live) - max_live
+        dropped = 0
+        for instance in sorted((i for i in self._live.values() if i.idle()), key=lambda i: i.used):
+            if now - instance.used < idle_after and dropped >= excess:
+                break
+            del self._live[instance.record.sop_id]
+            dropped += 1
+        self.passivated += dropped
+        return dropped
 
     async def get(self, sop_id: str) -> Instance:
         """The instance of `sop_id`, loaded from the Store if it is not in memory.
@@ -205,6 +269,7 @@ class Instances:
             raise InputError("sop_id must be a non-empty str", fields=("sop_id",))
         instance = self._live.get(sop_id)
         if instance is not None:
+            instance.used = time.monotonic()
             return instance
         loading = self._loading.get(sop_id)
         if loading is None:
@@ -225,6 +290,7 @@ class Instances:
         if stored.record.host != self._host:
             raise InputError(f"SOP {sop_id!r} lives on host {stored.record.host}, not {self._host}")
         instance = Instance.of(stored.record, stored.recent, stored.event_ids)
+        instance.used = time.monotonic()
         self._live[sop_id] = instance
         logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)
         return instance

@@ -1,0 +1,74 @@
+"""Passivation: idle SOPs leave host memory and come back from the Store on their next use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import ray
+
+from sopy_actors import attach
+from sopy_actors.runtime.options import host_name
+from tests.support import ledger
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+def _until(check: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def _stats(host: Any) -> dict[str, Any]:
+    result: dict[str, Any] = ray.get(host.statistics.remote())
+    return result
+
+
+def test_an_idle_sop_is_passivated_and_reloads_for_events_queries_and_redeliveries(runtime: Any) -> None:
+    handle = ledger.make_sop(3).start(placement="dedicated")
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    assert ray.get(host.passivation.remote({"idle_after": 0.3})) == {"idle_after": 0.3, "max_live": 100_000}
+    first = ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=0))
+    assert handle.send(first).version == 1
+    _until(lambda: _stats(host)["instances"] == 0)
+    assert _stats(host)["passivated"] >= 1
+
+    assert handle.status().version == 1  # loaded back for a query
+    _until(lambda: _stats(host)["instances"] == 0)
+    assert handle.send(first).version == 1  # a redelivery after a reload is still applied once
+    _until(lambda: _stats(host)["instances"] == 0)
+    assert attach(handle.sop_id).send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=1))).version == 2
+    handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=2)))
+    assert handle.result(timeout=60).entries == {"a": [0, 1, 2]}
+
+
+def test_a_host_keeps_at_most_max_live_idle_sops_and_every_sop_still_completes(runtime: Any) -> None:
+    host_0 = "sopy-host-0"
+    ids = [f"passive-{i}" for i in range(400) if host_name(f"passive-{i}", pool=runtime.hosts, dedicated=False) == host_0][:8]
+    host = ray.get_actor(host_0, namespace=runtime.namespace)
+    before = ray.get(host.passivation.remote())
+    ray.get(host.passivation.remote({"max_live": 3}))
+    try:
+        handles = [ledger.make_sop(2).start(sop_id=sop_id) for sop_id in ids]
+        for handle in handles:
+            handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=0)))
+        _until(lambda: _stats(host)["instances"] <= 3)
+        for handle in handles:
+            handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=1)))
+        assert all(handle.result(timeout=60).entries == {"a": [0, 1]} for handle in handles)
+        _until(lambda: _stats(host)["instances"] <= 3)
+    finally:
+        ray.get(host.passivation.remote(before))
+
+
+def test_bad_passivation_settings_are_refused_naming_the_field(runtime: Any) -> None:
+    handle = ledger.make_sop(1).start()
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    before = ray.get(host.passivation.remote())
+    refused = ray.get(host.passivation.remote({"max_live": 0}))
+    assert "max_live" in refused["error"]["message"]
+    assert ray.get(host.passivation.remote()) == before
