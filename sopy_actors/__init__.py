@@ -77,6 +77,7 @@ __all__ = [
     "list_sops",
     "make_prompt",
     "shutdown",
+    "start_many",
     "tool",
 ]
 
@@ -90,6 +91,7 @@ __getattr__, __dir__ = lazy_exports(
         "SOPHandle": "sopy_actors.runtime.handle",
         "attach": "sopy_actors.runtime.engine",
         "list_sops": "sopy_actors.runtime.engine",
+        "start_many": "sopy_actors.runtime.engine",
         "AgentCompleted": "sopy_actors.agents.events",
         "ScriptedModel": "sopy_actors.agents.scripted",
         "StrandsAgent": "sopy_actors.agents.handle",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -26,7 +27,7 @@ from sopy_actors.runtime.store import SOPRecord, SOPSummary
 from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 
-__all__ = ["ActorEngine", "attach", "current_engine", "install", "install_worker_engine", "list_sops"]
+__all__ = ["ActorEngine", "attach", "current_engine", "install", "install_worker_engine", "list_sops", "start_many"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +67,62 @@ class ActorEngine:
         Raises:
             InputError: a bad `sop_id` or `placement`, or an id that is taken.
         """
+        return self.start_many([sop], sop_ids=[sop_id], placement=placement)[0]
+
+    def start_many(
+        self, sops: Sequence[SOP[Any]], *, sop_ids: Sequence[str | None] | None = None, placement: Placement = "spread"
+    ) -> list[SOPHandle]:
+        """Create several SOPs with one call per host; each host writes the first checkpoints
+        that arrive together in one Store transaction. Durable when this returns.
+
+        Raises:
+            InputError: a bad id or placement, ids repeated or not one per SOP (nothing was
+                started); or ids taken (raised after every host answered: the other SOPs
+                were started, attach to them).
+        """
         if placement not in _PLACEMENTS:
             raise InputError(f"placement must be 'spread' or 'dedicated', not {placement!r}", fields=("placement",))
-        sop_id = check_sop_id(sop_id or uuid.uuid4().hex)
-        pool_host = host_name(sop_id, pool=self.config.hosts, dedicated=False)
-        host = host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated")
-        monitor = self._monitor_for(sop)
-        with collect_sections() as sections:  # lazy sections travel as stubs, stored apart
+        wanted = list(sop_ids) if sop_ids is not None else [None] * len(sops)
+        if len(wanted) != len(sops):
+            raise InputError(f"sop_ids has {len(wanted)} ids for {len(sops)} SOPs", fields=("sop_ids",))
+        ids = [check_sop_id(sop_id or uuid.uuid4().hex) for sop_id in wanted]
+        if len(set(ids)) != len(ids):
+            raise InputError("sop_ids repeats an id", fields=("sop_ids",))
+        monitors = [self._monitor_for(sop) for sop in sops]
+        sections: dict[str, bytes] = {}
+        records = [self._first_record(sop, sop_id, placement, sections) for sop, sop_id in zip(sops, ids, strict=True)]
+        store_sections(sections)  # durable before the first checkpoints name them
+        by_host: dict[str, list[SOPRecord]] = {}
+        for record in records:
+            by_host.setdefault(record.host, []).append(record)
+        for host in by_host:
+            pool_host = host_name(by_host[host][0].sop_id, pool=self.config.hosts, dedicated=False)
+            if host != pool_host:
+                wait(self.host(pool_host).create_host.remote(host), what=f"SOP host {pool_host}")
+        calls = {host: self.host(host).start_batch.remote(batch) for host, batch in by_host.items()}
+        refused = [error for host, call in calls.items() for error in wait(call, what=f"SOP host {host}") if error]
+        for sop, record, monitor in zip(sops, records, monitors, strict=True):
+            if monitor is not None:
+                subscribed = monitor.subscribe.remote(record.sop_id, record.host, sop.name, sop.health_every, sop.memory_budget)
+                wait(subscribed, what="the Monitor")
+        if refused:
+            raise error_from_wire(refused[0])
+        for record in records:
+            logger.info("sop=<%s>, host=<%s>, parent=<%s> | started", record.sop_id, record.host, record.parent_id)
+        return [SOPHandle(record.sop_id, host=record.host, namespace=self.config.namespace) for record in records]
+
+    def _first_record(self, sop: SOP[Any], sop_id: str, placement: Placement, sections: dict[str, bytes]) -> SOPRecord:
+        """The SOP's first checkpoint; its changed lazy sections are added to `sections`.
+
+        Raises:
+            StateError: the state has no JSON form, or is over `max_state_bytes`.
+        """
+        with collect_sections() as collected:  # lazy sections travel as stubs, stored apart
             state = encode_state(sop.state)
         record = SOPRecord(
             sop_id=sop_id,
             name=sop.name,
-            host=host,
+            host=host_name(sop_id, pool=self.config.hosts, dedicated=placement == "dedicated"),
             start_token=uuid.uuid4().hex,
             parent_id=handling_sop_id(),
             procedure=encode_procedure(sop.init_proc),
@@ -94,16 +139,8 @@ class ActorEngine:
                 f"sop=<{sop_id}> | the initial state is {size} bytes as JSON, over max_state_bytes={limit} "
                 f"of {sop.init_proc.sop_name}: keep large data out of the state, or raise max_state_bytes"
             )
-        store_sections(sections)  # durable before the first checkpoint names them
-        if host != pool_host:
-            wait(self.host(pool_host).create_host.remote(host), what=f"SOP host {pool_host}")
-        refused = wait(self.host(host).start.remote(record), what=f"SOP host {host}")
-        if refused is not None:
-            raise error_from_wire(refused)
-        if monitor is not None:
-            wait(monitor.subscribe.remote(sop_id, host, sop.name, sop.health_every, sop.memory_budget), what="the Monitor")
-        logger.info("sop=<%s>, host=<%s>, parent=<%s> | started", sop_id, host, record.parent_id)
-        return SOPHandle(sop_id, host=host, namespace=self.config.namespace)
+        sections.update(collected)
+        return record
 
     def _monitor_for(self, sop: SOP[Any]) -> Any:
         """The Monitor actor if `sop` asked for HealthChecks (`SOP.monitored`), else None."""
@@ -213,6 +250,23 @@ def attach(sop_id: str) -> SOPHandle:
         RuntimeUnavailable: `init()` has not run here.
     """
     return current_engine().attach(sop_id)
+
+
+def start_many(
+    sops: Sequence[SOP[Any]], *, sop_ids: Sequence[str | None] | None = None, placement: Placement = "spread"
+) -> list[SOPHandle]:
+    """Start several SOPs at once: one call per host, one Store transaction per host batch.
+
+    Args:
+        sops: the SOPs to start.
+        sop_ids: an id per SOP (None: a new one); default all new.
+        placement: as `SOP.start()`, for all of them.
+
+    Raises:
+        InputError: see `ActorEngine.start_many`.
+        RuntimeUnavailable: `init()` has not run here.
+    """
+    return current_engine().start_many(sops, sop_ids=sop_ids, placement=placement)
 
 
 def list_sops(phase: str | None = None, *, limit: int = 1000) -> list[SOPSummary]:

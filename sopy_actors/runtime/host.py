@@ -107,6 +107,7 @@ class SOPHostActor:
         self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
         self._instances = Instances(name, self._store)
         self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._store.commit_batch.remote)
+        self._creates: Coalescer[SOPRecord, bool] = Coalescer(self._store.create_many.remote)
         self._background: set[asyncio.Task[Any]] = set()
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
         self._timers = HostTimers(name, self._store, self._fire_timer)
@@ -161,7 +162,7 @@ class SOPHostActor:
         Returns:
             None, or the error (wire form) when the id is taken by another SOP.
         """
-        if record.sop_id in self._instances or not await self._store.create.remote(record):
+        if record.sop_id in self._instances or not await self._creates.call(record):
             stored = await self._store.load.remote(record.sop_id, 0)
             if stored is None or stored.record.start_token != record.start_token:
                 error = InputError(
@@ -176,6 +177,10 @@ class SOPHostActor:
                 await self._timers.schedule(timer)
             self._shared.committed(record)  # a distributed state joins its shared space now
         return None
+
+    async def start_batch(self, records: list[SOPRecord]) -> list[ErrorWire | None]:
+        """`start` for several SOPs; their first checkpoints go to the Store as one transaction."""
+        return list(await asyncio.gather(*(self.start(record) for record in records)))
 
     async def schedule(self, timer: Timer) -> None:
         """Store a durable timer for one of this host's SOPs (see `runtime/timers.py`)."""

@@ -406,6 +406,8 @@ class Store(Protocol):
 
     def create(self, record: SOPRecord) -> bool: ...
 
+    def create_many(self, records: list[SOPRecord]) -> list[bool]: ...
+
     def write(self, commits: list[CommitRows]) -> list[WriteResult]: ...
 
     def logged(self, sop_id: str, event_id: str) -> LogEntry | None: ...
@@ -616,15 +618,22 @@ class SQLiteStore:
 
     def create(self, record: SOPRecord) -> bool:
         """Insert a new SOP; False if the id is taken."""
+        return self.create_many([record])[0]
+
+    def create_many(self, records: list[SOPRecord]) -> list[bool]:
+        """Insert new SOPs in one transaction; per record, False if its id is taken."""
+        created = []
         with self._transaction():
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, "
-                "updated, parent_pending, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _packed(_row(record)),
-            )
-            if cursor.rowcount == 1:
-                self._db.execute(_INSERT_VERSION, first_version_row(record)[:8])
-        return cursor.rowcount == 1
+            for record in records:
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, "
+                    "updated, parent_pending, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _packed(_row(record)),
+                )
+                if cursor.rowcount == 1:
+                    self._db.execute(_INSERT_VERSION, first_version_row(record)[:8])
+                created.append(cursor.rowcount == 1)
+        return created
 
     def write(self, commits: list[CommitRows]) -> list[WriteResult]:
         """Write rendered commits (`Commit.rows()`) in one transaction, each event id once.

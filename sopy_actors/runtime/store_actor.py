@@ -123,9 +123,10 @@ class StoreActor:
             return {"error": error_to_wire(error), "never_opened": not (self._ever_opened or reconstructed)}
         return None
 
-    async def create(self, record: SOPRecord) -> bool:
-        """Insert a new SOP record; False if the id exists."""
-        return bool(await self._run("create", record))
+    async def create_many(self, records: list[SOPRecord]) -> list[bool]:
+        """Insert new SOP records in one transaction; per record, False if its id exists."""
+        created: list[bool] = await self._run("create_many", records)
+        return created
 
     async def commit_batch(self, commits: list[CommitRows]) -> list[str | None]:
         """Durably write rendered commits (`Commit.rows()`); returns once they are on disk.

@@ -255,16 +255,22 @@ class PostgresStore:
 
     def create(self, record: SOPRecord) -> bool:
         """Insert a new SOP; False if the id is taken."""
-        with self._connection() as connection:
-            cursor = connection.execute(
-                f"INSERT INTO sopy_sops ({_SOP_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (sop_id) DO NOTHING",
-                Commit(record=record).rows()[0][:9],  # its host is a generated column here
-            )
-            if cursor.rowcount != 1:
-                return False
-            connection.execute(_INSERT_VERSION, first_version_row(record)[:8])
-            return True
+        return self.create_many([record])[0]
+
+    def create_many(self, records: list[SOPRecord]) -> list[bool]:
+        """Insert new SOPs in one transaction; per record, False if its id is taken."""
+        created = []
+        with self._connection() as connection, connection.transaction():
+            for record in records:
+                cursor = connection.execute(
+                    f"INSERT INTO sopy_sops ({_SOP_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (sop_id) DO NOTHING",
+                    Commit(record=record).rows()[0][:9],  # its host is a generated column here
+                )
+                if cursor.rowcount == 1:
+                    connection.execute(_INSERT_VERSION, first_version_row(record)[:8])
+                created.append(cursor.rowcount == 1)
+        return created
 
     def write(self, commits: list[CommitRows]) -> list[WriteResult]:
         """Write rendered commits (`Commit.rows()`) in one transaction, each event id once.

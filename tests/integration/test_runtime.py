@@ -8,11 +8,12 @@ import pytest
 import ray
 
 import sopy_actors
-from sopy_actors import Outcome, ProcedureOptions, Prompt, SOPHandle
+from sopy_actors import Outcome, ProcedureOptions, Prompt, SOPHandle, attach, start_many
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.errors import InputError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.options import procedure_actor_name
 from tests.support import docflow as d
+from tests.support import ledger as ledger_flow
 from tests.support.scenarios import SCENARIOS, Scenario
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -152,3 +153,22 @@ def test_result_returns_the_final_state_and_with_block_finishes_through_the_erro
         assert sopy_actors.current_sop() is run
     assert run.result(timeout=60).text == "via handler"
     assert run.status().phase == "done"
+
+
+def test_start_many_starts_sops_on_every_host_in_one_call_each() -> None:
+    handles = start_many([ledger_flow.make_sop(1) for _ in range(60)])
+    assert len({handle.host for handle in handles}) > 1
+    for handle in handles:
+        handle.send(ledger_flow.EntryAdded(payload=ledger_flow.EntryData(sender="a", index=0)))
+    assert all(handle.result(timeout=120).entries == {"a": [0]} for handle in handles)
+
+
+def test_start_many_refuses_repeated_ids_before_starting_and_reports_taken_ones_after() -> None:
+    with pytest.raises(InputError, match="repeats"):
+        start_many([ledger_flow.make_sop(1), ledger_flow.make_sop(1)], sop_ids=["twice-x", "twice-x"])
+    with pytest.raises(UnknownSOP):
+        attach("twice-x")
+    taken = ledger_flow.make_sop(1).start().sop_id
+    with pytest.raises(InputError, match="exists already"):
+        start_many([ledger_flow.make_sop(1), ledger_flow.make_sop(1)], sop_ids=[taken, "fresh-after-taken"])
+    assert attach("fresh-after-taken").status().version == 0

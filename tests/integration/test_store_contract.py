@@ -550,3 +550,13 @@ def test_a_large_checkpoint_is_stored_compressed_and_reads_back_whole(opener: Op
     assert loaded is not None and loaded.record == changed
     assert [s.host for s in store.list_sops()] == [changed.host]
     assert store.unfinished_hosts() == [changed.host]
+
+
+def test_create_many_writes_new_sops_in_one_call_and_refuses_taken_ids(opener: Opener) -> None:
+    store = opener()
+    assert store.create(record("taken"))
+    assert store.create_many([record("a"), record("taken", version=3), record("b")]) == [True, False, True]
+    assert {s.sop_id for s in store.list_sops()} == {"a", "b", "taken"}
+    taken = store.load("taken")
+    assert taken is not None and taken.record.version == 0
+    assert [info.version for info in store.versions("a")] == [0]

@@ -14,7 +14,8 @@ PUBLIC_API = [
     "LazyState", "Manual", "Outcome", "Procedure", "ProcedureOptions", "ProcedureTimedOut", "Prompt", "Receipt", "RecoveryPolicy",
     "Retry", "SOPHandle", "ScriptedModel", "SharedStateChanged", "SopyError", "StrandsAgent",
     "SubSOPCompleted", "SubSOPFailed", "Workflow", "WorkflowBuilder", "WorkflowRegistry", "WorkflowTemplate",
-    "attach", "cond", "current_sop", "handler", "init", "lazy_loader", "list_sops", "make_prompt", "shutdown", "tool",
+    "attach", "cond", "current_sop", "handler", "init", "lazy_loader", "list_sops", "make_prompt", "shutdown",
+    "start_many", "tool",
 ]
 
 
