@@ -20,6 +20,8 @@ from sopy_actors.telemetry.reporter import MetricsReporter
 
 __all__ = ["ProcedureCalls"]
 
+_CODE_CACHE = 100_000  # runtime_env objects remembered (about one per live SOP)
+
 
 class _Traffic:
     """Bytes of handler-call JSON a host sent to and received from procedure actors."""
@@ -64,6 +66,21 @@ class ProcedureCalls:
         self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
         self._policies: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._round_robin = 0
+        # Derived from static data once, not per event: the job's code and its key by the
+        # runtime_env object (kept alive here, so its id stays its own), actor names by class.
+        self._codes: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
+        self._names: dict[tuple[str, int, str], str] = {}
+
+    def _code_of(self, runtime_env: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+        """The job's code in `runtime_env` (checkpoints from before it was stripped at start)
+        and its `runtime_env_key`, computed once per runtime_env object."""
+        cached = self._codes.get(id(runtime_env))
+        if cached is None or cached[0] is not runtime_env:
+            if len(self._codes) > _CODE_CACHE:
+                self._codes.clear()
+            code = code_runtime_env(runtime_env)
+            cached = self._codes[id(runtime_env)] = (runtime_env, code, runtime_env_key(code))
+        return cached[1], cached[2]
 
     async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
         """Run `event`'s handler in the SOP's current procedure; failures come back as `error`."""
@@ -106,7 +123,7 @@ class ProcedureCalls:
             SopyError: the class cannot be loaded.
         """
         actor, _ = self._actor_for(record)
-        key = (runtime_env_key(code_runtime_env(record.runtime_env)), record.procedure["type"])  # class, in this code
+        key = (self._code_of(record.runtime_env)[1], record.procedure["type"])  # class, in this code
         if key not in self._policies:
             try:
                 self._policies[key] = unwrap(await actor.recovery_policy.remote(record.procedure["type"]))
@@ -134,9 +151,13 @@ class ProcedureCalls:
         if settings is None:
             settings = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
         self._round_robin += 1
-        code = code_runtime_env(record.runtime_env)  # checkpoints from before it was stripped at start
-        name = procedure_actor_name(procedure["type"], settings, self._round_robin % settings.replicas, code)
-        calls = self._actors.get(name)
+        replica = self._round_robin % settings.replicas
+        code, key = self._code_of(record.runtime_env)
+        calls = self._actors.get(self._names.get((procedure["type"], replica, key), ""))
+        if calls is None:
+            name = procedure_actor_name(procedure["type"], settings, replica, code)
+            self._names[(procedure["type"], replica, key)] = name
+            calls = self._actors.get(name)
         if calls is None:
             options = ray_options(
                 name=name,
