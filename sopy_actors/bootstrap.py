@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sopy_actors.monitoring.api import start_monitor
-from sopy_actors.runtime.connect import RuntimeInfo, connect, disconnect
+from sopy_actors.runtime.connect import RuntimeInfo, connect, disconnect, passivation_settings
 from sopy_actors.runtime.main_module import ship_main_module
 
 __all__ = ["init", "shutdown"]
@@ -30,6 +30,8 @@ def init(
     monitoring: bool = True,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    passivate_after: float | None = None,
+    max_live_sops: int | None = None,
 ) -> RuntimeInfo:
     """Connect to Ray (a new local cluster when `address` is None) and the system actors.
 
@@ -64,6 +66,10 @@ def init(
             a new one (any free port if 9464 is taken); 0 = any free port. A Monitor restarted
             after a crash binds its port again.
         metrics_host: the address `/metrics` binds to on the head node (first driver decides).
+        passivate_after: seconds after which a host drops an idle SOP from memory (it reloads
+            from the Store when next used); default 300. Fixed by the first driver of a
+            namespace, like `hosts`.
+        max_live_sops: idle SOPs a host keeps in memory at most (default 100,000); same rule.
 
     Raises:
         InputError: a bad argument, a store or store_dir the cluster's store does not use, or
@@ -72,6 +78,7 @@ def init(
             cannot be reached (the message names its host, never the password).
         StateError: the store was written by a newer sopy_actors (a newer schema version).
     """
+    passivation = passivation_settings(passivate_after, max_live_sops)  # bad values: refused before Ray starts
     info = connect(
         address,
         namespace=namespace,
@@ -82,6 +89,7 @@ def init(
         num_cpus=num_cpus,
         include_dashboard=include_dashboard,
         log_to_driver=log_to_driver,
+        passivation=passivation,
     )
     if monitoring:
         db_path = str(Path(info.store_dir) / "monitor.sqlite3")

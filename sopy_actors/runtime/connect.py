@@ -23,18 +23,19 @@ from typing import Any
 
 import psutil
 import ray
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.errors import InputError, RuntimeUnavailable, error_from_wire
 from sopy_actors.runtime.engine import install, uninstall
 from sopy_actors.runtime.host import create_host
+from sopy_actors.runtime.instances import MAX_LIVE_KEY, PASSIVATE_AFTER_KEY, Passivation
 from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, create_actor, pool_host, ray_options
 from sopy_actors.runtime.rayutil import alive_nodes, head_node_id, wait
 from sopy_actors.runtime.store import redact_location
 from sopy_actors.runtime.store_actor import StoreActor
 
-__all__ = ["RuntimeInfo", "connect", "disconnect", "local_directory", "store_location"]
+__all__ = ["RuntimeInfo", "connect", "disconnect", "local_directory", "passivation_settings", "store_location"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,7 @@ def connect(
     num_cpus: int | None,
     include_dashboard: bool,
     log_to_driver: bool,
+    passivation: dict[str, str] | None = None,
 ) -> RuntimeInfo:
     """Connect to Ray, get or create the Store and the host pool, install the engine.
 
@@ -246,6 +248,8 @@ def connect(
         local_dir = local_directory(namespace, store_dir) if "://" in location else None
         store_actor = _store_actor(namespace, location, local_dir, field="store" if store else "store_dir")
     pool = int(wait(store_actor.config.remote("hosts", str(config.hosts)), what="the Store"))
+    for key, value in (passivation or {}).items():  # before the hosts start: the first driver's values stay
+        wait(store_actor.config.remote(key, value), what="the Store")
     installed = install(config.model_copy(update={"hosts": pool}))
     _start_hosts(namespace, store_actor, pool)
     return RuntimeInfo(
@@ -256,6 +260,27 @@ def connect(
         hosts=installed.config.hosts,
         nodes=len(alive_nodes()),
     )
+
+
+def passivation_settings(passivate_after: float | None, max_live_sops: int | None) -> dict[str, str]:
+    """The Store config entries of `init()`'s passivation arguments (those given).
+
+    Raises:
+        InputError: a value out of range; the error names the argument.
+    """
+    given = {"idle_after": passivate_after, "max_live": max_live_sops}
+    try:
+        settings = Passivation.model_validate({key: value for key, value in given.items() if value is not None})
+    except ValidationError as error:
+        names = {"idle_after": "passivate_after", "max_live": "max_live_sops"}
+        fields = tuple(names[str(problem["loc"][0])] for problem in error.errors())
+        raise InputError(f"Invalid {', '.join(fields)}: {error.errors()[0]['msg']}", fields=fields) from None
+    entries = {}
+    if passivate_after is not None:
+        entries[PASSIVATE_AFTER_KEY] = str(settings.idle_after)
+    if max_live_sops is not None:
+        entries[MAX_LIVE_KEY] = str(settings.max_live)
+    return entries
 
 
 def _start_hosts(namespace: str, store: Any, pool: int) -> None:
