@@ -117,7 +117,6 @@ class SOPHostActor:
         # parents its crash left untold.
         self._spawn(self._parents.resend_pending(name))
         self._spawn(self._load_waiting())
-        self._passivation = Passivation()
         self._spawn(self._passivate_forever())
         logger.info("host=<%s> | started", name)
 
@@ -130,13 +129,14 @@ class SOPHostActor:
 
     async def _passivate_forever(self) -> None:
         """Drop idle SOPs from memory, on the deployment's settings (Store config), forever."""
-        self._passivation = Passivation(
-            idle_after=float(await self._store.config.remote(PASSIVATE_AFTER_KEY, str(self._passivation.idle_after))),
-            max_live=int(await self._store.config.remote(MAX_LIVE_KEY, str(self._passivation.max_live))),
+        defaults = Passivation()
+        self._instances.settings = Passivation(
+            idle_after=float(await self._store.config.remote(PASSIVATE_AFTER_KEY, str(defaults.idle_after))),
+            max_live=int(await self._store.config.remote(MAX_LIVE_KEY, str(defaults.max_live))),
         )
         while True:
-            await asyncio.sleep(self._passivation.interval())
-            dropped = self._instances.passivate(idle_after=self._passivation.idle_after, max_live=self._passivation.max_live)
+            await asyncio.sleep(self._instances.settings.interval())
+            dropped = self._instances.passivate()
             if dropped:
                 logger.debug("host=<%s>, dropped=<%d> | idle SOPs passivated", self._name, dropped)
 
@@ -145,10 +145,10 @@ class SOPHostActor:
         (an operator's or a test's override until the host restarts); errors as `{"error"}`."""
         if settings:
             try:
-                self._passivation = Passivation.model_validate({**self._passivation.model_dump(), **settings})
+                self._instances.settings = Passivation.model_validate({**self._instances.settings.model_dump(), **settings})
             except ValidationError as error:
                 return {"error": error_to_wire(InputError(f"Invalid passivation settings: {error}"))}
-        return self._passivation.model_dump()
+        return self._instances.settings.model_dump()
 
     # -- lifecycle -------------------------------------------------------------------------
 

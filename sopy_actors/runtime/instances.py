@@ -38,6 +38,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _RECENT_REPLIES = 256
+_JUST_USED = 1.0  # seconds: an instance used this recently is never passivated
 
 PASSIVATE_AFTER_KEY = "passivate_after"
 MAX_LIVE_KEY = "max_live_sops"
@@ -56,7 +57,7 @@ class Passivation(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    idle_after: float = Field(default=300.0, gt=0)
+    idle_after: float = Field(default=300.0, gt=0)  # at least 1 s in effect
     max_live: int = Field(default=100_000, ge=1)
 
     def interval(self) -> float:
@@ -206,6 +207,18 @@ class Instances:
         self._loading: dict[str, asyncio.Future[Instance]] = {}
         self.passivated = 0
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
+        self._settings = Passivation()
+        self._check_at = self._settings.max_live  # live count at which `_keep` runs a pass at once
+
+    @property
+    def settings(self) -> Passivation:
+        """When idle instances leave memory (the host sets the deployment's)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Passivation) -> None:
+        self._settings = settings
+        self._check_at = settings.max_live
 
     def __contains__(self, sop_id: str) -> bool:
         return sop_id in self._live
@@ -239,19 +252,30 @@ class Instances:
 
     def add(self, instance: Instance) -> None:
         """Keep a new instance (just started)."""
+        self._keep(instance)
+
+    def _keep(self, instance: Instance) -> None:
+        """Hold `instance` in memory; past `max_live` (and a margin, so that passes stay rare
+        while busy SOPs hold the count up), drop idle ones at once rather than at the next pass."""
+        if len(self._live) >= self._check_at:
+            self.passivate(room=1)
+            self._check_at = max(len(self._live), self.settings.max_live) + max(100, self.settings.max_live // 100)
         instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
 
-    def passivate(self, *, idle_after: float, max_live: int) -> int:
-        """Drop idle instances from memory: those unused for `idle_after` seconds, and the least
-        recently used beyond `max_live`. Their SOPs reload from the Store on next use (an
-        event, a timer, a status query). Returns how many were dropped.
+    def passivate(self, *, room: int = 0) -> int:
+        """Drop idle instances from memory: those unused for `settings.idle_after` seconds, and
+        the least recently used beyond `settings.max_live` (less `room` for ones about to be
+        added). Their SOPs reload from the Store on next use (an event, a timer, a status
+        query). Returns how many were dropped.
         """
-        now = time.monotonic()
-        excess = len(self._live) - max_live
+        now, idle_after = time.monotonic(), self.settings.idle_after
+        excess = len(self._live) + room - self.settings.max_live
         dropped = 0
         for instance in sorted((i for i in self._live.values() if i.idle()), key=lambda i: i.used):
-            if now - instance.used < idle_after and dropped >= excess:
+            unused = now - instance.used
+            # Just handed out by `get` (its caller may not have queued its work yet): kept.
+            if unused < _JUST_USED or (unused < idle_after and dropped >= excess):
                 break
             del self._live[instance.record.sop_id]
             dropped += 1
@@ -290,7 +314,6 @@ class Instances:
         if stored.record.host != self._host:
             raise InputError(f"SOP {sop_id!r} lives on host {stored.record.host}, not {self._host}")
         instance = Instance.of(stored.record, stored.recent, stored.event_ids)
-        instance.used = time.monotonic()
-        self._live[sop_id] = instance
+        self._keep(instance)
         logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)
         return instance
