@@ -161,8 +161,9 @@ class Commit(_Transported):
         entry = self.entry
         event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
         timers = tuple(_timer_row(timer) for timer in self.timers)
-        version = None if entry is None else version_row(self.record, previous, entry=entry)
-        return _row(self.record), event, timers, version
+        row = _row(self.record)
+        version = None if entry is None else version_row(self.record, previous, entry=entry, size_hint=len(row[6]))
+        return row, event, timers, version
 
 
 # A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
@@ -246,11 +247,13 @@ def version_row(
     entry: LogEntry | None = None,
     event: str | None = None,
     description: str | None = None,
+    size_hint: int = 0,
 ) -> tuple[Any, ...]:
     """The `versions` row of `record`'s version (procedure and state), compact.
 
     A delta against `previous` when that is the version just before and the version is not a
-    keyframe (`KEYFRAME_EVERY`) and the delta is smaller; else a snapshot. Bodies go through
+    keyframe (`KEYFRAME_EVERY`) and the delta is smaller than the snapshot (taken at once when
+    under half of `size_hint`, the record's JSON length); else a snapshot. Bodies go through
     `compress_json` (raw under 256 bytes). Pure: computed on the host, where the commit is made.
 
     Returns:
@@ -259,11 +262,15 @@ def version_row(
         when the SOP has one (the store prunes then), else None; it is not a column.
     """
     content = _content(record)
-    kind, body = _SNAPSHOT, compress_json(content, threshold=_VERSION_THRESHOLD)
+    kind, body = _SNAPSHOT, b""
     if previous is not None and previous.version == record.version - 1 and record.version % KEYFRAME_EVERY:
-        delta = compress_json(json_delta(_content(previous), content), threshold=_VERSION_THRESHOLD)
-        if len(delta) < len(body):
-            kind, body = _DELTA, delta
+        kind, body = _DELTA, compress_json(json_delta(_content(previous), content), threshold=_VERSION_THRESHOLD)
+    # A delta under half the record's JSON is kept without encoding the snapshot (the common
+    # case, and the costly half of this function); else the smaller of the two.
+    if kind == _SNAPSHOT or len(body) * 2 >= size_hint:
+        snapshot = compress_json(content, threshold=_VERSION_THRESHOLD)
+        if kind == _SNAPSHOT or len(snapshot) <= len(body):
+            kind, body = _SNAPSHOT, snapshot
     if entry is not None:
         event = event or entry.event_type
         if description is None:

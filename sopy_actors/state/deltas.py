@@ -5,6 +5,7 @@ Used for compact state versions: a version is stored as the delta against the on
 
 from __future__ import annotations
 
+import marshal
 from typing import Any
 
 from sopy_actors.errors import StateError
@@ -24,14 +25,19 @@ def json_delta(old: Any, new: Any) -> Any:
 
 
 def _same(old: Any, new: Any) -> bool:
-    """Equal as JSON (Python's == takes True for 1 and 1.0 for 1)."""
-    if type(old) is not type(new):
+    """Equal as JSON (Python's == takes True for 1 and 1.0 for 1).
+
+    Compared in C: == first, then, for containers, their marshal bytes (which tell 1, 1.0 and
+    True apart). Bytes can differ for equal data (key order, shared objects): then the caller
+    diffs inside, and the delta is only less compact — never wrong.
+    """
+    if old is new:
+        return True
+    if type(old) is not type(new) or old != new:
         return False
-    if isinstance(old, dict):
-        return old.keys() == new.keys() and all(_same(value, new[key]) for key, value in old.items())
-    if isinstance(old, list):
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
-    return bool(old == new)
+    if isinstance(old, dict | list):
+        return marshal.dumps(old) == marshal.dumps(new)
+    return True
 
 
 def _diff(old: Any, new: Any) -> tuple[str, Any]:
