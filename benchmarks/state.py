@@ -37,7 +37,9 @@ from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sopy_actors.runtime.store import KEYFRAME_EVERY, Commit, SQLiteStore
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.store import SQLiteStore
+from sopy_actors.runtime.versions import KEYFRAME_EVERY
 from sopy_actors.state.compression import CompressedState, available_codec, compress_json, decompress_json
 from tests.support.records import entry, record
 

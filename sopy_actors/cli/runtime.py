@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sopy_actors.cli.targets import TargetError, import_file, is_template, load_template, parse_parameters
 
 if TYPE_CHECKING:
-    from sopy_actors.runtime.store import SOPSummary
+    from sopy_actors.runtime.records import SOPSummary
 
 __all__ = ["add_attach", "add_cluster_options", "add_resolve", "add_run", "add_status", "connect"]
 

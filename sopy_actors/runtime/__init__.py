@@ -9,7 +9,7 @@ from sopy_actors.runtime.connect import RuntimeInfo
 from sopy_actors.runtime.engine import attach, list_sops
 from sopy_actors.runtime.handle import SendFuture, SOPHandle
 from sopy_actors.runtime.messages import Receipt
-from sopy_actors.runtime.store import SOPSummary
+from sopy_actors.runtime.records import SOPSummary
 
 __all__ = [
     "Receipt",

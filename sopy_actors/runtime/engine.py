@@ -23,7 +23,7 @@ from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.handle import SOPHandle, check_sop_id
 from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name
 from sopy_actors.runtime.rayutil import wait
-from sopy_actors.runtime.store import SOPRecord, SOPSummary
+from sopy_actors.runtime.records import SOPRecord, SOPSummary
 from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 

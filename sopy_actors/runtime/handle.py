@@ -23,9 +23,10 @@ from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP, error
 from sopy_actors.runtime.messages import Receipt, Reply, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR, host_name
 from sopy_actors.runtime.rayutil import wait
+from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.recovering import Resolution
 from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, forget_host, host_actor
-from sopy_actors.runtime.store import LogEntry, SOPRecord, Timer, VersionInfo, VersionRetention
+from sopy_actors.runtime.versions import VersionInfo, VersionRetention
 
 __all__ = ["SOPHandle", "SendFuture", "check_sop_id", "fork_record"]
 

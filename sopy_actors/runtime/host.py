@@ -36,6 +36,7 @@ from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
 from sopy_actors.runtime.coalesce import Coalescer
+from sopy_actors.runtime.commits import Commit, CommitRows
 from sopy_actors.runtime.instances import (
     MAX_LIVE_KEY,
     PASSIVATE_AFTER_KEY,
@@ -52,6 +53,7 @@ from sopy_actors.runtime.ordering import advance_senders
 from sopy_actors.runtime.parents import ParentNotifier
 from sopy_actors.runtime.procedures import ProcedureCalls
 from sopy_actors.runtime.rayutil import node_for
+from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.recovering import (
     RecoveryCommit,
     Resolution,
@@ -71,8 +73,8 @@ from sopy_actors.runtime.recovering import (
     timeout_timer,
 )
 from sopy_actors.runtime.shared_state import SharedSync
-from sopy_actors.runtime.store import Commit, CommitRows, LogEntry, SOPRecord, Timer, VersionRetention
 from sopy_actors.runtime.timers import HostTimers
+from sopy_actors.runtime.versions import VersionRetention
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 

@@ -21,8 +21,8 @@ from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import InputError, SOPCancelled, SOPFailed, SopyError, UnknownSOP, error_from_wire, error_to_wire
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.ordering import SenderOrder
+from sopy_actors.runtime.records import LogEntry, SOPRecord
 from sopy_actors.runtime.seen import SeenIds
-from sopy_actors.runtime.store import LogEntry, SOPRecord
 
 __all__ = [
     "MAX_LIVE_KEY",

@@ -18,7 +18,8 @@ from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
 from sopy_actors.errors import SOPFailed, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.store import Commit, CommitRows, SOPRecord
+from sopy_actors.runtime.commits import Commit, CommitRows
+from sopy_actors.runtime.records import SOPRecord
 
 __all__ = ["ParentNotifier", "child_event"]
 

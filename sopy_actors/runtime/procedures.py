@@ -14,7 +14,7 @@ from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
 from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options, runtime_env_key
 from sopy_actors.runtime.procedure_actor import ProcedureActor
-from sopy_actors.runtime.store import SOPRecord
+from sopy_actors.runtime.records import SOPRecord
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 

@@ -35,7 +35,7 @@ from sopy_actors.recovery.ladder import (
     UseFallback,
 )
 from sopy_actors.recovery.policy import Fallback, RecoveryPolicy
-from sopy_actors.runtime.store import LogEntry, SOPRecord, Timer
+from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
 
 __all__ = [
     "ACTIONS",

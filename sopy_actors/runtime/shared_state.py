@@ -40,7 +40,7 @@ from sopy_actors.errors import InputError
 from sopy_actors.runtime.messages import HandlerResult
 from sopy_actors.runtime.options import create_actor, ray_options
 from sopy_actors.runtime.rayutil import head_node_id
-from sopy_actors.runtime.store import SOPRecord
+from sopy_actors.runtime.records import SOPRecord
 from sopy_actors.state.distributed import lww_merge, merge_state_data, pending_entries, space_of
 
 __all__ = ["SHARED_STATE_ACTOR", "SharedStateActor", "SharedSync", "join_shared_space", "shared_state_actor", "shared_state_path"]

@@ -17,384 +17,24 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from sopy_actors.core.options import Semantics
-from sopy_actors.errors import InputError, StateError, VersionConflict
-from sopy_actors.state.compression import compress_json, decompress_json, deflate, inflate
-from sopy_actors.state.deltas import apply_delta, json_delta
+from sopy_actors.errors import InputError, StateError
+from sopy_actors.runtime.commits import CommitRows, WriteResult, plan_writes, record_row, timer_row
+from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
+from sopy_actors.runtime.versions import VersionInfo, first_version_row, prune_from, version_info, versions_upto
+from sopy_actors.state.compression import deflate, inflate
 
 __all__ = [
-    "Commit",
-    "CommitRows",
-    "LogEntry",
-    "SOPRecord",
-    "SOPSummary",
+    "CHECKPOINT_COMPRESS_BYTES",
+    "SCHEMA_VERSION",
     "SQLiteStore",
     "Store",
-    "StoredSOP",
-    "Timer",
-    "VersionInfo",
-    "VersionRetention",
-    "WriteResult",
     "open_store",
-    "plan_writes",
     "redact_location",
-    "version_row",
-    "versions_upto",
+    "refuse_newer_schema",
 ]
-
-Phase = Literal["running", "waiting_for_human", "done", "failed", "cancelled"]
-"""A stored SOP's phase; `error` holds the failure (wire form) of a failed or cancelled one;
-`waiting` says what a person is asked while the SOP is `waiting_for_human`."""
-
-
-def _rebuild(cls: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
-    return cls.model_construct(**fields)
-
-
-class _Transported(BaseModel):
-    """Crosses actor boundaries in every commit: pickled as its field dict, rebuilt unvalidated.
-
-    Pydantic's own pickling is several times slower than a dict's; these models are valid by
-    construction and only travel between the runtime's actors.
-    """
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), dict(self.__dict__)))
-
-
-class SOPRecord(_Transported):
-    """One SOP's checkpoint: everything needed to resume it after a crash."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    name: str
-    host: str
-    start_token: str = ""  # tells a retried start() apart from a second SOP with the same id
-    parent_id: str | None = None
-    phase: Phase = "running"
-    procedure: dict[str, Any]
-    state: dict[str, Any]
-    version: int = 0
-    retries: int = 0
-    retry_limits: int = 3
-    semantics: Semantics = Field(default_factory=Semantics)
-    filters: dict[str, Any] = Field(default_factory=dict)
-    senders: dict[str, int] = Field(default_factory=dict)
-    runtime_env: dict[str, Any] | None = None
-    last_prompt: str | None = None
-    error: dict[str, Any] | None = None
-    parent_notified: bool = False  # the parent has been told of this child's end
-    entered_version: int = 0  # the version at which the SOP entered its current procedure
-    recovery: dict[str, Any] | None = None  # the SOP's RecoveryPolicy (JSON), if it declares one
-    recovery_history: list[dict[str, Any]] = Field(default_factory=list)  # RecoveryEntry data
-    waiting: dict[str, Any] | None = None  # while waiting_for_human: reason, choices, cause, event, since
-    agent_substitutes: dict[str, dict[str, Any]] = Field(default_factory=dict)  # failed agent -> fallback spec
-    version_retention: dict[str, Any] | None = None  # VersionRetention data; None keeps every version
-    forked_from: dict[str, Any] | None = None  # {"sop_id", "version"} of the SOP version it was forked from
-
-    @property
-    def active(self) -> bool:
-        """Not ended: running, or waiting for a person."""
-        return self.phase in ("running", "waiting_for_human")
-
-    @property
-    def parent_pending(self) -> bool:
-        """A finished child whose parent has not been told yet."""
-        return self.parent_id is not None and self.phase != "running" and not self.parent_notified
-
-
-class LogEntry(_Transported):
-    """One committed event of an SOP.
-
-    `sender` is the event's own `sender` field (an agent's name for its tool events), if set.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    version: int
-    event_id: str
-    event_type: str
-    sender: str | None = None
-    outcome: str
-    from_procedure: str
-    to_procedure: str
-    prompt: str | None = None
-    at: float = Field(default_factory=time.time)
-
-
-class Timer(BaseModel):
-    """A durable timer: send `event` (wire form) to an SOP at `due` (Unix time), once."""
-
-    model_config = ConfigDict(frozen=True)
-
-    timer_id: str
-    sop_id: str
-    host: str
-    due: float
-    event: dict[str, Any]
-
-
-class Commit(_Transported):
-    """An atomic write: the new checkpoint, the log entry of the event that caused it (if one
-    did) and the timers it arms (a recovery retry, a procedure's timeout)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    record: SOPRecord
-    entry: LogEntry | None = None
-    timers: tuple[Timer, ...] = ()
-
-    def rows(self, previous: SOPRecord | None = None) -> CommitRows:
-        """The commit rendered as rows; done where the commit is made, so only strings travel.
-
-        Args:
-            previous: the SOP's record before this commit: a new version is stored as a delta
-                against it when it is the version just before (see `version_row`).
-        """
-        entry = self.entry
-        event = None if entry is None else (entry.sop_id, entry.version, entry.event_id, entry.model_dump_json())
-        timers = tuple(_timer_row(timer) for timer in self.timers)
-        row = _row(self.record)
-        version = None if entry is None else version_row(self.record, previous, entry=entry, size_hint=len(row[6]))
-        return row, event, timers, version
-
-
-# A rendered commit: the `sops` row (id, name, parent, phase, procedure, version, record JSON,
-# time, parent pending, host), the `events` row (id, version, event id, entry JSON) if an event caused it, the
-# `timers` rows it arms, and the `versions` row of the new version (with an event; see
-# `version_row`: its last item, the retention rule to apply, is not a column).
-CommitRows = tuple[tuple[Any, ...], tuple[Any, ...] | None, tuple[tuple[Any, ...], ...], tuple[Any, ...] | None]
-
-
-# -- versions (time travel) --------------------------------------------------------------------
-
-KEYFRAME_EVERY = 16
-"""Every 16th version (and the first, and any whose delta is not smaller) is a full snapshot;
-the others are deltas against the version before. Reading version v replays at most 15 deltas."""
-
-_VERSION_THRESHOLD = 256  # bytes of JSON below which a version's body is stored raw
-_SNAPSHOT, _DELTA = "s", "d"
-
-
-class VersionRetention(BaseModel):
-    """Which old versions of an SOP the store keeps; the default (no field set) keeps all.
-
-    Old versions are dropped in whole keyframe chains (a snapshot and the deltas built on it),
-    when a new snapshot is written: the store keeps at least what the rule asks, and at most
-    `KEYFRAME_EVERY - 1` versions more. The current version is always kept; the event log
-    (`history()`) is never pruned.
-
-    Attributes:
-        last: keep the newest `last` versions.
-        newer_than: keep the versions committed within the last `newer_than` seconds.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    last: int | None = Field(default=None, ge=1)
-    newer_than: float | None = Field(default=None, gt=0)
-
-    def model_post_init(self, context: Any) -> None:
-        if self.last is not None and self.newer_than is not None:
-            raise InputError("a version retention takes one of last= and newer_than=, not both", fields=("retention",))
-
-    @property
-    def keeps_all(self) -> bool:
-        """No rule: every version is kept."""
-        return self.last is None and self.newer_than is None
-
-
-class VersionInfo(BaseModel):
-    """One stored version of an SOP (`SOPHandle.versions()`).
-
-    Attributes:
-        version: the SOP's version number.
-        event: the type of the event (or runtime step: `Rollback`, `Started`, `Forked`...) that made it.
-        procedure: the procedure the SOP was in at that version.
-        at: when it was committed (Unix time).
-        description: what happened (the event's outcome, a rollback's reason).
-        kind: "snapshot" or "delta" (against the version before).
-        size: the bytes stored for it.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    version: int
-    event: str
-    procedure: str
-    at: float
-    description: str
-    kind: Literal["snapshot", "delta"]
-    size: int
-
-
-def _content(record: SOPRecord) -> dict[str, Any]:
-    return {"procedure": record.procedure, "state": record.state}
-
-
-def version_row(
-    record: SOPRecord,
-    previous: SOPRecord | None,
-    *,
-    entry: LogEntry | None = None,
-    event: str | None = None,
-    description: str | None = None,
-    size_hint: int = 0,
-) -> tuple[Any, ...]:
-    """The `versions` row of `record`'s version (procedure and state), compact.
-
-    A delta against `previous` when that is the version just before and the version is not a
-    keyframe (`KEYFRAME_EVERY`) and the delta is smaller than the snapshot (taken at once when
-    under half of `size_hint`, the record's JSON length); else a snapshot. Bodies go through
-    `compress_json` (raw under 256 bytes). Pure: computed on the host, where the commit is made.
-
-    Returns:
-        (sop id, version, time, kind, event, procedure name, description, body, retention):
-        the last item is the SOP's retention rule `(last, newer_than)`, set on a snapshot row
-        when the SOP has one (the store prunes then), else None; it is not a column.
-    """
-    content = _content(record)
-    kind, body = _SNAPSHOT, b""
-    if previous is not None and previous.version == record.version - 1 and record.version % KEYFRAME_EVERY:
-        kind, body = _DELTA, compress_json(json_delta(_content(previous), content), threshold=_VERSION_THRESHOLD)
-    # A delta under half the record's JSON is kept without encoding the snapshot (the common
-    # case, and the costly half of this function); else the smaller of the two.
-    if kind == _SNAPSHOT or len(body) * 2 >= size_hint:
-        snapshot = compress_json(content, threshold=_VERSION_THRESHOLD)
-        if kind == _SNAPSHOT or len(snapshot) <= len(body):
-            kind, body = _SNAPSHOT, snapshot
-    if entry is not None:
-        event = event or entry.event_type
-        if description is None:
-            description = entry.outcome if entry.prompt is None else f"{entry.outcome}: {entry.prompt}"
-    retention = VersionRetention.model_validate(record.version_retention or {})
-    prune = None if kind == _DELTA or retention.keeps_all else (retention.last, retention.newer_than)
-    at = entry.at if entry is not None else time.time()
-    return (
-        record.sop_id, record.version, at, kind, event or "?", str(record.procedure.get("name", "?")),
-        description or "", body, prune,
-    )
-
-
-def versions_upto(rows: list[tuple[int, str, bytes]], version: int) -> dict[str, Any] | None:
-    """Version `version`'s `{"procedure", "state"}` from its chain: rows (version, kind, body)
-    from its snapshot up to it, in order; None when the chain is not whole (pruned or never
-    written). Pure."""
-    if not rows or rows[0][1] != _SNAPSHOT or rows[-1][0] != version:
-        return None
-    content: dict[str, Any] | None = None
-    expected = rows[0][0]
-    for number, kind, body in rows:
-        if number != expected:
-            return None
-        value = decompress_json(bytes(body))
-        content = value if kind == _SNAPSHOT else apply_delta(content, value)
-        expected += 1
-    return content
-
-
-def version_info(sop_id: str, row: tuple[Any, ...]) -> VersionInfo:
-    """A `VersionInfo` from the columns (version, at, kind, event, procedure, description, size)."""
-    version, at, kind, event, procedure, description, size = row
-    return VersionInfo(
-        sop_id=sop_id, version=int(version), at=float(at), kind="snapshot" if kind == _SNAPSHOT else "delta",
-        event=str(event), procedure=str(procedure), description=str(description), size=int(size),
-    )
-
-
-def first_version_row(record: SOPRecord) -> tuple[Any, ...]:
-    """The `versions` row of a new SOP's first checkpoint (started, or forked from another)."""
-    origin = record.forked_from
-    if origin is None:
-        return version_row(record, None, event="Started", description="started")
-    described = f"forked from {origin.get('sop_id')} at version {origin.get('version')}"
-    return version_row(record, None, event="Forked", description=described)
-
-
-def prune_from(retention: tuple[int | None, float | None], version: int, now: float) -> tuple[int | None, float | None]:
-    """The retention rule as the store applies it: (first version kept by count, earliest time kept)."""
-    last, newer_than = retention
-    return (None if last is None else version - last + 1), (None if newer_than is None else now - newer_than)
-
-
-class SOPSummary(BaseModel):
-    """One line of `list_sops()`: which SOP, where it is."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sop_id: str
-    name: str
-    phase: Phase
-    procedure: str
-    version: int
-    parent_id: str | None = None
-    host: str = ""
-
-
-class StoredSOP(BaseModel):
-    """A record with its most recent events (their replies) and every committed event id.
-
-    Attributes:
-        record: the last checkpoint.
-        recent: the latest log entries, oldest first (a redelivered event gets its reply).
-        event_ids: the id of every event the SOP ever committed (for its `SeenIds` filter).
-    """
-
-    record: SOPRecord
-    recent: list[LogEntry]
-    event_ids: list[str] = Field(default_factory=list)
-
-
-WriteResult = str | VersionConflict | None
-"""What `Store.write` says of one commit: None (written), the stored entry (JSON) of its event
-id, logged before (skipped: exactly-once), or a `VersionConflict` (refused, nothing written)."""
-
-
-def plan_writes(
-    commits: list[CommitRows], stored: dict[str, int], logged: dict[tuple[str, str], str]
-) -> tuple[list[WriteResult], list[CommitRows]]:
-    """Which commits of a batch to write, in order; the one rule both backends apply.
-
-    A commit whose event id is logged for its SOP (before, or earlier in this batch) is
-    skipped with that entry. Otherwise its version must follow the SOP's: stored + 1 with an
-    event; stored or stored + 1 without one (such commits, e.g. "the parent was told", rewrite
-    the current version). A commit for an SOP the store does not hold is written as it is.
-
-    Args:
-        commits: the batch, in commit order.
-        stored: the stored version of the batch's SOPs (those the store holds).
-        logged: the stored entry (JSON) of each (sop id, event id) of the batch already logged.
-
-    Returns:
-        The result of each commit and the commits to write, in order.
-    """
-    versions = dict(stored)
-    entries = dict(logged)
-    results: list[WriteResult] = []
-    fresh: list[CommitRows] = []
-    for rows in commits:
-        sop_id, version, event = rows[0][0], rows[0][5], rows[1]
-        if event is not None and (entry := entries.get((event[0], event[2]))) is not None:
-            results.append(entry)
-            continue
-        current = versions.get(sop_id)
-        if current is not None and version != current + 1 and not (event is None and version == current):
-            results.append(VersionConflict(sop_id, stored=current, attempted=version))
-            continue
-        versions[sop_id] = version
-        if event is not None:
-            entries[(event[0], event[2])] = event[3]
-        results.append(None)
-        fresh.append(rows)
-    return results, fresh
 
 
 class Store(Protocol):
@@ -635,7 +275,7 @@ class SQLiteStore:
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO sops (sop_id, name, parent_id, phase, procedure_name, version, record, "
                     "updated, parent_pending, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    _packed(_row(record)),
+                    _packed(record_row(record)),
                 )
                 if cursor.rowcount == 1:
                     self._db.execute(_INSERT_VERSION, first_version_row(record)[:8])
@@ -797,7 +437,7 @@ class SQLiteStore:
     def add_timer(self, timer: Timer) -> bool:
         """Store a timer; False if its id is taken (a retried schedule adds nothing)."""
         with self._transaction():
-            cursor = self._db.execute("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", _timer_row(timer))
+            cursor = self._db.execute("INSERT OR IGNORE INTO timers VALUES (?, ?, ?, ?, ?)", timer_row(timer))
         return cursor.rowcount == 1
 
     def timers(self, host: str) -> list[Timer]:
@@ -896,21 +536,6 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _row(record: SOPRecord) -> tuple[Any, ...]:
-    return (
-        record.sop_id,
-        record.name,
-        record.parent_id,
-        record.phase,
-        record.procedure.get("name", "?"),
-        record.version,
-        record.model_dump_json(),
-        time.time(),
-        int(record.parent_pending),
-        record.host,
-    )
-
-
 def _packed(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A `sops` row as SQLite stores it: the checkpoint compressed when it is large."""
     record: str = row[6]
@@ -922,7 +547,3 @@ def _packed(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def _unpacked(record: str | bytes) -> str | bytes:
     """A stored checkpoint as JSON: compressed ones are BLOBs, the others TEXT."""
     return inflate(record) if isinstance(record, bytes) else record
-
-
-def _timer_row(timer: Timer) -> tuple[Any, ...]:
-    return (timer.timer_id, timer.sop_id, timer.host, timer.due, json.dumps(timer.event))

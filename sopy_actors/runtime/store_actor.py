@@ -15,20 +15,10 @@ from typing import Any
 import ray
 
 from sopy_actors.errors import InputError, SopyError, VersionConflict, error_to_wire
-from sopy_actors.runtime.store import (
-    POSTGRES_SCHEMES,
-    CommitRows,
-    LogEntry,
-    SOPRecord,
-    SOPSummary,
-    Store,
-    StoredSOP,
-    Timer,
-    VersionInfo,
-    WriteResult,
-    open_store,
-    redact_location,
-)
+from sopy_actors.runtime.commits import CommitRows, WriteResult
+from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
+from sopy_actors.runtime.store import POSTGRES_SCHEMES, Store, open_store, redact_location
+from sopy_actors.runtime.versions import VersionInfo
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 

@@ -30,24 +30,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sopy_actors.errors import InputError, RuntimeUnavailable
-from sopy_actors.runtime.store import (
-    Commit,
-    CommitRows,
-    LogEntry,
-    SOPRecord,
-    SOPSummary,
-    StoredSOP,
-    Timer,
-    VersionInfo,
-    WriteResult,
-    first_version_row,
-    plan_writes,
-    prune_from,
-    redact_location,
-    refuse_newer_schema,
-    version_info,
-    versions_upto,
-)
+from sopy_actors.runtime.commits import Commit, CommitRows, WriteResult, plan_writes
+from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
+from sopy_actors.runtime.store import redact_location, refuse_newer_schema
+from sopy_actors.runtime.versions import VersionInfo, first_version_row, prune_from, version_info, versions_upto
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sopy_actors.runtime.store import Timer
+from sopy_actors.runtime.records import Timer
 
 __all__ = ["HostTimers"]
 

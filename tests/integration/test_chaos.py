@@ -16,8 +16,8 @@ import ray
 
 from sopy_actors import ProcedureOptions, attach
 from sopy_actors.errors import RecoveryExhausted, SOPFailed
+from sopy_actors.runtime.commits import Commit
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
-from sopy_actors.runtime.store import Commit
 from tests.support import docflow, family, ledger
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]

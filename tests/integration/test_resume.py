@@ -81,7 +81,7 @@ FIRST_DRIVER = """
     import ray
     import sopy_actors
     from sopy_actors.runtime.options import STORE_ACTOR
-    from sopy_actors.runtime.store import Commit
+    from sopy_actors.runtime.commits import Commit
     from tests.support import family, ledger
 
     ns = {ns!r}

@@ -23,15 +23,9 @@ from typing import Any
 import pytest
 
 from sopy_actors.errors import InputError, RuntimeUnavailable, StateError, VersionConflict
-from sopy_actors.runtime.store import (
-    SCHEMA_VERSION,
-    Commit,
-    LogEntry,
-    SQLiteStore,
-    Store,
-    Timer,
-    redact_location,
-)
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.records import LogEntry, Timer
+from sopy_actors.runtime.store import SCHEMA_VERSION, SQLiteStore, Store, redact_location
 from sopy_actors.runtime.store_actor import open_backend
 from tests.support import postgres
 from tests.support.processes import run_driver, stop_processes_of
@@ -372,7 +366,7 @@ DRIVER = """
     import sopy_actors
     from sopy_actors.errors import RuntimeUnavailable, VersionConflict
     from sopy_actors.runtime.options import STORE_ACTOR
-    from sopy_actors.runtime.store import Commit
+    from sopy_actors.runtime.commits import Commit
     from tests.support import ledger
 
     good, namespace, store_dir, code = sys.argv[1:5]

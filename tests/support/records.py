@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sopy_actors.runtime.store import LogEntry, SOPRecord
+from sopy_actors.runtime.records import LogEntry, SOPRecord
 
 
 def record(

@@ -19,6 +19,7 @@ from sopy_actors.recovery import (
     decide,
 )
 from sopy_actors.recovery.causes import cause_kind, raised_wire
+from sopy_actors.runtime.records import SOPRecord
 from sopy_actors.runtime.recovering import (
     Resolution,
     cause_of_result,
@@ -30,7 +31,6 @@ from sopy_actors.runtime.recovering import (
     succeeded,
     timeout_timer,
 )
-from sopy_actors.runtime.store import SOPRecord
 from tests.support import recovering as flow
 
 NOW = 1_000.0

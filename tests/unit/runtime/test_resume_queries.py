@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sopy_actors.runtime.commits import Commit
 from sopy_actors.runtime.options import ProcedureOptions, code_runtime_env, procedure_actor_name, runtime_env_key
-from sopy_actors.runtime.store import Commit, SOPRecord, SQLiteStore
+from sopy_actors.runtime.records import SOPRecord
+from sopy_actors.runtime.store import SQLiteStore
 
 
 def _record(sop_id: str, host: str, **changes: object) -> SOPRecord:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from sopy_actors.errors import InputError
-from sopy_actors.runtime.store import Commit, SQLiteStore, open_store
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.store import SQLiteStore, open_store
 from tests.support.records import entry, record
 
 

@@ -12,13 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sopy_actors.runtime.store import (
-    KEYFRAME_EVERY,
-    Commit,
-    SOPRecord,
-    SQLiteStore,
-    VersionRetention,
-)
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.records import SOPRecord
+from sopy_actors.runtime.store import SQLiteStore
+from sopy_actors.runtime.versions import KEYFRAME_EVERY, VersionRetention
 from sopy_actors.state.deltas import apply_delta, json_delta
 from tests.support.records import entry, record
 
