@@ -82,7 +82,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS sopy_timers_host_due ON sopy_timers (host, due)",
     ),
-    (  # 2: every version's procedure and state (snapshot or delta, see store.version_row)
+    (  # 2: every version's procedure and state (snapshot or delta, see runtime.versions.version_row)
         """CREATE TABLE IF NOT EXISTS sopy_versions (
             sop_id TEXT NOT NULL,
             version BIGINT NOT NULL,
@@ -114,7 +114,7 @@ _UPSERT = (
     "parent_pending = excluded.parent_pending"
 )
 _INSERT_VERSION = "INSERT INTO sopy_versions VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-# See store._PRUNE: the keyframe chains wholly before the first version the rule keeps.
+# See runtime.store._PRUNE (SQLite): the keyframe chains wholly before the first version the rule keeps.
 _PRUNE = (
     "DELETE FROM sopy_versions WHERE sop_id = %(sop)s AND version < ("
     "SELECT max(version) FROM sopy_versions WHERE sop_id = %(sop)s AND kind = 's' AND version <= "
