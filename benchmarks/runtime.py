@@ -5,9 +5,16 @@
 
 Figures (each framework figure next to its bare-Ray baseline and their ratio):
 - latency: one event, send -> committed (host -> procedure actor -> store -> reply) vs the same
-  three hops written as plain async Ray actors;
-- throughput: events/s with `--sops` SOPs each sent one event concurrently vs the same number
-  of pipelined calls to one bare actor (median of 5 rounds after a warm-up, alternating);
+  three hops written as bare actors with the same JSON and the same SQLite rows
+  (`bare_batched`, a batch of one);
+- throughput: events/s with `--sops` SOPs each sent one event concurrently vs the same pattern
+  written with bare batched actors (`bare_batched`: 2 hosts, one JSON batch per host, one worker
+  call and one SQLite transaction per batch, the same rows); median of 5 rounds after a
+  warm-up, alternating which goes first;
+- CPU per event: psutil CPU seconds of each process kind (driver, hosts, procedure actors,
+  Store, Monitor, Ray's own processes) over those rounds / events, for both sides (`cpu`);
+- starts: `--sops` SOPs started one by one from the driver (`start()`), and `--sops` more with
+  one `start_many()`; starts/s (and CPU per start) vs the event throughput;
 - idle SOPs: `--idle` SOPs started and left idle (0 skips it); memory per idle SOP on the hosts;
 - sub-SOP start on an existing host vs starting a Ray actor;
 - monitoring: the throughput figure for SOPs of a namespace with the Monitor vs one without
@@ -50,8 +57,11 @@ import ray
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sopy_actors
-from sopy_actors import SOP
+from benchmarks.bare_batched import BareBatched
+from benchmarks.cpu import CPUMeter
+from sopy_actors import SOP, SOPHandle
 from sopy_actors.recovery import Manual, RecoveryPolicy, Retry
+from sopy_actors.runtime.options import STORE_ACTOR
 from tests.support import ledger
 
 
@@ -68,20 +78,6 @@ class BareStore:
 
     async def commit(self, key: str, row: dict[str, Any]) -> None:
         self.rows[key] = row
-
-
-@ray.remote(num_cpus=0)
-class BareHost:
-    """The same message pattern as an SOP host: worker call, then store commit, then reply."""
-
-    def __init__(self, worker: Any, store: Any) -> None:
-        self.worker, self.store, self.states = worker, store, {}
-
-    async def send(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
-        state = await self.worker.handle.remote(self.states.get(key, {}), event)
-        await self.store.commit.remote(key, state)
-        self.states[key] = state
-        return state
 
 
 @ray.remote(num_cpus=0)
@@ -157,7 +153,14 @@ def _event(i: int) -> ledger.EntryAdded:
     return ledger.EntryAdded(payload=ledger.EntryData(sender="bench", index=i))
 
 
-def latency(events: int) -> dict[str, float]:
+def _stored_record(handle: SOPHandle) -> dict[str, Any]:
+    """The SOP's stored record (JSON form): what a commit of it writes to the `sops` table."""
+    stored = ray.get(ray.get_actor(STORE_ACTOR, namespace=handle.namespace).load.remote(handle.sop_id))
+    record: dict[str, Any] = stored.record.model_dump(mode="json")
+    return record
+
+
+def latency(events: int, bare: BareBatched) -> dict[str, float]:
     handle = ledger.make_sop(10**9).start()
     handle.send(_event(-1))  # warm: actors exist
     framework = []
@@ -165,36 +168,77 @@ def latency(events: int) -> dict[str, float]:
         started = time.perf_counter()
         handle.send(_event(i))
         framework.append(time.perf_counter() - started)
-    host = BareHost.remote(BareWorker.remote(), BareStore.remote())
-    ray.get(host.send.remote("k", {}))
-    bare = []
+    bare.send(["latency"], -1)
+    samples = []
     for i in range(events):
         started = time.perf_counter()
-        ray.get(host.send.remote("k", {"i": i}))
-        bare.append(time.perf_counter() - started)
-    f, b = statistics.median(framework), statistics.median(bare)
+        bare.send(["latency"], i)
+        samples.append(time.perf_counter() - started)
+    f, b = statistics.median(framework), statistics.median(samples)
     return {"latency_ms": round(f * 1000, 3), "bare_latency_ms": round(b * 1000, 3), "latency_ratio": round(f / b, 2)}
 
 
-def throughput(sops: int, rounds: int = 5) -> dict[str, float]:
-    handles = [ledger.make_sop(10**9).start() for _ in range(sops)]
-    echo = Echo.remote()
-    ray.get(echo.ping.remote())
-    framework_rates, bare_rates = [], []
-    for round_ in range(rounds + 1):  # round 0 warms up both sides
-        started = time.perf_counter()
-        futures = [h.submit(_event(round_)) for h in handles]
-        for future in futures:
-            future.result()
-        framework_rates.append(sops / (time.perf_counter() - started))
-        started = time.perf_counter()
-        ray.get([echo.ping.remote() for _ in range(sops)])
-        bare_rates.append(sops / (time.perf_counter() - started))
-    framework, bare = statistics.median(framework_rates[1:]), statistics.median(bare_rates[1:])
+def _per_event_us(seconds: list[dict[str, float]], events: int) -> dict[str, float]:
+    """CPU µs per event by process kind (and "total"), from per-round CPU seconds by kind."""
+    kinds = sorted({kind for round_ in seconds for kind in round_})
+    used = {kind: sum(round_.get(kind, 0.0) for round_ in seconds) for kind in kinds}
+    used["total"] = sum(used.values())
+    return {kind: round(value / events * 1e6, 1) for kind, value in used.items()}
+
+
+def _spread(values: list[float]) -> list[float]:
+    return [round(min(values), 1), round(max(values), 1)]
+
+
+def _starts(meter: CPUMeter, start: Callable[[], list[SOPHandle]]) -> tuple[list[SOPHandle], float, dict[str, float]]:
+    """The SOPs `start()` started, how many per second, and the CPU µs per start by process kind."""
+    meter.start()
+    started = time.perf_counter()
+    handles = start()
+    rate = len(handles) / (time.perf_counter() - started)
+    return handles, rate, _per_event_us([meter.stop()], len(handles))
+
+
+def throughput(sops: int, bare: BareBatched, rounds: int = 5) -> dict[str, Any]:
+    """Events/s and CPU per event, framework vs the bare batched pattern; starts/s, `start()` one
+    by one and `start_many()` at once, each of `sops` SOPs."""
+    meter = CPUMeter()
+    handles, start_rate, start_cpu = _starts(meter, lambda: [ledger.make_sop(10**9).start() for _ in range(sops)])
+    _, many_rate, many_cpu = _starts(meter, lambda: sopy_actors.start_many([ledger.make_sop(10**9) for _ in range(sops)]))
+    keys = [f"bare-{i}" for i in range(sops)]
+    rates: dict[str, list[float]] = {"framework": [], "bare": []}
+    cpu: dict[str, list[dict[str, float]]] = {"framework": [], "bare": []}
+    for round_ in range(rounds + 1):  # round 0 warms up both sides; the order alternates
+        for side in ("framework", "bare") if round_ % 2 else ("bare", "framework"):
+            meter.start()
+            began = time.perf_counter()
+            if side == "framework":
+                for future in [h.submit(_event(round_)) for h in handles]:
+                    future.result()
+            else:
+                bare.send(keys, round_)
+            rate, used = sops / (time.perf_counter() - began), meter.stop()
+            if round_:
+                rates[side].append(rate)
+                cpu[side].append(used)
+    framework, baseline = statistics.median(rates["framework"]), statistics.median(rates["bare"])
+    framework_cpu = _per_event_us(cpu["framework"], sops * rounds)
+    bare_cpu = _per_event_us(cpu["bare"], sops * rounds)
     return {
         "events_per_s": round(framework, 1),
-        "bare_calls_per_s": round(bare, 1),
-        "throughput_ratio": round(framework / bare, 3),
+        "events_per_s_range": _spread(rates["framework"]),
+        "bare_batched_events_per_s": round(baseline, 1),
+        "bare_batched_events_per_s_range": _spread(rates["bare"]),
+        "throughput_ratio": round(framework / baseline, 3),
+        "cpu_us_per_event": framework_cpu,
+        "bare_cpu_us_per_event": bare_cpu,
+        "cpu_per_event_ratio": round(framework_cpu["total"] / bare_cpu["total"], 2),
+        "start_per_s": round(start_rate, 1),
+        "cpu_us_per_start": start_cpu,
+        "start_over_event_throughput": round(start_rate / framework, 3),
+        "start_many_per_s": round(many_rate, 1),
+        "cpu_us_per_start_many": many_cpu,
+        "start_many_over_event_throughput": round(many_rate / framework, 3),
     }
 
 
@@ -463,8 +507,9 @@ def main() -> None:
     store_dir = tempfile.mkdtemp()
     info = sopy_actors.init(namespace=namespace, store_dir=store_dir, hosts=hosts, log_to_driver=False, metrics_port=0)
     report: dict[str, Any] = {"benchmark": "runtime"}
-    report.update(latency(arguments.events))
-    report.update(throughput(arguments.sops))
+    bare = BareBatched(str(Path(store_dir) / "bare.db"), _stored_record(ledger.make_sop(10**9).start()), hosts)
+    report.update(latency(arguments.events, bare))
+    report.update(throughput(arguments.sops, bare))
     report.update(sub_sop_start())
     report.update(monitoring_cost(arguments.sops, namespace, store_dir, hosts))
     if arguments.recovery_rounds:

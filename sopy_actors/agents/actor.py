@@ -1,10 +1,17 @@
 """AgentActor: one async Ray actor per distinct AgentSpec, running its strands Agents.
 
-The actor builds its model once and one strands `Agent` per conversation (an Agent serves one
-invocation at a time), calls them with `invoke_async` only, and runs up to
-`spec.max_concurrency` calls at once; calls of one conversation queue behind each other. Every
-method runs on the actor's event loop and returns plain dicts. Calls are keyed by call id and
-idempotent: asking for a call the actor does not know (it restarted) starts it again.
+The actor builds its model once. A strands `Agent` serves one invocation at a time and keeps no
+conversation between calls here: a call takes an idle Agent (one is built only when none is
+idle), loads its conversation into it (`sessions.Conversation`: the messages and the rest of a
+strands session snapshot) and gives it back when it ends. Conversations stay in memory (the
+latest `_MAX_CONVERSATIONS`) and, with `persist_sessions`, in a file each, saved when a call
+ends and when its tool calls change (`sessions.Conversations`: an appended line each). Calls
+of one conversation queue behind each other; calls of different conversations run at once,
+and `spec.max_concurrency` limits how many call the model at the same moment (each model call
+holds a slot while it streams; tools and the SOP's answers hold none). Agents are called with
+`invoke_async` only. Every method runs on the actor's event loop and returns plain dicts.
+Calls are keyed by call id and idempotent: asking for a call the actor does not know (it
+restarted) starts it again.
 
 With `persist_sessions`, a call and its tool-call records are on disk until it finishes
 (`sessions.PendingCalls`), and a restarted actor runs its calls again, in the order they came.
@@ -20,11 +27,14 @@ agent breaker refuses ends at once with `CircuitOpen` as its error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import os
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +55,14 @@ from sopy_actors.agents.metrics import AgentMetrics
 from sopy_actors.agents.providers import build_model
 from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.sessions import (
+    Conversation,
+    Conversations,
     PendingCall,
     PendingCalls,
     final_answer,
     has_prompt,
     open_tool_uses,
     prompt_message,
-    session_manager,
 )
 from sopy_actors.agents.spec import AgentSpec, BoundTool, load_tool
 from sopy_actors.agents.tools import events_of
@@ -63,7 +74,8 @@ __all__ = ["AgentActor"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_AGENTS = 512  # strands Agents kept in memory (persisted conversations are rebuilt on demand)
+_MAX_CONVERSATIONS = 512  # conversations kept in memory (persisted ones are read again on demand)
+_MAX_IDLE_AGENTS = 64  # idle strands Agents kept for the next calls
 _MAX_RESULTS = 4096  # finished calls remembered for late result() calls
 
 
@@ -73,7 +85,7 @@ class AgentActor:
 
     Args:
         spec: the AgentSpec as JSON data.
-        directory: where this actor keeps session files and pending calls.
+        directory: where this actor keeps its conversations and pending calls.
         objects: the objects of the spec's tool methods, by digest (`AgentSpec.tool_objects`;
             pickled by Ray as actor arguments). The tool calls change these copies.
     """
@@ -89,12 +101,15 @@ class AgentActor:
         self._guard = SOPGuard(
             name, {t.tool_name: events_of(t) for t in tools if hasattr(t, "tool_name")}, breakers=self._breakers
         )
-        self._directory = Path(directory)
-        self._pending = PendingCalls(self._directory) if self._spec.persist_sessions else None
-        self._agents: OrderedDict[str, Agent] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._running_in: dict[str, str] = {}  # call id -> conversation, while inside invoke_async
-        self._slots = asyncio.Semaphore(self._spec.max_concurrency)
+        persisted = self._spec.persist_sessions
+        self._pending = PendingCalls(Path(directory)) if persisted else None
+        self._saved = Conversations(Path(directory)) if persisted else None
+        self._conversations: OrderedDict[str, Conversation] = OrderedDict()
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # conversation -> its lock, calls using it
+        self._model_calls = asyncio.Semaphore(self._spec.max_concurrency)
+        self._idle = [self._new_agent()]
+        self._blank = self._idle[0].take_snapshot(preset="session", exclude=["messages"])  # a new conversation
+        self._running: dict[str, Agent] = {}  # call id -> its Agent, while inside invoke_async
         self._tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cancelled: set[str] = set()
@@ -129,9 +144,9 @@ class AgentActor:
         if task is None or task.done():
             return False
         self._cancelled.add(call_id)
-        conversation = self._running_in.get(call_id)
-        if conversation is not None:
-            self._agents[conversation].cancel()  # strands stops at its next safe point
+        agent = self._running.get(call_id)
+        if agent is not None:
+            agent.cancel()  # strands stops at its next safe point
         else:
             task.cancel()
         return True
@@ -144,9 +159,7 @@ class AgentActor:
             return done
         task = self._tasks.get(call_id)
         if task is None:
-            pending = PendingCall(request=AgentRequest.model_validate(data), sequence=time.time_ns())
-            self._save(pending)
-            task = self._start(pending)
+            task = self._start(PendingCall(request=AgentRequest.model_validate(data), sequence=time.time_ns()))
         return task
 
     def _start(self, pending: PendingCall) -> asyncio.Task[dict[str, Any]]:
@@ -160,6 +173,8 @@ class AgentActor:
 
     async def _run(self, pending: PendingCall) -> dict[str, Any]:
         request = pending.request
+        if self._breakers is not None or request.conversation in self._turns:
+            self._save(pending)  # it will wait before it begins (when it begins, it is saved anyway)
         refusal = await self._breakers.admit(agent_target(self._spec.name)) if self._breakers is not None else None
         if refusal is None:
             reply = await self._call(pending)
@@ -176,18 +191,22 @@ class AgentActor:
         request = pending.request
         failed: bool | None = None  # for the agent's breaker: None when cancelled
         started = time.perf_counter()
-        call = CallContext(
-            owner=request.sop, call_id=request.call_id, records=pending.tool_calls, on_change=lambda: self._save(pending)
-        )
+        call = CallContext(owner=request.sop, call_id=request.call_id, records=pending.tool_calls)
         reply: dict[str, Any]
         usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
         self._metrics.in_flight += 1
         try:
-            async with self._slots, self._lock(request.conversation):
-                agent = self._agent(request.conversation)
+            async with self._turn(request.conversation):
+                conversation = self._conversation(request.conversation)
                 pending.attempts += 1
                 self._save(pending)
-                result = await self._attempt(agent, request, call, pending.attempts)
+                agent = self._checkout(conversation)
+                if self._saved is not None:
+                    call.on_change = self._saver(self._saved, request.conversation, agent, pending)
+                try:
+                    result = await self._attempt(agent, request, call, pending.attempts)
+                finally:
+                    self._checkin(request.conversation, agent)
             invocation = result.metrics.latest_agent_invocation
             if invocation is not None:
                 usage = {key: int(value) for key, value in invocation.usage.items()}  # type: ignore[call-overload]
@@ -228,6 +247,21 @@ class AgentActor:
             await self._breakers.record(agent_target(self._spec.name), ok=not failed)
         return reply
 
+    def _saver(self, conversations: Conversations, name: str, agent: Agent, pending: PendingCall) -> Callable[[], None]:
+        """What saves a running call when its tool calls change: its conversation (if it has new
+        messages), then the call. In that order: a restart must never find a tool call running
+        that the conversation does not show."""
+        saved = len(agent.messages)
+
+        def save() -> None:
+            nonlocal saved
+            if len(agent.messages) != saved:
+                conversations.save(name, Conversation.of(agent))
+                saved = len(agent.messages)
+            self._save(pending)
+
+        return save
+
     async def _attempt(self, agent: Agent, request: AgentRequest, call: CallContext, attempt: int) -> StrandsResult:
         """Run one attempt of a call; a later attempt goes on where the conversation stopped.
 
@@ -248,15 +282,15 @@ class AgentActor:
                 if answer is not None:
                     return StrandsResult(stop_reason="end_turn", message=answer, metrics=EventLoopMetrics(), state={})
                 prompt = None  # the conversation ends with the prompt or with tool results: go on
-        self._running_in[request.call_id] = request.conversation
+        self._running[request.call_id] = agent
         try:
             return await agent.invoke_async(prompt, invocation_state={CONTEXT_KEY: call})
         finally:
-            del self._running_in[request.call_id]
+            del self._running[request.call_id]
 
     @staticmethod
     async def _append(agent: Agent, message: Message) -> None:
-        """Add a message as strands does: MessageAddedEvent makes the session manager store it."""
+        """Add a message as strands does (its hooks hear of it: MessageAddedEvent)."""
         message["tracking_id"] = str(uuid.uuid4())
         agent.messages.append(message)
         await agent.hooks.invoke_callbacks_async(MessageAddedEvent(agent=agent, message=message))
@@ -326,33 +360,68 @@ class AgentActor:
         if self._pending is not None:
             self._pending.remove(call_id)
 
-    # -- agents ----------------------------------------------------------------------------
+    # -- conversations and agents -----------------------------------------------------------
 
-    def _lock(self, conversation: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation)
-        if lock is None:
-            lock = self._locks[conversation] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _turn(self, conversation: str) -> AsyncIterator[None]:
+        """Wait for the conversation's turn: its calls run one at a time, in the order they came."""
+        lock, users = self._turns.get(conversation, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._turns[conversation] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns.pop(conversation)
+            if users > 1:
+                self._turns[conversation] = (lock, users - 1)
 
-    def _agent(self, conversation: str) -> Agent:
-        agent = self._agents.get(conversation)
-        if agent is not None:
-            self._agents.move_to_end(conversation)
-            return agent
-        sessions = session_manager(self._directory, conversation) if self._spec.persist_sessions else None
-        agent = new_strands_agent(self._spec, self._model, self._tools, self._guard, session_manager=sessions)
-        self._agents[conversation] = agent
-        self._evict()
+    def _conversation(self, name: str) -> Conversation:
+        """The conversation: in memory, else saved, else new."""
+        conversation = self._conversations.get(name)
+        if conversation is None:
+            conversation = self._load(name)
+        self._remember(name, conversation)
+        return conversation
+
+    def _load(self, name: str) -> Conversation:
+        if self._saved is not None:
+            saved = self._saved.load(name)
+            if saved is not None:
+                return saved
+            legacy = self._saved.legacy_session(name)
+            if legacy is not None:  # strands restores it into an Agent built with its session manager
+                agent = new_strands_agent(self._spec, self._model, self._tools, self._guard, session_manager=legacy)
+                return Conversation.of(agent)
+        return Conversation([], self._blank)
+
+    def _remember(self, name: str, conversation: Conversation) -> None:
+        """Keep the conversation in memory, forgetting the least recent ones no call is using."""
+        self._conversations[name] = conversation
+        self._conversations.move_to_end(name)
+        excess = len(self._conversations) - _MAX_CONVERSATIONS
+        for old in list(itertools.islice(self._conversations, max(excess, 0))):
+            if old not in self._turns:
+                del self._conversations[old]
+
+    def _new_agent(self) -> Agent:
+        return new_strands_agent(self._spec, self._model, self._tools, self._guard, model_calls=self._model_calls)
+
+    def _checkout(self, conversation: Conversation) -> Agent:
+        """An idle Agent (or a new one), continuing `conversation`."""
+        agent = self._idle.pop() if self._idle else self._new_agent()
+        conversation.load_into(agent)
+        agent.event_loop_metrics = EventLoopMetrics()  # this call's: `latest_agent_invocation`
         return agent
 
-    def _evict(self) -> None:
-        for conversation in list(self._agents):
-            if len(self._agents) <= _MAX_AGENTS:
-                return
-            lock = self._locks.get(conversation)
-            if lock is None or not lock.locked():
-                del self._agents[conversation]
-                self._locks.pop(conversation, None)
+    def _checkin(self, name: str, agent: Agent) -> None:
+        """Keep (and save) the conversation the call left in `agent`; the Agent is idle again."""
+        conversation = Conversation.of(agent)
+        self._remember(name, conversation)
+        if self._saved is not None:
+            self._saved.save(name, conversation)
+        if len(self._idle) < _MAX_IDLE_AGENTS:
+            self._idle.append(agent)
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -361,9 +430,9 @@ class AgentActor:
         return self._metrics.snapshot()
 
     async def messages(self, conversation: str) -> list[dict[str, Any]]:
-        """The strands messages of a conversation (restored from its session if persisted)."""
-        async with self._lock(conversation):
-            return [dict(message) for message in self._agent(conversation).messages]
+        """The strands messages of a conversation (read from its file if persisted and not in memory)."""
+        async with self._turn(conversation):
+            return [dict(message) for message in self._conversation(conversation).messages]
 
     async def location(self) -> dict[str, Any]:
         """Process id, node id, and whether this process is a restart."""

@@ -28,7 +28,7 @@ class AgentRequest(BaseModel):
     Attributes:
         call_id: unique id of the call (also the id of its AgentCompleted event).
         prompt: the user prompt.
-        conversation: the conversation (strands session id) it continues.
+        conversation: the conversation id it continues.
         sop: the SOP whose tool events it sends, or None (unguarded).
         deliver_to: the SOP that receives AgentCompleted when the call ends, or None.
     """

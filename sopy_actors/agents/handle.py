@@ -89,7 +89,8 @@ class StrandsAgent(BaseModel):
         model: None ($SOPY_MODEL, else the offline scripted model), "provider:model", a
             ScriptedModel or a ModelConfig (see `sopy_actors.agents.providers`).
         name: its name (event sender, metrics label); default "agent-<hash of the spec>".
-        max_concurrency: calls its actor runs at once.
+        max_concurrency: model calls its actor makes at once (its calls wait on tools and
+            SOPs without holding one).
         persist_sessions: keep conversations (and running calls) across actor restarts.
         breaker: a circuit breaker on its invocations (`BreakerSettings`), shared by every
             caller in the cluster; an open one makes calls raise `CircuitOpen` at once.
@@ -221,7 +222,7 @@ class StrandsAgent(BaseModel):
         """Stop the actor (the process) serving this agent for the calling job's code.
 
         Handles with an equal spec share that actor, so they are stopped too; their next call
-        starts a new one. Conversations stay in their session files and are resumed, and calls
+        starts a new one. Conversations stay in their files and are resumed, and calls
         in flight run again when the next actor starts, as after a crash. A no-op when no
         actor runs.
         """

@@ -175,8 +175,9 @@ class AgentSpec(BaseModel):
             stored as references) and `BoundTool`s (tool methods of objects may be given:
             `db.connect`).
         model: the model configuration (see `sopy_actors.agents.providers`).
-        max_concurrency: conversations the actor runs at once (model calls in parallel).
-        persist_sessions: keep each conversation in session files, so a restarted actor
+        max_concurrency: model calls the actor makes at once (calls of different conversations
+            run at once; waiting on tools and SOPs holds no slot).
+        persist_sessions: keep each conversation in a file, so a restarted actor
             resumes it, and resume calls that were running when the actor died.
         breaker: a circuit breaker on the agent's invocations (target `agent:<name>`), or
             None; see `sopy_actors.agents.breakers`.

@@ -1,4 +1,4 @@
-"""What outlives an agent process: pending calls on disk and a call's place in its conversation."""
+"""What outlives an agent process: conversations and pending calls on disk, a call's place in its conversation."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from sopy_actors.agents import AgentResult
+from strands import Agent
+from strands.session.file_session_manager import FileSessionManager
+
+from sopy_actors.agents import AgentResult, ScriptedModel
 from sopy_actors.agents.future import AgentRequest
 from sopy_actors.agents.guard import CallContext, SOPGuard
 from sopy_actors.agents.sessions import (
+    Conversation,
+    Conversations,
     PendingCall,
     PendingCalls,
     final_answer,
@@ -84,3 +89,83 @@ def test_an_agent_result_says_whether_the_call_ran_again() -> None:
     assert not AgentResult(text="a", stop_reason="end_turn").rerun
     again = AgentResult(text="a", stop_reason="end_turn", attempts=2)
     assert again.rerun and AgentResult.model_validate(again.model_dump(mode="json")) == again
+
+
+def _strands_agent(script: list[Any], **options: Any) -> Agent:
+    return Agent(model=ScriptedModel(script), callback_handler=None, agent_id="writer", **options)
+
+
+def _texts(messages: list[Any]) -> list[str]:
+    return [block["text"] for message in messages for block in message["content"] if "text" in block]
+
+
+def test_a_saved_conversation_loads_as_last_saved_even_after_a_line_cut_short(tmp_path: Path) -> None:
+    conversations = Conversations(tmp_path)
+    agent = _strands_agent(["first answer", "second answer"])
+    agent.state.set("step", 1)
+    asyncio.run(agent.invoke_async("one"))
+    conversations.save("c:1", Conversation.of(agent))
+    with (conversations.directory / "c_1.jsonl").open("a") as file:
+        file.write('\n{"scope": "agent", "schema_ver')  # the process died in the middle of a save
+    cut = conversations.load("c:1")
+    assert cut is not None and _texts(cut.messages) == ["one", "first answer"]
+    image = {"image": {"format": "png", "source": {"bytes": b"\x89PNG"}}}
+    asyncio.run(agent.invoke_async([{"role": "user", "content": [{"text": "two"}, image]}]))
+    conversations.save("c:1", Conversation.of(agent))
+
+    loaded = conversations.load("c:1")
+
+    assert loaded is not None
+    assert _texts(loaded.messages) == ["one", "first answer", "two", "second answer"]
+    assert loaded.messages[2]["content"][1]["image"]["source"]["bytes"] == b"\x89PNG"  # bytes survive JSON
+    assert conversations.load("never-saved") is None
+
+
+def test_a_conversation_file_keeps_a_few_saves_and_the_last_one_wins(tmp_path: Path) -> None:
+    conversations = Conversations(tmp_path)
+    agent = _strands_agent(["answer"])
+    for i in range(40):
+        asyncio.run(agent.invoke_async(f"prompt {i}"))
+        conversations.save("long", Conversation.of(agent))
+        saved = conversations.load("long")
+        assert saved is not None and saved.messages == agent.messages
+
+    lines = [line for line in (conversations.directory / "long.jsonl").read_text().splitlines() if line]
+    assert len(lines) <= 8  # rewritten with the last save alone once it grows
+
+
+def test_an_agent_that_served_one_conversation_serves_another_with_nothing_of_the_first(tmp_path: Path) -> None:
+    agent = _strands_agent(["answer"])
+    blank = Conversation.of(agent)
+    agent.state.set("owner", "first")
+    asyncio.run(agent.invoke_async("first"))
+    first = Conversation.of(agent)
+
+    Conversation([], blank.snapshot).load_into(agent)
+    asyncio.run(agent.invoke_async("second"))
+    assert _texts(agent.messages) == ["second", "answer"] and agent.state.get("owner") is None
+
+    first.load_into(agent)
+    assert _texts(agent.messages) == ["first", "answer"] and agent.state.get("owner") == "first"
+
+
+def test_a_conversation_in_an_earlier_versions_session_files_is_restored(tmp_path: Path) -> None:
+    storage = tmp_path / "sessions"
+    old = _strands_agent(["old answer"], session_manager=FileSessionManager(session_id="kept", storage_dir=str(storage)))
+    asyncio.run(old.invoke_async("old prompt"))
+    conversations = Conversations(tmp_path)
+
+    manager = conversations.legacy_session("kept")
+
+    assert manager is not None and conversations.legacy_session("other") is None
+    restored = Conversation.of(_strands_agent(["x"], session_manager=manager))
+    assert _texts(restored.messages) == ["old prompt", "old answer"]
+
+
+def test_a_pending_call_saved_many_times_loads_as_last_saved(tmp_path: Path) -> None:
+    calls = PendingCalls(tmp_path)
+    call = _pending("busy", 1)
+    for attempt in range(1, 30):
+        call.attempts = attempt
+        calls.save(call)
+    assert [c.attempts for c in calls.load()] == [29]
