@@ -19,6 +19,12 @@ _BITS_PER_ID = 14
 _FIRST_CAPACITY = 32
 
 
+def _hashes(event_id: str) -> tuple[int, int]:
+    """The two base hashes of an id (double hashing derives a layer's positions from them)."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=16).digest()
+    return int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
+
+
 class _Layer:
     """One fixed-size Bloom filter holding up to `capacity` ids."""
 
@@ -30,18 +36,20 @@ class _Layer:
         self.bits = bytearray(bits) if bits is not None else bytearray((self.size + 7) // 8)
         self.count = count
 
-    def positions(self, event_id: str) -> list[int]:
-        digest = hashlib.blake2b(event_id.encode(), digest_size=16).digest()
-        first, second = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
-        return [(first + i * second) % self.size for i in range(_HASHES)]
-
-    def add(self, event_id: str) -> None:
-        for position in self.positions(event_id):
-            self.bits[position >> 3] |= 1 << (position & 7)
+    def add(self, first: int, second: int) -> None:
+        bits, size = self.bits, self.size
+        for i in range(_HASHES):
+            position = (first + i * second) % size
+            bits[position >> 3] |= 1 << (position & 7)
         self.count += 1
 
-    def __contains__(self, event_id: str) -> bool:
-        return all(self.bits[p >> 3] & (1 << (p & 7)) for p in self.positions(event_id))
+    def holds(self, first: int, second: int) -> bool:
+        bits, size = self.bits, self.size
+        for i in range(_HASHES):  # a new id usually misses on the first probes
+            position = (first + i * second) % size
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
 
 
 class SeenIds:
@@ -51,10 +59,20 @@ class SeenIds:
         ids: ids committed already (e.g. read from the event log when an SOP is loaded).
     """
 
+    __slots__ = ("_last", "_layers")
+
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._layers = [_Layer(_FIRST_CAPACITY)]
+        self._last: tuple[str, int, int] = ("", 0, 0)  # an id is asked about, then added: hash once
         for event_id in ids:
             self.add(event_id)
+
+    def _hashes(self, event_id: str) -> tuple[int, int]:
+        last_id, first, second = self._last
+        if last_id != event_id or not event_id:
+            first, second = _hashes(event_id)
+            self._last = (event_id, first, second)
+        return first, second
 
     def add(self, event_id: str) -> None:
         """Record a committed id."""
@@ -62,11 +80,12 @@ class SeenIds:
         if layer.count >= layer.capacity:
             layer = _Layer(layer.capacity * 2)
             self._layers.append(layer)
-        layer.add(event_id)
+        layer.add(*self._hashes(event_id))
 
     def may_contain(self, event_id: str) -> bool:
         """False: `event_id` was never added. True: it probably was (check the event log)."""
-        return any(event_id in layer for layer in self._layers)
+        first, second = self._hashes(event_id)
+        return any(layer.holds(first, second) for layer in self._layers)
 
     def __len__(self) -> int:
         return sum(layer.count for layer in self._layers)
