@@ -9,6 +9,7 @@ from typing import Any
 import ray
 
 from sopy_actors.core.options import ProcedureOptions
+from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import RuntimeUnavailable, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
@@ -70,6 +71,7 @@ class ProcedureCalls:
         # runtime_env object (kept alive here, so its id stays its own), actor names by class.
         self._codes: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
         self._names: dict[tuple[str, int, str], str] = {}
+        self._ignored: set[tuple[str, str, str]] = set()  # (code key, procedure type, event type)
 
     def _code_of(self, runtime_env: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
         """The job's code in `runtime_env` (checkpoints from before it was stripped at start)
@@ -83,7 +85,25 @@ class ProcedureCalls:
         return cached[1], cached[2]
 
     async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
-        """Run `event`'s handler in the SOP's current procedure; failures come back as `error`."""
+        """Run `event`'s handler in the SOP's current procedure; failures come back as `error`.
+
+        An event type the procedure class ignores (it has no handler for it, and the event is
+        optional or in the class's `ignore`) is answered here, without a call, once a call has
+        shown it: both are class attributes, so the answer holds for every SOP in that class.
+        """
+        ignored = (self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type")))
+        if ignored in self._ignored:
+            return {
+                "outcome": Outcome.IGNORED.value, "procedure": record.procedure, "state": record.state,
+                "prompt": None, "handler": None, "event_type": ignored[2].rpartition(":")[2].rpartition(".")[2],
+            }
+        result = await self._run(record, event)
+        # Without filters (which ignore events per SOP) an ignored event was ignored by its class.
+        if result.get("outcome") == Outcome.IGNORED.value and not any(record.filters.values()):
+            self._ignored.add(ignored)
+        return result
+
+    async def _run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
         filters: FilterSpec = {
             "observed": list(record.filters.get("observed", [])),
             "agents": list(record.filters.get("agents", [])),

@@ -172,3 +172,17 @@ def test_start_many_refuses_repeated_ids_before_starting_and_reports_taken_ones_
     with pytest.raises(InputError, match="exists already"):
         start_many([ledger_flow.make_sop(1), ledger_flow.make_sop(1)], sop_ids=[taken, "fresh-after-taken"])
     assert attach("fresh-after-taken").status().version == 0
+
+
+def test_an_event_its_class_ignores_is_answered_by_the_host_once_a_call_has_shown_it(runtime: Any) -> None:
+    first, second = d.make_sop().start(placement="dedicated"), d.make_sop().start(placement="dedicated")
+    assert first.send(d.Noise(payload="hum")).outcome is Outcome.IGNORED  # a call shows the class ignores it
+    assert first.host != second.host
+    host = ray.get_actor(second.host, namespace=runtime.namespace)
+    second.send(d.Noise(payload="warm"))  # this host's first call learns it too
+    before = ray.get(host.statistics.remote())["handler_bytes"]
+    receipt = second.send(d.Noise(payload="hum"))
+    assert ray.get(host.statistics.remote())["handler_bytes"] == before  # no call to a procedure actor
+    assert (receipt.outcome, receipt.procedure, receipt.version) == (Outcome.IGNORED, "Drafting", second.status().version)
+    assert second.history()[-1].outcome == "ignored"
+    assert second.send(d.DraftWritten(payload=d.Draft(text="text"))).outcome is not Outcome.IGNORED  # handlers still run
