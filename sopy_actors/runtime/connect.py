@@ -24,14 +24,13 @@ from typing import Any
 import psutil
 import ray
 from pydantic import BaseModel, ConfigDict, ValidationError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.errors import InputError, RuntimeUnavailable, error_from_wire
 from sopy_actors.runtime.engine import install, uninstall
 from sopy_actors.runtime.host import create_host
 from sopy_actors.runtime.instances import MAX_LIVE_KEY, PASSIVATE_AFTER_KEY, Passivation
 from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, create_actor, pool_host, ray_options
-from sopy_actors.runtime.rayutil import alive_nodes, head_node_id, wait
+from sopy_actors.runtime.rayutil import HEAD_RESOURCE, alive_nodes, wait
 from sopy_actors.runtime.store import redact_location
 from sopy_actors.runtime.store_actor import StoreActor
 
@@ -184,11 +183,10 @@ def _store_actor(namespace: str, location: str, local_dir: Path | None, *, field
         RuntimeUnavailable, StateError: the Store cannot open its backend (the message names
             the database's host, never its password).
     """
-    options = ray_options(
-        name=STORE_ACTOR,
-        namespace=namespace,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),
-    )
+    # On the head node by its resource, not its node id: a head restarted after a loss (GCS
+    # fault tolerance) is a new node, and an affinity to the old id would leave the Store
+    # unschedulable for good (and every host waiting for it).
+    options = ray_options(name=STORE_ACTOR, namespace=namespace, resources={HEAD_RESOURCE: 0.001})
     store = create_actor(StoreActor, options, location, None if local_dir is None else str(local_dir))
     failure = wait(store.opened.remote(), what="the Store")
     if failure is not None:

@@ -97,6 +97,7 @@ class ActorOptions(TypedDict, total=False):
     max_restarts: int
     max_task_retries: int
     num_cpus: float
+    memory: int
     scheduling_strategy: Any
     resources: dict[str, float]
     max_concurrency: int
@@ -127,6 +128,11 @@ def ray_options(
 
     Calls are retried after a crash because every sopy actor method is idempotent (events are
     deduplicated by id, commits by event id, and a handler run commits nothing by itself).
+
+    An actor that asks for no resource at all asks for one byte of `memory`: Ray places a
+    request for nothing on a random node, ignoring SPREAD and a soft node affinity (only a
+    hard affinity is honoured, ray-project/ray#25360). The byte holds no CPU, so such actors
+    still run on a head started with `--num-cpus=0`.
     """
     options: ActorOptions = {
         "name": name,
@@ -140,6 +146,8 @@ def ray_options(
     }
     if resources:
         options["resources"] = dict(resources)
+    elif not num_cpus:
+        options["memory"] = 1
     if max_concurrency is not None:
         options["max_concurrency"] = max_concurrency
     if runtime_env:

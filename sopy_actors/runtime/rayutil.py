@@ -13,7 +13,11 @@ import ray
 
 from sopy_actors.errors import RuntimeUnavailable, SopyError, TimedOut
 
-__all__ = ["alive_node_ids", "alive_nodes", "head_node_id", "node_for", "wait"]
+__all__ = ["HEAD_RESOURCE", "alive_node_ids", "alive_nodes", "head_node_id", "node_for", "wait"]
+
+HEAD_RESOURCE = "node:__internal_head__"
+"""The resource Ray gives the head node only: a request for a little of it places an actor on
+the head node, whichever node that is (one restarted after a loss has a new node id)."""
 
 
 def wait(
@@ -57,7 +61,7 @@ def head_node_id() -> str:
         RuntimeUnavailable: the cluster has no live head node.
     """
     for node in alive_nodes():
-        if "node:__internal_head__" in node.get("Resources", {}):
+        if HEAD_RESOURCE in node.get("Resources", {}):
             return str(node["NodeID"])
     raise RuntimeUnavailable("the Ray cluster has no live head node")
 
