@@ -7,7 +7,6 @@ from typing import Any
 
 import ray
 from pydantic import BaseModel, ConfigDict
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.errors import InputError, RuntimeUnavailable, TimedOut
 from sopy_actors.monitoring.health import HealthMetrics
@@ -15,7 +14,7 @@ from sopy_actors.monitoring.monitor_actor import MonitorActor
 from sopy_actors.monitoring.probes import DEFAULT_EVERY, DEFAULT_TIMEOUT, ProbeSpec, function_path
 from sopy_actors.runtime.engine import current_engine
 from sopy_actors.runtime.options import create_actor, ray_options
-from sopy_actors.runtime.rayutil import head_node_id, wait
+from sopy_actors.runtime.rayutil import HEAD_RESOURCE, wait
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 
 __all__ = ["MetricsEndpoint", "Monitor", "monitor", "start_monitor"]
@@ -143,7 +142,7 @@ def start_monitor(
         name=MONITOR_ACTOR,
         namespace=namespace,
         max_concurrency=_MONITOR_THREADS,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(head_node_id(), soft=False),
+        resources={HEAD_RESOURCE: 0.001},  # the head, whichever node that is (a replaced head is a new node)
     )
     actor = create_actor(MonitorActor, options, namespace, db_path, port, host, sample_every)
     try:

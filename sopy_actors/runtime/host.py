@@ -24,6 +24,7 @@ from sopy_actors.core.transition import Outcome, Snapshot, advance
 from sopy_actors.errors import (
     AwaitingHuman,
     InputError,
+    RuntimeUnavailable,
     SOPCancelled,
     SOPFailed,
     SopyError,
@@ -82,6 +83,8 @@ __all__ = ["SOPHostActor", "create_host"]
 
 logger = logging.getLogger(__name__)
 
+_STORE_LOOKUP_SECONDS = 120.0
+
 _GAP_SECONDS = 60.0
 _HOST_CONCURRENCY = 100_000  # every waiting send()/result() holds one slot of an async actor
 
@@ -97,6 +100,24 @@ def create_host(namespace: str, name: str) -> Any:
     return create_actor(SOPHostActor, options, namespace, name)
 
 
+def _store_actor(namespace: str, wait_for: float = _STORE_LOOKUP_SECONDS) -> Any:
+    """The Store actor, waited for: a host restarted with the head node (GCS fault tolerance)
+    may start before the Store is registered again, and a constructor that raises would leave
+    the host dead for good.
+
+    Raises:
+        RuntimeUnavailable: no Store in `namespace` after `wait_for` seconds.
+    """
+    deadline = time.monotonic() + wait_for
+    while True:
+        try:
+            return ray.get_actor(STORE_ACTOR, namespace=namespace)
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(f"no Store actor in namespace {namespace!r} after {wait_for:.0f} s") from None
+            time.sleep(0.5)
+
+
 @ray.remote
 class SOPHostActor:
     """Hosts SOP instances routed to it by id; all methods run on one event loop."""
@@ -106,7 +127,7 @@ class SOPHostActor:
         self._name = name
         self._metrics = MetricsReporter(namespace, kind="host")
         self._procedures = ProcedureCalls(namespace, self._metrics)
-        self._store = ray.get_actor(STORE_ACTOR, namespace=namespace)
+        self._store = _store_actor(namespace)
         self._instances = Instances(name, self._store)
         self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._store.commit_batch.remote)
         self._creates: Coalescer[SOPRecord, bool] = Coalescer(self._store.create_many.remote)

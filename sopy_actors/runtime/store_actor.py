@@ -14,13 +14,13 @@ from typing import Any
 
 import ray
 
-from sopy_actors.errors import InputError, SopyError, VersionConflict, error_to_wire
+from sopy_actors.errors import InputError, SopyError, StateError, VersionConflict, error_to_wire
 from sopy_actors.runtime.commits import CommitRows, WriteResult
 from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
 from sopy_actors.runtime.store import POSTGRES_SCHEMES, Store, open_store, redact_location
 from sopy_actors.runtime.versions import VersionInfo
 from sopy_actors.telemetry import names
-from sopy_actors.telemetry.reporter import MetricsReporter
+from sopy_actors.telemetry.reporter import MetricsReporter, actor_restarted
 
 __all__ = ["StoreActor", "open_backend"]
 
@@ -77,6 +77,7 @@ class StoreActor:
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._metrics = MetricsReporter(ray.get_runtime_context().namespace, kind="store")
+        self._restarted = actor_restarted()  # a restarted Store must find its SQLite file
         with contextlib.suppress(SopyError):  # logged; `opened()` and every call try again
             self._open()
 
@@ -88,6 +89,14 @@ class StoreActor:
         """
         if self._store is not None:
             return self._store
+        if self._restarted and "://" not in self._location and not Path(self._location).exists():
+            error = StateError(
+                f"the Store restarted and its SQLite file {self._location} is gone (a head node replaced "
+                "without its disk?): not starting an empty store in its place; bring the file back (the "
+                "same store_dir on the new head), or keep SOPs in PostgreSQL to survive losing the head"
+            )
+            logger.error("store=<%s> | %s", self._shown, error)
+            raise error
         try:
             self._store = open_backend(self._location)
         except SopyError as error:
