@@ -84,10 +84,12 @@ _LOADERS: dict[str, Callable[..., Any]] = {}
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
-def use_blob_store(store: BlobStore | None) -> None:
-    """Make `store` where this process reads sections that are not loaded (None: nowhere)."""
+def use_blob_store(store: BlobStore | None) -> BlobStore | None:
+    """Make `store` where this process reads and stores sections (None: nowhere); returns the
+    one it replaces."""
     global _store
-    _store = store
+    previous, _store = _store, store
+    return previous
 
 
 @contextlib.contextmanager

@@ -54,9 +54,16 @@ class MemoryBlobs:
 @pytest.fixture
 def blobs() -> Iterator[MemoryBlobs]:
     store = MemoryBlobs()
-    use_blob_store(store)
+    previous = use_blob_store(store)  # the session's runtime may have installed its own
     yield store
-    use_blob_store(None)
+    use_blob_store(previous)
+
+
+@pytest.fixture
+def no_blob_store() -> Iterator[None]:
+    previous = use_blob_store(None)
+    yield
+    use_blob_store(previous)
 
 
 def _checkpoint(state: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -107,6 +114,7 @@ def test_a_changed_section_is_stored_under_its_new_digest(blobs: MemoryBlobs) ->
     assert decode_state(again).rows.value[-1].sku == "new"
 
 
+@pytest.mark.usefixtures("no_blob_store")
 def test_outside_the_runtime_a_loaded_section_dumps_inline_and_validates_back() -> None:
     state = Inventory(rows=_rows(3))
     dumped = state.model_dump(mode="json")
@@ -156,6 +164,7 @@ def test_stored_data_that_no_longer_fits_the_type_is_an_input_error(blobs: Memor
         _ = state.rows.value
 
 
+@pytest.mark.usefixtures("no_blob_store")
 def test_without_a_blob_store_reading_a_stub_says_so() -> None:
     state = Inventory.model_validate({"rows": {STUB_KEY: "b" * 64, "bytes": 10}})
     with pytest.raises(StateError, match="no blob store"):
