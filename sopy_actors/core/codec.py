@@ -16,7 +16,10 @@ state works in process only and is refused here with a StateError naming its typ
 Lists, dicts and procedures in a procedure's attributes nest at most `MAX_DEPTH` levels, and so
 do the fields of states, models and events (`sopy_actors.core.events.too_deep`); deeper data
 raises InputError naming the field, when encoded and when decoded alike, instead of failing
-later in JSON encoding or on Python's recursion limit.
+later in JSON encoding or on Python's recursion limit. Fields whose declared types cannot nest
+that deep (`sopy_actors.core.events.bounded_fields`) are walked only when a value is not of
+its declared type (the JSON encoding, which runs anyway, says so) or their data does not
+validate: so a flat state costs no walk.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from pydantic_core import PydanticSerializationError
 from sopy_actors.core.events import (
     MAX_DEPTH,
     Event,
+    bounded_fields,
     event_from_wire,
     event_to_wire,
     input_error,
+    nesting_bound,
     nesting_error,
     too_deep,
 )
@@ -89,9 +94,12 @@ def _encode(value: Any, where: str, owner: object | None, field: _Field, depth: 
     if isinstance(value, Event):  # its fields were checked when it was made
         return {_MARK: "event", "wire": event_to_wire(value)}
     if isinstance(value, BaseModel):
-        if too_deep(value):
-            raise nesting_error(*field)
-        return {_MARK: "model", "type": reference_of(type(value)), "data": value.model_dump(mode="json")}
+        data = _bounded_dump(value)
+        if data is None:
+            if too_deep(value):
+                raise nesting_error(*field)
+            data = value.model_dump(mode="json")
+        return {_MARK: "model", "type": reference_of(type(value)), "data": data}
     if depth == MAX_DEPTH and isinstance(value, list | tuple | dict | set | frozenset | Procedure):
         raise nesting_error(*field)
     if isinstance(value, list | tuple):
@@ -109,6 +117,17 @@ def _encode(value: Any, where: str, owner: object | None, field: _Field, depth: 
         f"{where} is a {type(value).__name__}, which cannot be checkpointed as JSON; keep plain "
         "data, pydantic models, events or procedures in procedure attributes and state"
     )
+
+
+def _bounded_dump(model: BaseModel) -> Any:
+    """The model's JSON data if its declared types keep it within MAX_DEPTH and its values have
+    those types (no serializer warning), so it needs no walk; else None."""
+    if nesting_bound(type(model)) > MAX_DEPTH:
+        return None
+    try:
+        return model.model_dump(mode="json", warnings="error")
+    except ValueError:  # a serializer warning, or pydantic's own depth limit
+        return None
 
 
 def decode_value(data: Any, *, owner: object | None = None) -> Any:
@@ -230,12 +249,23 @@ def encode_state(state: Any) -> dict[str, Any]:
         _check_fields(subject, state.items())
         return {"type": _DICT_STATE, "data": _json_data(state, subject)}
     if isinstance(state, BaseModel):
-        _check_fields(subject, state)
-        return {"type": reference_of(kind), "data": _dump(subject, lambda: state.model_dump(mode="json"))}
+
+        def model_fields() -> Iterable[tuple[str, Any]]:
+            return state
+
+        def dump_model(**options: Any) -> Any:
+            return state.model_dump(mode="json", **options)
+
+        return {"type": reference_of(kind), "data": _fields_json(subject, kind, model_fields, dump_model)}
     if dataclasses.is_dataclass(state) and not isinstance(state, type):
-        _check_fields(subject, ((field.name, getattr(state, field.name)) for field in dataclasses.fields(state)))
-        adapter = _dataclass_adapter(subject, kind)
-        return {"type": reference_of(kind), "data": _dump(subject, lambda: adapter.dump_python(state, mode="json"))}
+
+        def dataclass_fields() -> Iterable[tuple[str, Any]]:
+            return ((field.name, getattr(state, field.name)) for field in dataclasses.fields(state))
+
+        def dump_dataclass(**options: Any) -> Any:
+            return _dataclass_adapter(subject, kind).dump_python(state, mode="json", **options)
+
+        return {"type": reference_of(kind), "data": _fields_json(subject, kind, dataclass_fields, dump_dataclass)}
     raise StateError(
         f"{subject} cannot cross processes: only a dict of JSON data, a dataclass or a pydantic model can be "
         "checkpointed as JSON; make the state one of those, or run the SOP in process with "
@@ -259,11 +289,17 @@ def decode_state(data: dict[str, Any]) -> Any:
     kind = resolve_reference(reference)
     if not (isinstance(kind, type) and (issubclass(kind, BaseModel) or dataclasses.is_dataclass(kind))):
         raise InputError(f"{reference} is not a BaseModel subclass or a dataclass")
+    subject = f"state {kind.__name__}"
     if isinstance(fields, dict):
-        _check_fields(f"state {kind.__name__}", fields.items())
-    if issubclass(kind, BaseModel):
-        return _validate(kind, fields)
-    return _restore_dataclass(kind, fields)
+        _check_fields(subject, fields.items(), skip=bounded_fields(kind))
+    try:
+        if issubclass(kind, BaseModel):
+            return _validate(kind, fields)
+        return _restore_dataclass(kind, fields)
+    except InputError:
+        if isinstance(fields, dict):  # data a bounded field refused may be too deep: say so, as for any field
+            _check_fields(subject, fields.items())
+        raise
 
 
 def _json_data(value: Any, where: str) -> Any:
@@ -282,6 +318,27 @@ def _json_data(value: Any, where: str) -> Any:
         "state (str, int, float, bool, None, lists and dicts with str keys), make the state a dataclass "
         "or pydantic model, or run the SOP in process with sopy_actors.testing.LocalSOP"
     )
+
+
+def _fields_json(
+    subject: str,
+    kind: type[Any],
+    fields: Callable[[], Iterable[tuple[str, Any]]],
+    dump: Callable[..., Any],
+) -> Any:
+    """The JSON data of a model or dataclass state, each of its `fields` held to MAX_DEPTH.
+
+    Fields whose declared types bound their depth are walked only when the dump finds a value
+    not of its declared type (`warnings="error"`); then every field is, as for any state.
+    """
+    bounded = bounded_fields(kind)
+    _check_fields(subject, fields(), skip=bounded)
+    if bounded:
+        try:
+            return dump(warnings="error")
+        except (ValueError, StateError):  # a value of another type (or past pydantic's depth limit): walk all, dump as ever
+            _check_fields(subject, fields())
+    return _dump(subject, dump)
 
 
 def _dump(subject: str, dump: Callable[[], Any]) -> Any:
@@ -334,8 +391,8 @@ def _restore_dataclass(kind: type[Any], fields: Any) -> Any:
     return state
 
 
-def _check_fields(subject: str, fields: Iterable[tuple[str, Any]]) -> None:
-    """Raise for the first `(name, value)` pair whose value nests deeper than MAX_DEPTH."""
+def _check_fields(subject: str, fields: Iterable[tuple[str, Any]], *, skip: frozenset[str] = frozenset()) -> None:
+    """Raise for the first `(name, value)` pair not in `skip` whose value nests deeper than MAX_DEPTH."""
     for name, value in fields:
-        if too_deep(value):
+        if name not in skip and too_deep(value):
             raise nesting_error(subject, name)

@@ -2,19 +2,31 @@
 
 Every field of an event (and of a state, see `sopy_actors.core.codec`) may nest lists, dicts
 and models at most `MAX_DEPTH` levels deep: deeper data would fail later, in JSON encoding or
-on Python's recursion limit, far from where it was made.
+on Python's recursion limit, far from where it was made. A field whose declared type cannot
+nest that deep (`bounded_fields`: `str`, `list[int]`, a flat model ...) is not walked: its
+validation refuses deeper data.
 
 Runs anywhere (driver, SOP host, procedure actor, agent actor); no Ray import.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import datetime
+import decimal
+import enum
 import functools
+import itertools
+import os
+import pathlib
+import types
+import typing
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError, PydanticSerializationError
 
 from sopy_actors.core.references import load_module, local_reference, portable_reference
@@ -23,11 +35,13 @@ from sopy_actors.errors import InputError
 __all__ = [
     "MAX_DEPTH",
     "Event",
+    "bounded_fields",
     "event_from_wire",
     "event_text",
     "event_to_wire",
     "event_type_name",
     "input_error",
+    "nesting_bound",
     "nesting_error",
     "too_deep",
 ]
@@ -41,9 +55,23 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})  # skipped before isin
 
 _REGISTRY: dict[str, type[Event[Any]]] = {}
 
+# Event ids: 80 random bits per process, then a counter (a uuid4 per event costs ~10x more).
+_id_prefix = uuid.uuid4().hex[:20]
+_id_counter = itertools.count()
+
 
 def _new_event_id() -> str:
-    return uuid.uuid4().hex
+    """A globally unique id, 32 hex digits like a uuid4's: this process's prefix and its count."""
+    return f"{_id_prefix}{next(_id_counter):012x}"
+
+
+def _new_id_prefix() -> None:
+    """A forked child draws its own prefix: it must not repeat its parent's ids."""
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = uuid.uuid4().hex[:20], itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def input_error(subject: str, error: ValidationError) -> InputError:
@@ -77,6 +105,75 @@ def too_deep(value: Any) -> bool:
             (child, depth + 1) for child in children if type(child) not in _SCALARS and isinstance(child, _CONTAINERS)
         )
     return False
+
+
+_UNBOUNDED = MAX_DEPTH + 1
+# Types whose values too_deep never walks into (it walks only _CONTAINERS).
+_LEAVES = (
+    str, int, float, bytes, complex, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta,
+    uuid.UUID, pathlib.PurePath, enum.Enum,
+)
+_SEQUENCES = frozenset({list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Set})
+_MAPPINGS = frozenset({dict, collections.abc.Mapping})
+_BOUNDED: dict[type[Any], frozenset[str]] = {}
+_BOUNDS: dict[type[Any], int] = {}
+
+
+def bounded_fields(kind: type[Any]) -> frozenset[str]:
+    """The fields of a model or dataclass whose declared types cannot nest past MAX_DEPTH.
+
+    Computed once per class: `too_deep` need not walk such a field while its value has its
+    declared type, and validation refuses deeper data for it. Fields of unknown depth (`Any`,
+    bare `list`, recursive models, arbitrary classes) and a model's extra fields are not in it.
+    """
+    bounded = _BOUNDED.get(kind)
+    if bounded is None:
+        if issubclass(kind, BaseModel):
+            hints = {name: field.annotation for name, field in kind.model_fields.items()}
+        elif dataclasses.is_dataclass(kind):
+            try:
+                hints = typing.get_type_hints(kind)
+            except Exception:  # annotations that do not resolve: every field is walked
+                hints = {}
+        else:
+            hints = {}
+        bounded = _BOUNDED[kind] = frozenset(name for name, hint in hints.items() if _depth(hint, ()) <= MAX_DEPTH)
+    return bounded
+
+
+def nesting_bound(kind: type[Any]) -> int:
+    """How deep a valid instance of `kind` can nest, itself included, as `too_deep` counts;
+    more than MAX_DEPTH when unknown or unbounded. Computed once per class."""
+    bound = _BOUNDS.get(kind)
+    if bound is None:
+        bound = _BOUNDS[kind] = _depth(kind, ())
+    return bound
+
+
+def _depth(annotation: Any, models: tuple[type[Any], ...]) -> int:
+    """How deep a valid value of `annotation` can nest, as too_deep counts (_UNBOUNDED: unknown)."""
+    if annotation is None or annotation is type(None):
+        return 0
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _depth(arguments[0], models)
+    if origin is typing.Union or origin is types.UnionType:
+        return max(_depth(argument, models) for argument in arguments)
+    if origin is typing.Literal:
+        return 0
+    if origin in _SEQUENCES or origin in _MAPPINGS:
+        items = arguments[1:] if origin in _MAPPINGS else [item for item in arguments if item is not Ellipsis]
+        return min(_UNBOUNDED, 1 + max(_depth(item, models) for item in items)) if items else _UNBOUNDED
+    if origin is not None or not isinstance(annotation, type):
+        return _UNBOUNDED  # Any, TypeVars, other generics
+    if issubclass(annotation, BaseModel):
+        if annotation in models or annotation.model_config.get("extra") == "allow":
+            return _UNBOUNDED
+        inner = (_depth(field.annotation, (*models, annotation)) for field in annotation.model_fields.values())
+        return min(_UNBOUNDED, 1 + max(inner, default=0))
+    if not issubclass(annotation, _CONTAINERS) and (issubclass(annotation, _LEAVES) or dataclasses.is_dataclass(annotation)):
+        return 0
+    return _UNBOUNDED
 
 
 def nesting_error(subject: str, field: str) -> InputError:
@@ -154,9 +251,12 @@ class Event(BaseModel, Generic[T]):
         toolUseId: Any = _UNSET,
         **data: Any,
     ) -> None:
-        given = zip(_SOPY_ARGUMENTS, (payload, description, sender, target, toolUseId), strict=True)
         # Only what was given: a subclass may declare other defaults for these fields.
-        data.update((name, value) for name, value in given if value is not _UNSET)
+        if payload is not _UNSET:
+            data["payload"] = payload
+        if not (description is sender is target is toolUseId is _UNSET):  # often only the payload is given
+            given = zip(_SOPY_ARGUMENTS[1:], (description, sender, target, toolUseId), strict=True)
+            data.update((name, value) for name, value in given if value is not _UNSET)
         try:
             super().__init__(**data)
         except ValidationError as error:
@@ -167,9 +267,10 @@ class Event(BaseModel, Generic[T]):
 
     @field_validator("*", mode="before")
     @classmethod
-    def sop_check_depth(cls, value: Any) -> Any:
-        """Refuse a field nested deeper than MAX_DEPTH, before pydantic validates it."""
-        if too_deep(value):
+    def sop_check_depth(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse a field nested deeper than MAX_DEPTH, before pydantic validates it (a field
+        whose type bounds its depth is left to its validation)."""
+        if info.field_name not in bounded_fields(cls) and too_deep(value):
             raise PydanticCustomError("too_deep", _TOO_DEEP)
         return value
 

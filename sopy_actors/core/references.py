@@ -88,6 +88,15 @@ DefinitionDecoder = Callable[[str, Any], Any]
 
 _decoders: dict[str, DefinitionDecoder] = {}
 
+# Both pure for a given loaded module, so cached; each use checks that the cached answer still
+# holds. A class's checked reference (it resolves back to the class):
+_references: dict[type[Any], str] = {}
+# What a reference resolved to, with the module it was found in: valid while that module is
+# still `sys.modules`' (a module dropped or imported anew is loaded under the rules again).
+# Only canonical references (the target's own module and qualname) are kept, so data cannot
+# grow it past the number of classes and functions loaded.
+_resolved: dict[str, tuple[ModuleType, str, tuple[str, ...]]] = {}  # reference -> (module, its name, qualname parts)
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -166,6 +175,8 @@ def register_main_module(name: str | None) -> None:
     if name is not None and not name.isidentifier():
         raise InputError(f"Invalid module name {name!r} for __main__: it must be a Python identifier")
     _main_alias = name
+    _references.clear()  # references to __main__ objects change their spelling
+    _resolved.clear()
 
 
 def portable_reference(reference: str) -> str:
@@ -201,6 +212,9 @@ def reference_of(obj: object, *, what: str = "") -> str:
         InputError: `obj` is not a class or function, is a lambda, is defined inside a
             function, is in an unshipped `__main__`, or its reference does not lead back to it.
     """
+    cached = _references.get(obj) if isinstance(obj, type) else None
+    if cached is not None and resolve_reference(cached) is obj:
+        return cached
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise InputError(
@@ -235,6 +249,8 @@ def reference_of(obj: object, *, what: str = "") -> str:
             "level under its own name"
         )
     else:
+        if isinstance(obj, type):
+            _references[obj] = reference
         return reference
     raise InputError(f"{subject} {problem}")
 
@@ -263,6 +279,13 @@ def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
         InputError: the reference is malformed, its module may not be imported here (nothing
             of it runs then) or does not import, or it names something else.
     """
+    cached = _resolved.get(reference) if isinstance(reference, str) else None
+    if cached is not None and sys.modules.get(cached[1]) is cached[0]:
+        found: Any = cached[0]
+        for part in cached[2]:  # what the name binds now: a class rebound since is found anew
+            found = getattr(found, part, None)
+        if found is not None:
+            return _checked(reference, found, base)
     local = local_reference(reference) if isinstance(reference, str) else ""
     module_name, _, qualname = local.partition(":")
     if not module_name or not qualname:
@@ -273,6 +296,7 @@ def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
         target: Any = sys.modules[_MAIN] if module_name == _MAIN else load_module(module_name)
     except InputError as error:
         raise InputError(f"Cannot load {reference}: {error}") from None
+    module = target
     try:
         for part in qualname.split("."):
             target = getattr(target, part)
@@ -280,6 +304,13 @@ def resolve_reference(reference: str, base: type[T] | None = None) -> Any:
         raise InputError(
             f"Cannot load {reference}: {error} (is its module on the cluster's runtime_env?)"
         ) from None
+    if getattr(target, "__module__", None) == module.__name__ and getattr(target, "__qualname__", None) == qualname:
+        _resolved[reference] = (module, module_name, tuple(qualname.split(".")))
+    return _checked(reference, target, base)
+
+
+def _checked(reference: str, target: Any, base: type[Any] | None) -> Any:
+    """`target`, if it is a subclass of `base` (when given)."""
     if base is not None and not (isinstance(target, type) and issubclass(target, base)):
         raise InputError(f"{reference} is not a {base.__name__} subclass")
     return target

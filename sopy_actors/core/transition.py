@@ -189,6 +189,7 @@ def run_handler(
     *,
     semantics: Semantics = SOPY,
     sop_id: str = "",
+    owned: bool = False,
 ) -> Transition[S]:
     """Run the handler of `event` in `procedure` on copies of both and the state.
 
@@ -196,6 +197,10 @@ def run_handler(
     changes) and state. A rejection (a returned str, or with `handler_errors="reject"` any
     exception, with its procedure's `recover_prompt`; with "fail" an AssertionError, with its
     message) keeps the handler's state changes, as SOPy does, unless `rollback_rejected`.
+
+    With `owned=True` the caller hands `procedure` and `state` over (it just decoded them and
+    never reads them again): the handler changes them in place, uncopied. The state is still
+    copied under `rollback_rejected`, whose rejections return it untouched.
 
     Raises:
         HandlerError: the handler raised, with `handler_errors="fail"` (not AssertionError).
@@ -210,8 +215,8 @@ def run_handler(
         if event.sop_optional or isinstance(event, tuple(procedure.ignore)):
             return Transition(Outcome.IGNORED, procedure, state)
         return Transition(Outcome.REJECTED, procedure, state, procedure.recover_prompt(state, event, None))
-    current = copy.deepcopy(procedure)
-    working = _copy_state(state)
+    current = procedure if owned else copy.deepcopy(procedure)
+    working = state if owned and not semantics.rollback_rejected else _copy_state(state)
     kept = state if semantics.rollback_rejected else working
     try:
         result = getattr(current, name)(working, event)
@@ -272,8 +277,12 @@ def step(
     filters: Filters,
     semantics: Semantics = SOPY,
     sop_id: str = "",
+    owned: bool = False,
 ) -> Transition[S]:
-    """Filter the event, then run its handler: what every engine does with one event."""
+    """Filter the event, then run its handler: what every engine does with one event.
+
+    `owned=True`: the caller hands `procedure` and `state` over, uncopied (see `run_handler`).
+    """
     if not filters.accepts(event):
         return Transition(Outcome.IGNORED, procedure, state)
-    return run_handler(procedure, state, event, semantics=semantics, sop_id=sop_id)
+    return run_handler(procedure, state, event, semantics=semantics, sop_id=sop_id, owned=owned)

@@ -1,20 +1,24 @@
 """Running one batch of handler calls so that a slow or hung handler holds up only its own SOP.
 
-Plain threads (no Ray): the calls of a batch go to a pool of workers that each take the next
-call when free, so a hung handler blocks one worker, not the calls queued behind it. A batch
-answers as soon as every call finished, or when nothing has finished for `stall_seconds`; the
-calls still running then are answered `{"pending": token}` and their results are fetched
-with `collect(token)`, which gives up at the call's handler timeout.
+Plain threads (no Ray): the calls of a batch go to workers of a pool that each take the next
+call when free. A batch starts with one worker, and gains another whenever a call has run for
+`ramp_seconds` while calls wait (up to `workers`): quick handlers run one after another without
+a thread hand-off per call, and a handler that blocks or hangs holds up one worker, not the
+calls queued behind it. A batch answers as soon as every call finished, or when nothing has
+finished for `stall_seconds`; the calls still running then are answered `{"pending": token}`
+and their results are fetched with `collect(token)`, which gives up at the call's handler
+timeout.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from sopy_actors.errors import TimedOut, error_to_wire
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
@@ -30,63 +34,103 @@ def _timeout_of(call: HandlerCall) -> float:
     return float(options.get("handler_timeout", DEFAULT_HANDLER_TIMEOUT))
 
 
+class _Batch:
+    """The calls of one `run_batch`, their results as they finish, and when each worker's
+    current call started (`math.inf`: the worker is done)."""
+
+    def __init__(self, calls: list[HandlerCall]) -> None:
+        self.calls = calls
+        self.results: list[HandlerResult | None] = [None] * len(calls)
+        self.queue = deque(range(len(calls)))
+        self.finished = 0
+        self.started: list[float] = []
+        self.answered = False  # then every finish wakes the stragglers' collectors
+        self.changed = threading.Condition()
+
+
 class HandlerRuns:
-    """Runs handler calls on `workers` threads; thread-safe.
+    """Runs handler calls on up to `workers` threads; thread-safe.
 
     Args:
-        workers: threads running handlers at once.
+        workers: threads running handlers at once (per batch, and in all).
         run: runs one call and returns its result (never raises: errors are results).
         stall_seconds: how long a batch waits with no call finishing before it answers.
+        ramp_seconds: how long a call runs, while others of its batch wait, before another
+            worker takes them.
     """
 
-    def __init__(self, workers: int, run: Callable[[HandlerCall], HandlerResult], *, stall_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        workers: int,
+        run: Callable[[HandlerCall], HandlerResult],
+        *,
+        stall_seconds: float = 1.0,
+        ramp_seconds: float = 0.005,
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sopy-handler")
         self._workers = workers
         self._run = run
         self._stall = stall_seconds
+        self._ramp = min(ramp_seconds, stall_seconds)
         self._lock = threading.Lock()
-        self._stragglers: dict[str, tuple[Future[HandlerResult], HandlerCall, float]] = {}
+        self._stragglers: dict[str, tuple[_Batch, int, float]] = {}
 
     def run_batch(self, calls: list[HandlerCall]) -> list[HandlerResult]:
         """Run the calls; their results in order, `{"pending": token}` for those still running."""
         received = time.monotonic()
-        futures: list[Future[HandlerResult]] = [Future() for _ in calls]
-        queue = deque(range(len(calls)))
-        progress = threading.Condition()
-        finished = 0
-
-        def work() -> None:
-            nonlocal finished
-            while True:
-                with progress:
-                    if not queue:
-                        return
-                    index = queue.popleft()
-                futures[index].set_result(self._run(calls[index]))
-                with progress:
-                    finished += 1
-                    if finished == len(calls):  # one wake-up per batch, not per call
-                        progress.notify()
-
-        for _ in range(min(self._workers, len(calls))):
-            self._pool.submit(work)
-        with progress:  # until all finished, or none finished for stall_seconds (checked each period)
-            while finished < len(calls):
-                before = finished
-                progress.wait(timeout=self._stall)
-                if finished == before:
+        batch = _Batch(calls)
+        width = min(self._workers, len(calls))
+        if width:
+            self._add_worker(batch)
+        with batch.changed:  # until all finished, or none finished for stall_seconds
+            progress, seen = received, 0
+            while batch.finished < len(calls):
+                now = time.monotonic()
+                if batch.queue and len(batch.started) < width and min(batch.started) <= now - self._ramp:
+                    self._add_worker(batch)  # a call ran a ramp period: another worker takes the next
+                batch.changed.wait(timeout=self._ramp)
+                now = time.monotonic()
+                if batch.finished != seen:
+                    progress, seen = now, batch.finished
+                elif now - progress >= self._stall:
                     break
-        results: list[HandlerResult] = []
+            batch.answered = True
+            results: list[HandlerResult] = []
+            stragglers: list[tuple[str, int]] = []
+            for index, result in enumerate(batch.results):
+                if result is None:
+                    token = uuid.uuid4().hex
+                    stragglers.append((token, index))
+                    results.append({"pending": token})
+                else:
+                    batch.results[index] = None  # answered: the batch keeps only stragglers' results
+                    results.append(result)
         with self._lock:
             self._forget_old(received)
-            for call, future in zip(calls, futures, strict=True):
-                if future.done():
-                    results.append(future.result())
-                    continue
-                token = uuid.uuid4().hex
-                self._stragglers[token] = (future, call, received + _timeout_of(call))
-                results.append({"pending": token})
+            for token, index in stragglers:
+                self._stragglers[token] = (batch, index, received + _timeout_of(calls[index]))
         return results
+
+    def _add_worker(self, batch: _Batch) -> None:
+        slot = len(batch.started)
+        batch.started.append(time.monotonic())  # a worker still waiting for a thread counts as busy
+        self._pool.submit(self._work, batch, slot)
+
+    def _work(self, batch: _Batch, slot: int) -> None:
+        """Run the batch's next calls until none is left (a pool thread)."""
+        while True:
+            try:
+                index = batch.queue.popleft()
+            except IndexError:
+                batch.started[slot] = math.inf
+                return
+            batch.started[slot] = time.monotonic()
+            result = self._run(batch.calls[index])
+            with batch.changed:
+                batch.results[index] = result
+                batch.finished += 1
+                if batch.finished == len(batch.calls) or batch.answered:  # one wake-up per batch until answered
+                    batch.changed.notify_all()
 
     def collect(self, token: str) -> HandlerResult:
         """The result of a straggler, waiting up to its handler timeout.
@@ -99,17 +143,20 @@ class HandlerRuns:
         if entry is None:
             error = TimedOut("the handler call is unknown here (its procedure actor restarted): send the event again")
             return {"error": error_to_wire(error)}
-        future, call, deadline = entry
-        try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            event_type = str(call.event.get("type", "?")).rpartition(":")[2]
-            error = TimedOut(
-                f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}>, event=<{event_type}> | the handler "
-                f"ran longer than its handler_timeout of {_timeout_of(call)} s; nothing was committed (raise "
-                "handler_timeout in the procedure's sop_options if it needs longer)"
-            )
-            return {"error": error_to_wire(error), "seconds": _timeout_of(call)}
+        batch, index, deadline = entry
+        with batch.changed:
+            batch.changed.wait_for(lambda: batch.results[index] is not None, max(0.0, deadline - time.monotonic()))
+            result, batch.results[index] = batch.results[index], None
+        if result is not None:
+            return result
+        call = batch.calls[index]
+        event_type = str(call.event.get("type", "?")).rpartition(":")[2]
+        error = TimedOut(
+            f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}>, event=<{event_type}> | the handler "
+            f"ran longer than its handler_timeout of {_timeout_of(call)} s; nothing was committed (raise "
+            "handler_timeout in the procedure's sop_options if it needs longer)"
+        )
+        return {"error": error_to_wire(error), "seconds": _timeout_of(call)}
 
     def _forget_old(self, now: float) -> None:
         """Drop stragglers nobody collected (their host died) long after their deadline."""

@@ -50,7 +50,10 @@ def run_call(call: HandlerCall) -> HandlerResult:
         filters = Filters(tuple(call.filters["observed"]), tuple(call.filters["agents"]))
         with handling(call.sop_id, call.substitutes):
             semantics = Semantics.model_validate(call.semantics)
-            transition = step(procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id)
+            # Decoded for this call alone: the handler may change them in place, uncopied.
+            transition = step(
+                procedure, state, event, filters=filters, semantics=semantics, sop_id=call.sop_id, owned=True
+            )
         try:
             with collect_sections() as sections:
                 state_data = encode_state(transition.state)

@@ -177,6 +177,9 @@ class SendBatcher:
     @classmethod
     def shared(cls) -> SendBatcher:
         """The process's batcher, created on first use."""
+        shared = cls._shared  # read without the lock: it is set once, and every event asks
+        if shared is not None:
+            return shared
         with cls._shared_lock:
             if cls._shared is None:
                 cls._shared = SendBatcher()
@@ -186,6 +189,7 @@ class SendBatcher:
         """Queue `item` for the host `key` = (namespace, host name); returns its future."""
         with self._lock:
             batch = self._open.get(key)
+            opened = batch is None
             if batch is None:
                 batch = self._open[key] = _Batch(key, actor)
             batch.items.append(item)
@@ -198,17 +202,19 @@ class SendBatcher:
                 self._thread.start()
         if full:
             batch.send()
-        else:
+        elif opened:  # the flusher takes every open batch: waking it once per batch is enough
             self._wake.set()
         return PendingReply(self, batch, index)
 
     def flush(self, batch: _Batch) -> None:
         """Send `batch` now if it is still open (someone waits on it)."""
+        if batch.sent.is_set():  # already sent: so for every wait on a batch but the first
+            return
         with self._lock:
-            claimed = next((key for key, open_batch in self._open.items() if open_batch is batch), None)
-            if claimed is not None:
-                del self._open[claimed]
-        if claimed is not None:
+            claimed = self._open.get(batch.key) is batch
+            if claimed:
+                del self._open[batch.key]
+        if claimed:
             batch.send()
 
     def _flush_forever(self) -> None:

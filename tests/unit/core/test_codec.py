@@ -107,6 +107,44 @@ def test_procedures_inside_procedures_count_toward_the_limit() -> None:
         encode_procedure(chain)
 
 
+class Flat(BaseModel):
+    """A state whose declared types cannot nest too deep: encoding walks none of it."""
+
+    count: int = 0
+    items: list[int] = []
+
+
+@dataclasses.dataclass
+class FlatRecord:
+    items: list[int] = dataclasses.field(default_factory=list)
+
+
+@pytest.mark.parametrize("state", [Flat(), FlatRecord()], ids=["model", "dataclass"])
+def test_deep_data_a_handler_put_in_a_flat_state_is_still_an_input_error_naming_the_field(state: Any) -> None:
+    assert decode_state(encode_state(state)) == state
+    state.items = [1, nested(10_000)]  # no validation on assignment: not what the field declares
+    with pytest.raises(InputError, match=rf"^Invalid state {type(state).__name__}: field 'items': nested more than") as info:
+        encode_state(state)
+    assert info.value.fields == ("items",)
+
+
+@pytest.mark.parametrize("kind", [Flat, FlatRecord], ids=["model", "dataclass"])
+def test_deep_data_in_a_flat_states_checkpoint_is_an_input_error_naming_the_field(kind: type) -> None:
+    data = encode_state(kind())
+    data["data"]["items"] = [nested(10_000)]
+    with pytest.raises(InputError, match=rf"^Invalid state {kind.__name__}: field 'items': nested more than") as info:
+        decode_state(data)
+    assert info.value.fields == ("items",)
+
+
+def test_a_flat_model_attribute_holding_deep_data_is_an_input_error_naming_the_attribute() -> None:
+    model = Flat()
+    model.items = nested(MAX_DEPTH)
+    with pytest.raises(InputError, match=r"^Invalid procedure Writing: field 'model'"):
+        encode_procedure(writing(model=model))
+    assert vars(decode_procedure(encode_procedure(writing(model=Flat(items=[1])))))["model"] == Flat(items=[1])
+
+
 def test_a_deeply_nested_model_inside_a_value_is_an_input_error() -> None:
     data = encode_value({"notes": Notes()})
     data["notes"]["data"]["tree"] = nested(10_000, "dict")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from sopy_actors import Event
-from sopy_actors.core.events import MAX_DEPTH, event_from_wire, event_to_wire
+from sopy_actors.core.events import MAX_DEPTH, bounded_fields, event_from_wire, event_to_wire
 from sopy_actors.errors import InputError
 
 
@@ -192,6 +194,53 @@ def test_models_count_as_levels_of_nesting() -> None:
         copies = [copies]
     with pytest.raises(InputError, match="field 'payload'"):
         Noted(payload=copies)
+
+
+class Tree(BaseModel):
+    children: list[Tree] = []
+
+
+class Planted(Event[dict[str, list[Copy]]]):
+    tree: Tree | None = None
+    labels: list[Any] | None = None
+
+
+def test_fields_whose_types_cannot_nest_too_deep_are_known_per_class() -> None:
+    assert bounded_fields(Moved) == {"payload", "description", "sender", "target", "toolUseId", "id"}
+    assert bounded_fields(Planted) == bounded_fields(Moved)  # a recursive model and list[Any] are walked
+    assert "payload" not in bounded_fields(Noted)
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_deep_data_for_a_flat_payload_is_an_input_error_naming_the_field(kind: str) -> None:
+    with pytest.raises(InputError) as info:
+        Moved(payload=nested(10_000, kind))
+    assert info.value.fields[0].startswith("payload")
+    wire = {"type": event_to_wire(Moved(Copy(source="a", dest="b")))["type"], "data": {"payload": nested(10_000, kind)}}
+    with pytest.raises(InputError) as info:
+        event_from_wire(wire)
+    assert info.value.fields[0].startswith("payload")
+
+
+def test_a_recursive_model_field_is_still_held_to_the_nesting_limit() -> None:
+    tree = Tree()
+    for _ in range(MAX_DEPTH):
+        tree = Tree(children=[tree])
+    with pytest.raises(InputError, match=r"^Invalid Planted: field 'tree': nested more than") as info:
+        Planted(payload={}, tree=tree)
+    assert info.value.fields == ("tree",)
+
+
+def _next_id(_: object) -> str:
+    return Counted(1).id
+
+
+def test_event_ids_are_unique_hex_strings_and_a_forked_process_draws_its_own() -> None:
+    ids = [Counted(1).id for _ in range(1000)]
+    assert len(set(ids)) == 1000 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        (child,) = pool.map(_next_id, [None])
+    assert child[:20] != ids[0][:20] and child not in ids
 
 
 class Transfer(Event[tuple[str, str]]):

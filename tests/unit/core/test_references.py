@@ -134,6 +134,31 @@ def test_an_object_that_its_reference_does_not_name_is_refused() -> None:
         reference_of(impostor)
 
 
+def test_a_reference_follows_what_its_name_binds_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Special
+    assert resolve_reference(reference_of(original)) is original  # known, and cached
+
+    class Replacement:
+        pass
+
+    monkeypatch.setattr(sys.modules[__name__], "Special", Replacement)
+    assert resolve_reference(f"{__name__}:Special") is Replacement
+    with pytest.raises(InputError, match=rf"class Special is not what {__name__}:Special names"):
+        reference_of(original)
+
+
+def test_a_module_imported_anew_under_the_same_name_gives_its_new_classes(elsewhere: Path) -> None:
+    name = plant(elsewhere, unique("flow"))
+    trust_modules(name)
+    first = resolve_reference(f"{name}:Thing")
+    del sys.modules[name]
+    second = resolve_reference(f"{name}:Thing")
+    assert second is not first and second is sys.modules[name].Thing
+    assert reference_of(second) == f"{name}:Thing"
+    with pytest.raises(InputError, match="is not what"):
+        reference_of(first)
+
+
 def test_a_class_of_an_unshipped_main_is_refused_with_how_to_ship_it() -> None:
     cls = type("Drafting", (), {"__module__": "__main__"})
     with pytest.raises(InputError, match=r"class Drafting is defined in __main__.*call sopy_actors.init\(\)"):

@@ -60,6 +60,30 @@ def test_strict_rejection_returns_the_original_state_and_the_updated_procedure()
     assert transition.prompt == "-1 is negative; send a positive number."
 
 
+def test_owned_inputs_are_changed_in_place_without_copies() -> None:
+    procedure, state = Adding(), S()
+    transition = run_handler(procedure, state, Add(payload=1), owned=True)
+    assert transition.outcome is Outcome.STAYED
+    assert transition.procedure is procedure and transition.state is state
+    assert state.items == [1] and procedure.calls == 1
+
+
+def test_owned_inputs_keep_the_rejecting_handlers_state_changes_as_sopy_does() -> None:
+    state = S(items=[7])
+    transition = run_handler(Adding(), state, Add(payload=-1), owned=True)
+    assert transition.outcome is Outcome.REJECTED and transition.state.items == [7, -1]
+
+
+def test_owned_inputs_under_strict_rejection_still_return_the_state_untouched() -> None:
+    state = S(items=[7])
+    transition = run_handler(Adding(), state, Add(payload=-1), semantics=STRICT, owned=True)
+    assert transition.outcome is Outcome.REJECTED
+    assert transition.state is state and state.items == [7]
+    assert transition.procedure.calls == 1
+    accepted = run_handler(Adding(), state, Add(payload=2), semantics=STRICT, owned=True)
+    assert accepted.state.items == [7, 2] and state.items == [7]
+
+
 def test_end_finishes_with_its_prompt() -> None:
     transition = run_handler(Adding(), S(), Add(payload=0))
     assert transition.outcome is Outcome.ENDED and isinstance(transition.procedure, End)

@@ -42,3 +42,15 @@ def test_a_straggler_past_its_handler_timeout_fails_with_timed_out() -> None:
     assert isinstance(error, TimedOut) and "handler_timeout of 0.5 s" in str(error)
     unknown = error_from_wire(runs.collect("no-such-token")["error"])
     assert isinstance(unknown, TimedOut)
+
+
+def test_blocking_calls_of_one_batch_run_side_by_side_up_to_the_worker_count() -> None:
+    together = threading.Barrier(6, timeout=10)  # passes only once all six calls run at once
+
+    def run(call: HandlerCall) -> HandlerResult:
+        together.wait()
+        return {"outcome": "stayed", "handler": call.sop_id}
+
+    runs = HandlerRuns(6, run, stall_seconds=5)
+    results = runs.run_batch([_call(f"c{i}") for i in range(6)])
+    assert [r.get("handler") for r in results] == [f"c{i}" for i in range(6)]
