@@ -287,8 +287,9 @@ class SharedSync:
 def join_shared_space(handle: Any, *, timeout: float | None = None) -> None:
     """Make an SOP receive its shared space's values now (driver side, blocking).
 
-    An SOP joins its space when its host first commits one of its events; one that should see
-    the space's values before anything else happens to it is sent an empty `SharedStateChanged`.
+    An SOP joins its space when it starts, in the background; this sends it an empty
+    `SharedStateChanged` and returns once that is committed, for a caller that needs the SOP
+    joined before anything else happens to it.
 
     Raises:
         InputError: the SOP's state is not a distributed state with a `sop_space`.
