@@ -67,6 +67,7 @@ from sopy_actors.agents.sessions import (
 from sopy_actors.agents.spec import AgentSpec, BoundTool, load_tool
 from sopy_actors.agents.tools import events_of
 from sopy_actors.errors import AgentError, as_sopy_error, error_to_wire
+from sopy_actors.runtime import heap
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 
@@ -118,6 +119,7 @@ class AgentActor:
         resumed = self._pending.load() if self._pending is not None else []
         for pending in resumed:  # oldest first: each conversation's queue keeps its order
             self._start(pending)
+        heap.settle()
         logger.info(
             "agent=<%s>, model=<%s>, pid=<%d>, resumed=<%d> | agent actor ready",
             name, self._spec.model.describe(), os.getpid(), len(resumed),

@@ -36,6 +36,7 @@ from sopy_actors.errors import (
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
+from sopy_actors.runtime import heap
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.commits import Commit, CommitRows
 from sopy_actors.runtime.instances import (
@@ -141,6 +142,8 @@ class SOPHostActor:
         self._spawn(self._parents.resend_pending(name))
         self._spawn(self._load_waiting())
         self._spawn(self._passivate_forever())
+        self._spawn(heap.keep_settled())
+        heap.settle()
         logger.info("host=<%s> | started", name)
 
     async def _load_waiting(self) -> None:

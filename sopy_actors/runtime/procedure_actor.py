@@ -28,6 +28,7 @@ from sopy_actors.core.references import resolve_reference
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
+from sopy_actors.runtime import heap
 from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.engine import install_worker_engine
 from sopy_actors.runtime.handler_runs import HandlerRuns
@@ -116,6 +117,7 @@ class ProcedureActor:
         self._metrics = MetricsReporter(namespace, kind="procedure")
         use_blob_store(StoreBlobs(namespace, self._metrics))  # lazy sections, counted
         self._runs = HandlerRuns(max_concurrency, run_call)
+        heap.settle()
 
     def handle_batch(self, calls_json: str) -> str:
         """Run the handlers of several SOPs' events; results in call order.

@@ -15,6 +15,7 @@ from typing import Any
 import ray
 
 from sopy_actors.errors import InputError, SopyError, StateError, VersionConflict, error_to_wire
+from sopy_actors.runtime import heap
 from sopy_actors.runtime.commits import CommitRows, WriteResult
 from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
 from sopy_actors.runtime.store import POSTGRES_SCHEMES, Store, open_store, redact_location
@@ -80,6 +81,7 @@ class StoreActor:
         self._restarted = actor_restarted()  # a restarted Store must find its SQLite file
         with contextlib.suppress(SopyError):  # logged; `opened()` and every call try again
             self._open()
+        heap.settle()
 
     def _open(self) -> Store:
         """The backend, opened now if it is not (on the I/O thread, or in __init__).
