@@ -40,6 +40,7 @@ __all__ = [
     "event_text",
     "event_to_wire",
     "event_type_name",
+    "event_type_named",
     "input_error",
     "nesting_bound",
     "nesting_error",
@@ -349,6 +350,25 @@ def _serialisable(event: Event[Any], field: str) -> bool:
     return True
 
 
+def event_type_named(name: Any) -> type[Event[Any]]:
+    """The event class of a wire name (`event_to_wire`'s "type"), loaded as `event_from_wire` loads it.
+
+    Raises:
+        InputError: the type is unknown here, or its module may not be imported.
+    """
+    try:
+        event_type = _registered(name) if isinstance(name, str) else None
+    except InputError as error:
+        raise InputError(f"Unknown event type {name!r}: {error}", fields=("type",)) from None
+    if event_type is None:
+        raise InputError(
+            f"Unknown event type {name!r}: no Event subclass of that name is imported in this "
+            "process (is the module that defines it on the cluster's runtime_env?)",
+            fields=("type",),
+        )
+    return event_type
+
+
 def event_from_wire(message: Any) -> Event[Any]:
     """Validate plain data from `event_to_wire` back into its event class.
 
@@ -362,16 +382,7 @@ def event_from_wire(message: Any) -> Event[Any]:
     if not isinstance(message, dict) or set(message) != {"type", "data"}:
         raise InputError("Invalid event message: expected a dict with keys 'type' and 'data'")
     name, data = message["type"], message["data"]
-    try:
-        event_type = _registered(name) if isinstance(name, str) else None
-    except InputError as error:
-        raise InputError(f"Unknown event type {name!r}: {error}", fields=("type",)) from None
-    if event_type is None:
-        raise InputError(
-            f"Unknown event type {name!r}: no Event subclass of that name is imported in this "
-            "process (is the module that defines it on the cluster's runtime_env?)",
-            fields=("type",),
-        )
+    event_type = event_type_named(name)
     try:
         return event_type.model_validate(data)
     except ValidationError as error:

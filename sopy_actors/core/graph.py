@@ -53,7 +53,7 @@ from sopy_actors.core.prompt import PromptStyle, write_sop_prompt
 from sopy_actors.core.references import resolve_reference
 from sopy_actors.errors import InputError
 
-__all__ = ["Edge", "Node", "ProcedureGraph", "Validation", "make_prompt_from_procedure"]
+__all__ = ["Edge", "Node", "ProcedureGraph", "Validation", "make_prompt_from_procedure", "may_refuse"]
 
 _MISSING = object()
 _END_NAME = "End"
@@ -310,6 +310,19 @@ def _fallbacks_of(procedure: ProcedureClass, warnings: list[str]) -> list[Proced
     return found
 
 
+def may_refuse(procedure: ProcedureClass, event: type[Event[Any]]) -> bool:
+    """Whether procedure class `procedure` may refuse an event of type `event`, read from its
+    handler's code: False only when the class ignores the event, or its handler returns nothing
+    but procedures, `self` and `End(...)` on every path and has no `raise` or `assert` of its
+    own. An exception raised deeper, in code the handler calls, is not foreseen."""
+    if issubclass(procedure, End):
+        return True
+    name = procedure.sop_handler_for(event)
+    if name is None:
+        return not (event.sop_optional or issubclass(event, tuple(procedure.ignore)))
+    return _HandlerReader(procedure, name).read().refuses
+
+
 def make_prompt_from_procedure(
     entry: Procedure[Any], objective: str = "", *, style: PromptStyle = "default"
 ) -> str:
@@ -349,6 +362,7 @@ class _Reading:
     sites: list[_Site] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dynamic: bool = False
+    refuses: bool = False  # a str return, a raise or assert of its own, or a path with no return
 
 
 class _Builder:
@@ -477,6 +491,8 @@ class _HandlerReader:
                 self._state_name = parameters[1].arg
                 self._state_model = self._model_of(parameters[1].annotation)
             self._statements(definition.body, ())
+            if not _always_returns(definition.body):
+                self._reading.refuses = True  # falling off the end returns None: an error
         return self._reading
 
     @property
@@ -494,6 +510,8 @@ class _HandlerReader:
             elif isinstance(statement, ast.If):
                 self._statements(statement.body, (*guard, (statement.test, False)))
                 self._statements(statement.orelse, (*guard, (statement.test, True)))
+            elif isinstance(statement, ast.Raise | ast.Assert):
+                self._reading.refuses = True
             elif not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 # Nested definitions are skipped: their returns are not the handler's.
                 for block in _nested_blocks(statement):
@@ -503,6 +521,7 @@ class _HandlerReader:
         if isinstance(value, ast.JoinedStr) or (
             isinstance(value, ast.Constant) and isinstance(value.value, str)
         ):
+            self._reading.refuses = True
             return  # a recovery prompt: the event is rejected, no transition
         if isinstance(value, ast.IfExp):
             self._return(value.body, (*guard, (value.test, False)), line)
@@ -515,7 +534,7 @@ class _HandlerReader:
             prompt = self._prompt_argument(value, target, line)
             self._reading.sites.append(_Site(target, prompt, *self._conditions(guard)))
         else:
-            self._reading.dynamic = True
+            self._reading.dynamic = self._reading.refuses = True
             source = "None" if value is None else ast.unparse(value)
             self._reading.warnings.append(
                 f"{self._where(line)}: handler {self._label} returns {source}, which cannot be "
@@ -685,6 +704,17 @@ def _parse_definition(source: str) -> ast.stmt:
         wrapper = cast(ast.If, ast.parse(f"if True:\n{source}").body[0])
         ast.increment_lineno(wrapper, -1)
         return wrapper.body[0]
+
+
+def _always_returns(statements: list[ast.stmt]) -> bool:
+    """Whether every path through `statements` ends in a `return` (read simply: the last
+    statement returns, or is an `if`/`else` whose branches both always return)."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, ast.Return):
+        return True
+    return isinstance(last, ast.If) and _always_returns(last.body) and _always_returns(last.orelse)
 
 
 def _nested_blocks(statement: ast.stmt) -> list[list[ast.stmt]]:

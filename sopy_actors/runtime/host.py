@@ -9,11 +9,12 @@ lazily from the Store, and tells parents what its crash left untold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 
 import ray
@@ -36,9 +37,9 @@ from sopy_actors.errors import (
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
-from sopy_actors.runtime import heap
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.commits import Commit, CommitRows
+from sopy_actors.runtime.heap import keep_settled, settle
 from sopy_actors.runtime.instances import (
     MAX_LIVE_KEY,
     PASSIVATE_AFTER_KEY,
@@ -49,6 +50,7 @@ from sopy_actors.runtime.instances import (
     event_id_of,
     receipt_reply,
 )
+from sopy_actors.runtime.local_commits import LocalCommits, StoreFileReplaced
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.ordering import advance_senders
@@ -130,21 +132,54 @@ class SOPHostActor:
         self._procedures = ProcedureCalls(namespace, self._metrics)
         self._store = _store_actor(namespace)
         self._instances = Instances(name, self._store)
-        self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._store.commit_batch.remote)
-        self._creates: Coalescer[SOPRecord, bool] = Coalescer(self._store.create_many.remote)
+        self._local: LocalCommits | None = None  # set once the Store's SQLite file opens here
+        self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._send_commits)
+        self._creates: Coalescer[SOPRecord, bool] = Coalescer(self._send_creates)
         self._background: set[asyncio.Task[Any]] = set()
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
         self._timers = HostTimers(name, self._store, self._fire_timer)
         self._shared = SharedSync(namespace, name, self._store, self._spawn)
+        self._spawn(self._open_local_commits())
         self._spawn(self._timers.run())
         # Ray runs an async actor's __init__ on its event loop: a restarted host tells the
         # parents its crash left untold.
         self._spawn(self._parents.resend_pending(name))
         self._spawn(self._load_waiting())
         self._spawn(self._passivate_forever())
-        self._spawn(heap.keep_settled())
-        heap.settle()
+        self._spawn(keep_settled())
+        settle()
         logger.info("host=<%s> | started", name)
+
+    async def _open_local_commits(self) -> None:
+        """Write commits to the Store's SQLite file directly when it is on this node."""
+        try:
+            self._local = await LocalCommits.open(self._store, self._metrics, self._name)
+        except Exception:  # e.g. the Store actor is unreachable now: its path works, one hop longer
+            logger.warning("host=<%s> | commits go through the Store actor", self._name, exc_info=True)
+
+    async def _send_commits(self, commits: list[CommitRows]) -> list[str | None]:
+        if self._local is not None:
+            with self._unless_replaced():
+                return await self._local.commit(commits)
+        written: list[str | None] = await self._store.commit_batch.remote(commits)
+        return written
+
+    async def _send_creates(self, records: list[SOPRecord]) -> list[bool]:
+        if self._local is not None:
+            with self._unless_replaced():
+                return await self._local.create_many(records)
+        created: list[bool] = await self._store.create_many.remote(records)
+        return created
+
+    @contextlib.contextmanager
+    def _unless_replaced(self) -> Iterator[None]:
+        """The Store's file was removed or replaced: nothing was written; from now on commits go
+        through the Store actor, which says what is wrong (see `StoreActor._open`)."""
+        try:
+            yield
+        except StoreFileReplaced as error:
+            logger.error("host=<%s> | %s; commits go through the Store actor", self._name, error)
+            self._local = None
 
     async def _load_waiting(self) -> None:
         """Load this host's SOPs that wait for a person, so that they show in its statistics
@@ -155,11 +190,13 @@ class SOPHostActor:
 
     async def _passivate_forever(self) -> None:
         """Drop idle SOPs from memory, on the deployment's settings (Store config), forever."""
-        defaults = Passivation()
-        self._instances.settings = Passivation(
-            idle_after=float(await self._store.config.remote(PASSIVATE_AFTER_KEY, str(defaults.idle_after))),
-            max_live=int(await self._store.config.remote(MAX_LIVE_KEY, str(defaults.max_live))),
+        initial = self._instances.settings
+        configured = Passivation(
+            idle_after=float(await self._store.config.remote(PASSIVATE_AFTER_KEY, str(initial.idle_after))),
+            max_live=int(await self._store.config.remote(MAX_LIVE_KEY, str(initial.max_live))),
         )
+        if self._instances.settings is initial:  # an override (`passivation`) meanwhile wins
+            self._instances.settings = configured
         while True:
             await asyncio.sleep(self._instances.settings.interval())
             dropped = self._instances.passivate()
@@ -217,14 +254,28 @@ class SOPHostActor:
         return "error" not in reply or not error_from_wire(reply["error"]).retryable
 
     async def send(
-        self, sop_id: str, event: dict[str, Any], sender: str | None = None, seq: int | None = None, floor: int | None = None
+        self,
+        sop_id: str,
+        event: dict[str, Any],
+        sender: str | None = None,
+        seq: int | None = None,
+        floor: int | None = None,
+        probe: str | None = None,
     ) -> Reply:
         """Queue an event and return its reply once committed.
 
         Events from one sender (with increasing `seq` from 0) are applied in the order sent,
-        whatever order Ray delivers them in.
+        whatever order Ray delivers them in. With `probe` (an event's wire type), the reply
+        of an accepted event says (`settles`) whether the SOP's procedure now never refuses
+        an event of that type (`core.graph.may_refuse`).
         """
-        return await (await self._queue(SendItem(sop_id, event, sender, seq, floor)))
+        reply = await (await self._queue(SendItem(sop_id, event, sender, seq, floor)))
+        if probe is None or "error" in reply or reply.get("outcome") == Outcome.REJECTED.value:
+            return reply
+        instance = self._instances.find(sop_id)
+        record = None if instance is None else instance.record
+        settles = record is not None and record.phase == "running" and not await self._procedures.may_refuse(record, probe)
+        return cast(Reply, {**reply, "settles": settles})
 
     async def send_batch(self, items_json: str) -> str:
         """`send` for many events (of any of this host's SOPs) in one call.
@@ -434,12 +485,15 @@ class SOPHostActor:
 
     async def statistics(self) -> dict[str, Any]:
         """Counts for monitoring: live instances, busy ones, queued events; by SOP name and phase;
-        bytes of handler calls sent to and received from procedure actors since the host started."""
+        bytes of handler calls sent to and received from procedure actors since the host started;
+        where its commits go (`commits`: "direct" to the SQLite file on its node, or "store",
+        through the Store actor)."""
         counts = self._instances.counts()
         traffic = self._procedures.traffic
         return {
             **counts,
             "handler_bytes": {"sent": traffic.sent, "received": traffic.received},
+            "commits": "direct" if self._local is not None else "store",
             "host": self._name,
             "pid": os.getpid(),
             "node": ray.get_runtime_context().get_node_id(),

@@ -84,7 +84,8 @@ class HandlerResult(TypedDict, total=False):
 
 
 class Reply(TypedDict, total=False):
-    """A host's answer to one event: a receipt's fields, or `error`."""
+    """A host's answer to one event: a receipt's fields, or `error`; `settles` answers a
+    `probe` (see `SOPHostActor.send`)."""
 
     outcome: str
     procedure: str
@@ -92,6 +93,7 @@ class Reply(TypedDict, total=False):
     prompt: str | None
     instruction: str | None
     error: ErrorWire
+    settles: bool
 
 
 class Answer(TypedDict, total=False):

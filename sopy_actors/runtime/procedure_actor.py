@@ -21,17 +21,18 @@ from sopy_actors.core.codec import (
     encode_state,
 )
 from sopy_actors.core.context import handling
-from sopy_actors.core.events import event_from_wire
+from sopy_actors.core.events import event_from_wire, event_type_named
+from sopy_actors.core.graph import may_refuse
 from sopy_actors.core.options import ProcedureOptions, Semantics
 from sopy_actors.core.procedure import Procedure
 from sopy_actors.core.references import resolve_reference
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
-from sopy_actors.runtime import heap
 from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.engine import install_worker_engine
 from sopy_actors.runtime.handler_runs import HandlerRuns
+from sopy_actors.runtime.heap import settle
 from sopy_actors.runtime.messages import ErrorWire, HandlerCall, HandlerResult
 from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MetricsReporter
@@ -117,7 +118,7 @@ class ProcedureActor:
         self._metrics = MetricsReporter(namespace, kind="procedure")
         use_blob_store(StoreBlobs(namespace, self._metrics))  # lazy sections, counted
         self._runs = HandlerRuns(max_concurrency, run_call)
-        heap.settle()
+        settle()
 
     def handle_batch(self, calls_json: str) -> str:
         """Run the handlers of several SOPs' events; results in call order.
@@ -152,6 +153,15 @@ class ProcedureActor:
         try:
             policy = getattr(resolve_reference(reference, Procedure), "sop_recovery", None)
             return {"value": None if policy is None else policy.model_dump(mode="json")}
+        except Exception as error:
+            return {"error": error_to_wire(error)}
+
+    def may_refuse(self, reference: str, event_type: str) -> dict[str, Any]:
+        """`{"value": bool}`: whether procedure class `reference` may refuse an event of wire
+        type `event_type`, read from its handler's code (`core.graph.may_refuse`); errors come
+        back as `{"error": wire}`."""
+        try:
+            return {"value": may_refuse(resolve_reference(reference, Procedure), event_type_named(event_type))}
         except Exception as error:
             return {"error": error_to_wire(error)}
 

@@ -66,6 +66,7 @@ class ProcedureCalls:
         self._options: dict[str, ProcedureOptions] = {}
         self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
         self._policies: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._refusing: dict[tuple[str, str, str], bool] = {}  # (code key, procedure type, event type)
         self._round_robin = 0
         # Derived from static data once, not per event: the job's code and its key by the
         # runtime_env object (kept alive here, so its id stays its own), actor names by class.
@@ -150,6 +151,22 @@ class ProcedureCalls:
             except ray.exceptions.RayActorError as error:
                 raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
         return self._policies[key]
+
+    async def may_refuse(self, record: SOPRecord, event_type: str) -> bool:
+        """Whether the SOP's current procedure class may refuse an event of wire type
+        `event_type` (see `core.graph.may_refuse`); asked of a procedure actor once per class,
+        event type and code. True when that cannot be told (the actor fails, the type is unknown)."""
+        key = (self._code_of(record.runtime_env)[1], str(record.procedure["type"]), event_type)
+        if key not in self._refusing:
+            actor, _ = self._actor_for(record)
+            try:
+                answer = await actor.may_refuse.remote(record.procedure["type"], event_type)
+            except ray.exceptions.RayActorError:
+                return True
+            if "error" in answer:
+                return True
+            self._refusing[key] = bool(answer["value"])
+        return self._refusing[key]
 
     async def retryable(self, record: SOPRecord, predicate: str, error: dict[str, Any]) -> bool:
         """What a `Retry.retry_on` predicate (`module:qualname`) says of `error` (wire form), run

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sopy_actors.errors import InputError, StateError
 from sopy_actors.runtime.commits import CommitRows, WriteResult, plan_writes, record_row, timer_row
@@ -210,17 +210,29 @@ def refuse_newer_schema(location: str, found: int, supported: int) -> None:
         )
 
 
+BUSY_SECONDS = 30.0  # how long a SQLite writer waits for another process's transaction
+
 class SQLiteStore:
     """The embedded store: one SQLite file in WAL mode.
 
+    Several processes of one machine may open the same file (the Store actor, and the hosts
+    on its node writing their commits): every write is a `BEGIN IMMEDIATE` transaction, and a
+    writer waits up to `BUSY_SECONDS` for another's to end.
+
     Args:
         path: the database file; its directory is created if missing.
+        existing: open the file only if it exists (sqlite3.OperationalError if not), never
+            create an empty store in its place.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, existing: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if existing:
+            uri = f"file:{quote(str(self.path.resolve()))}?mode=rw"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:

@@ -5,30 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import ray
 
-from sopy_actors.errors import InputError, SopyError, StateError, VersionConflict, error_to_wire
-from sopy_actors.runtime import heap
+from sopy_actors.errors import InputError, SopyError, StateError, error_to_wire
 from sopy_actors.runtime.commits import CommitRows, WriteResult
+from sopy_actors.runtime.group_commit import GroupCommit, commit_seconds
+from sopy_actors.runtime.heap import settle
 from sopy_actors.runtime.records import LogEntry, SOPRecord, SOPSummary, StoredSOP, Timer
-from sopy_actors.runtime.store import POSTGRES_SCHEMES, Store, open_store, redact_location
+from sopy_actors.runtime.store import POSTGRES_SCHEMES, SQLiteStore, Store, open_store, redact_location
 from sopy_actors.runtime.versions import VersionInfo
-from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter, actor_restarted
 
 __all__ = ["StoreActor", "open_backend"]
 
 logger = logging.getLogger(__name__)
-
-_MAX_BATCHES = 64  # commit_batch calls written in one transaction
-
 
 def open_backend(location: str) -> Store:
     """The Store backend for `location`, by its scheme: a SQLite file path (or `sqlite:///path`),
@@ -59,7 +54,8 @@ class StoreActor:
     """Async actor owning the Store backend (`open_backend`); every method runs on its event loop.
 
     Commits arriving while a batch is being written wait and go together in the next
-    transaction, so a thousand concurrent SOPs cost a few transactions, not a thousand.
+    transaction (`GroupCommit`). Hosts on this actor's node write their commits to a SQLite
+    backend directly (`local_file`, `runtime/local_commits.py`).
     Hosts send commits already rendered as rows (`Commit.rows()`), so no model crosses.
 
     A backend that cannot be opened (a database down) does not kill the actor: `opened()`
@@ -74,14 +70,12 @@ class StoreActor:
         self._shown = redact_location(location)  # the only form that is logged or returned
         self._store: Store | None = None
         self._ever_opened = False
-        self._pending: list[tuple[list[CommitRows], asyncio.Future[list[str | None]]]] = []
-        self._wakeup: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._metrics = MetricsReporter(ray.get_runtime_context().namespace, kind="store")
+        self._commits = GroupCommit(self._write, commit_seconds(self._metrics))
         self._restarted = actor_restarted()  # a restarted Store must find its SQLite file
         with contextlib.suppress(SopyError):  # logged; `opened()` and every call try again
             self._open()
-        heap.settle()
+        settle()
 
     def _open(self) -> Store:
         """The backend, opened now if it is not (on the I/O thread, or in __init__).
@@ -138,54 +132,11 @@ class StoreActor:
             of a `VersionConflict` (the commit's version does not follow the stored one;
             nothing of it was written).
         """
-        future: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
-        self._pending.append((commits, future))
-        self._ensure_writer()
-        assert self._wakeup is not None
-        self._wakeup.set()
-        return await future
+        return await self._commits.commit(commits)
 
-    def _ensure_writer(self) -> None:
-        if self._writer is None or self._writer.done():
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
-
-    async def _write_forever(self) -> None:
-        assert self._wakeup is not None
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
-                started = time.perf_counter()
-                try:
-                    written: list[WriteResult] = await self._run(
-                        "write", [rows for commits, _ in batch for rows in commits]
-                    )
-                    results = [self._reported(result) for result in written]
-                    self._metrics.observe(names.STORE_COMMIT_DURATION, (), time.perf_counter() - started)
-                except Exception as error:
-                    logger.exception("commits=<%d> | store write failed", len(batch))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                start = 0
-                for commits, future in batch:
-                    if not future.done():
-                        future.set_result(results[start : start + len(commits)])
-                    start += len(commits)
-
-    @staticmethod
-    def _reported(result: WriteResult) -> str | None:
-        """One commit's result as hosts read it: a conflict becomes its error's wire form."""
-        if not isinstance(result, VersionConflict):
-            return result
-        logger.warning(
-            "sop=<%s>, stored=<%d>, attempted=<%d> | version conflict: commit refused",
-            result.sop_id, result.stored, result.attempted,
-        )
-        return json.dumps({"error": error_to_wire(result)})
+    async def _write(self, commits: list[CommitRows]) -> list[WriteResult]:
+        written: list[WriteResult] = await self._run("write", commits)
+        return written
 
     async def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
         """The SOP's checkpoint and recent log entries, or None."""
@@ -263,6 +214,14 @@ class StoreActor:
         """The head node's directory for local files (the Monitor's, agents' sessions): the
         SQLite file's directory, or the store directory given with a database URL."""
         return self._local_dir
+
+    async def local_file(self) -> dict[str, str] | None:
+        """The SQLite file and the Ray node it is on (`{"path", "node"}`), for hosts on that node
+        to write their commits to it directly; None with a database server, or while the
+        backend is not open."""
+        if not isinstance(self._store, SQLiteStore):
+            return None
+        return {"path": self._store.location, "node": ray.get_runtime_context().get_node_id()}
 
     async def path(self) -> str:
         """Where this store writes (its database file, or its URL without the password)."""
