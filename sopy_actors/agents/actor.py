@@ -67,7 +67,7 @@ from sopy_actors.agents.sessions import (
 from sopy_actors.agents.spec import AgentSpec, BoundTool, load_tool
 from sopy_actors.agents.tools import events_of
 from sopy_actors.errors import AgentError, as_sopy_error, error_to_wire
-from sopy_actors.runtime import heap
+from sopy_actors.runtime.heap import settle
 from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 
@@ -119,7 +119,7 @@ class AgentActor:
         resumed = self._pending.load() if self._pending is not None else []
         for pending in resumed:  # oldest first: each conversation's queue keeps its order
             self._start(pending)
-        heap.settle()
+        settle()
         logger.info(
             "agent=<%s>, model=<%s>, pid=<%d>, resumed=<%d> | agent actor ready",
             name, self._spec.model.describe(), os.getpid(), len(resumed),
@@ -286,7 +286,9 @@ class AgentActor:
                 prompt = None  # the conversation ends with the prompt or with tool results: go on
         self._running[request.call_id] = agent
         try:
-            return await agent.invoke_async(prompt, invocation_state={CONTEXT_KEY: call})
+            result = await agent.invoke_async(prompt, invocation_state={CONTEXT_KEY: call})
+            await self._guard.confirm(call)  # the SOP has every result event when the call answers
+            return result
         finally:
             del self._running[request.call_id]
 

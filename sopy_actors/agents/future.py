@@ -9,6 +9,8 @@ restarted since about a call it does not know starts that call again (same call 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -19,7 +21,32 @@ from sopy_actors.errors import AgentError, error_from_wire
 from sopy_actors.runtime.handle import SOPHandle
 from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["AgentFuture", "AgentRequest", "reply_to_result"]
+__all__ = ["AgentFuture", "AgentRequest", "agent_actor", "forget_agent_actor", "reply_to_result"]
+
+_actors: dict[tuple[str, str], Any] = {}  # (namespace, actor name) -> its handle, looked up once
+_actors_lock = threading.Lock()
+
+
+def agent_actor(namespace: str, name: str, create: Callable[[], Any] | None = None) -> Any:
+    """The AgentActor `name` (a handle remembered in this process), created by `create` if it
+    is not running; None if it is not and there is no `create`."""
+    with _actors_lock:
+        actor = _actors.get((namespace, name))
+        if actor is None:
+            try:
+                actor = ray.get_actor(name, namespace=namespace)
+            except ValueError:
+                if create is None:
+                    return None
+                actor = create()
+            _actors[(namespace, name)] = actor
+        return actor
+
+
+def forget_agent_actor(namespace: str, name: str) -> None:
+    """Drop the remembered handle (the actor was stopped, or died for good)."""
+    with _actors_lock:
+        _actors.pop((namespace, name), None)
 
 
 class AgentRequest(BaseModel):
@@ -77,20 +104,17 @@ class AgentFuture(BaseModel):
         return self.request.call_id
 
     def _actor(self) -> Any:
-        try:
-            return ray.get_actor(self.actor, namespace=self.namespace)
-        except ValueError as error:
-            raise AgentError(
-                f"agent=<{self.agent}> | agent actor {self.actor} is gone: {error}", agent=self.agent, retryable=True
-            ) from error
+        actor = agent_actor(self.namespace, self.actor)
+        if actor is None:
+            raise AgentError(f"agent=<{self.agent}> | agent actor {self.actor} is gone", agent=self.agent, retryable=True)
+        return actor
 
     def _get(self, ref: Any, timeout: float | None) -> Any:
-        return wait(
-            ref,
-            timeout,
-            what=f"agent=<{self.agent}>, call=<{self.call_id}> | the agent actor",
-            on_death=lambda message: AgentError(message, agent=self.agent, retryable=True),
-        )
+        return wait(ref, timeout, what=f"agent=<{self.agent}>, call=<{self.call_id}> | the agent actor", on_death=self._died)
+
+    def _died(self, message: str) -> AgentError:
+        forget_agent_actor(self.namespace, self.actor)  # a new actor of that name gets a new handle
+        return AgentError(message, agent=self.agent, retryable=True)
 
     def done(self) -> bool:
         """True once the call finished (with a result, an error, or cancelled)."""

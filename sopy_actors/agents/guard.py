@@ -29,7 +29,7 @@ which tool calls were running.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +46,7 @@ from sopy_actors.agents.circuit_board import tool_target
 from sopy_actors.agents.events import ToolFailure
 from sopy_actors.agents.results import ToolCall
 from sopy_actors.agents.tools import ToolEvents, failure_event, result_event, use_event
+from sopy_actors.core.events import Event
 from sopy_actors.errors import AgentError, InputError, SopyError, error_from_wire, error_to_wire, is_retryable
 from sopy_actors.runtime.messages import Receipt
 
@@ -78,6 +79,10 @@ class CallContext:
             is "running" while the tool call is under way).
         on_change: called after each change to `records` (the actor saves them).
         admitted: tool use ids a circuit breaker let through, until the tool returns.
+        settled: tool use ids whose result event the SOP will not refuse (read from the code
+            of the procedure it is in after the use event): it is sent without waiting.
+        unconfirmed: (record, its result event's receipt to come) of those sent so; the
+            call waits for them before it answers (`SOPGuard.confirm`).
     """
 
     owner: Any
@@ -85,6 +90,8 @@ class CallContext:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     on_change: Callable[[], None] = lambda: None
     admitted: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)
+    unconfirmed: list[tuple[dict[str, Any], Awaitable[Receipt]]] = field(default_factory=list)
 
     def tool_calls(self) -> list[ToolCall]:
         """The records as ToolCall models, in order; one still running counts as interrupted."""
@@ -171,7 +178,7 @@ class SOPGuard(HookProvider):
             )
             self._refuse(call, event, record, "error", refusal)
             return False
-        prompt = await self._send(call, message)
+        prompt = await self._send(call, message, probe=(tool_use_id, events.result))
         if prompt is not None:
             self._refuse(call, event, record, "rejected", prompt)
             return False
@@ -228,13 +235,45 @@ class SOPGuard(HookProvider):
                 await self._fail(call, record, "error", retryable=False)
                 _error(event, record["message"])
             else:
-                prompt = await self._send(call, message)
-                if prompt is None:
-                    record.update(status="ok", message=text)
-                else:
-                    record.update(status="rejected", message=prompt)
-                    _error(event, prompt)
+                await self._send_result(call, event, record, message, text)
         call.on_change()
+
+    async def _send_result(
+        self, call: CallContext, event: AfterToolCallEvent, record: dict[str, Any], message: Any, text: str
+    ) -> None:
+        """Send the tool's result event; refused, the model sees the refusal instead of the result.
+        One the SOP will not refuse (`call.settled`) goes without waiting: the model goes on."""
+        if record["tool_use_id"] in call.settled:
+            record.update(status="ok", message=text)
+            call.unconfirmed.append((record, call.owner.send_soon(message)))
+            return
+        prompt = await self._send(call, message)
+        if prompt is None:
+            record.update(status="ok", message=text)
+        else:
+            record.update(status="rejected", message=prompt)
+            _error(event, prompt)
+
+    async def confirm(self, call: CallContext) -> None:
+        """Wait for the result events sent without waiting (`send_soon`); one refused after all
+        (the handler raised, or the SOP moved on meanwhile) changes its record to say so, and is
+        logged: the model was not told."""
+        unconfirmed, call.unconfirmed = call.unconfirmed, []
+        for record, sending in unconfirmed:
+            prompt: str | None
+            try:
+                receipt = await sending
+            except Exception as error:
+                prompt = f"The procedure cannot accept this now ({type(error).__name__}: {error}). Stop and report."
+            else:
+                prompt = refusal_text(receipt, "The result event") if receipt.rejected else None
+            if prompt is not None:
+                logger.warning(
+                    "agent=<%s>, sop=<%s>, tool=<%s> | the result event was refused after the model went on: %s",
+                    self.agent, call.owner.sop_id, record["name"], prompt,
+                )
+                record.update(status="rejected", message=prompt)
+                call.on_change()
 
     async def interrupted(self, call: CallContext, open_uses: list[ToolUse]) -> list[ContentBlock]:
         """Settle the tool calls of a call whose agent process died; the results that close `open_uses`.
@@ -296,10 +335,23 @@ class SOPGuard(HookProvider):
             record["message"] = prompt
         return prompt
 
-    async def _send(self, call: CallContext, message: Any) -> str | None:
-        """Send one event to the owner; the refusal the model sees if it was refused, else None."""
+    async def _send(self, call: CallContext, message: Any, *, probe: tuple[str, type[Event[Any]]] | None = None) -> str | None:
+        """Send one event to the owner; the refusal the model sees if it was refused, else None.
+
+        Args:
+            probe: (tool use id, its result event class): if the owner can tell
+                (`send_probing`) that the SOP will not refuse that result event, the tool use
+                id goes into `call.settled`.
+        """
+        probing = getattr(call.owner, "send_probing", None) if probe is not None else None
         try:
-            receipt = await call.owner.send_async(message)
+            if probing is None:
+                receipt = await call.owner.send_async(message)
+            else:
+                assert probe is not None
+                receipt, settles = await probing(message, probe[1])
+                if settles and not receipt.rejected:
+                    call.settled.add(probe[0])
         except Exception as error:
             logger.warning(
                 "agent=<%s>, sop=<%s>, event=<%s> | the SOP could not take the event: %s",

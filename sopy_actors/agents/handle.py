@@ -25,7 +25,6 @@ is unguarded unless `sop=` names another SOP, and `agent(..., sop=X)` raises `In
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 import ray
 from pydantic import BaseModel, ConfigDict
 
-from sopy_actors.agents.future import AgentFuture, AgentRequest, reply_to_result
+from sopy_actors.agents.future import AgentFuture, AgentRequest, agent_actor, forget_agent_actor, reply_to_result
 from sopy_actors.agents.metrics import AgentStatistics
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.agents.sessions import agents_directory
@@ -43,14 +42,24 @@ from sopy_actors.errors import InputError
 from sopy_actors.recovery.breaker import BreakerSettings
 from sopy_actors.runtime.engine import current_engine
 from sopy_actors.runtime.handle import SOPHandle
-from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options, runtime_env_key
+from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.rayutil import wait
 
 __all__ = ["StrandsAgent"]
 
 _ACTOR_CONCURRENCY = 1000  # waiting callers hold slots; the spec's max_concurrency limits model calls
-_actors: dict[tuple[str, str], Any] = {}
-_actors_lock = threading.Lock()
+_NAMES_CACHED = 10_000  # specs whose actor name is remembered (by object)
+_names: dict[int, tuple[AgentSpec, str]] = {}
+
+
+def _spec_actor_name(spec: AgentSpec) -> str:
+    """`spec.actor_name()`, computed once per spec object (it hashes the spec's JSON)."""
+    cached = _names.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        if len(_names) >= _NAMES_CACHED:
+            _names.clear()
+        cached = _names[id(spec)] = (spec, spec.actor_name())
+    return cached[1]
 
 
 def _owner(sop: SOPHandle | None, *, blocking: bool) -> SOPHandle | None:
@@ -228,8 +237,7 @@ class StrandsAgent(BaseModel):
         """
         namespace = current_engine().config.namespace
         name = self.actor_name()
-        with _actors_lock:
-            _actors.pop((namespace, name), None)
+        forget_agent_actor(namespace, name)
         try:
             actor = ray.get_actor(name, namespace=namespace)
         except ValueError:
@@ -276,7 +284,7 @@ class StrandsAgent(BaseModel):
         The spec and the job's runtime_env (its packages are named by content hash) name the
         actor, so a job shipping changed tool code gets an actor running that code.
         """
-        return self.spec.actor_name() + runtime_env_key(current_engine().job_runtime_env())
+        return _spec_actor_name(self.spec) + current_engine().job_code_key()
 
     def _actor(self) -> Any:
         """The AgentActor of this spec, created on first use (one per spec per cluster).
@@ -289,23 +297,18 @@ class StrandsAgent(BaseModel):
 
         namespace = current_engine().config.namespace
         name = self.actor_name()
-        key = (namespace, name)
-        with _actors_lock:
-            actor = _actors.get(key)
-            if actor is None:
-                try:
-                    actor = ray.get_actor(name, namespace=namespace)
-                except ValueError:
-                    objects = self.spec.tool_objects()
-                    store = ray.get_actor(STORE_ACTOR, namespace=namespace)
-                    directory = agents_directory(str(wait(store.local_directory.remote(), what="the Store"))) / name
-                    options = ray_options(
-                        name=name,
-                        namespace=namespace,
-                        max_concurrency=_ACTOR_CONCURRENCY,
-                        resources=dict(self.spec.resources),
-                        runtime_env=current_engine().job_runtime_env(),  # user tool modules
-                    )
-                    actor = create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory), objects)
-                _actors[key] = actor
-        return actor
+
+        def create() -> Any:
+            objects = self.spec.tool_objects()
+            store = ray.get_actor(STORE_ACTOR, namespace=namespace)
+            directory = agents_directory(str(wait(store.local_directory.remote(), what="the Store"))) / name
+            options = ray_options(
+                name=name,
+                namespace=namespace,
+                max_concurrency=_ACTOR_CONCURRENCY,
+                resources=dict(self.spec.resources),
+                runtime_env=current_engine().job_runtime_env(),  # user tool modules
+            )
+            return create_actor(AgentActor, options, self.spec.model_dump(mode="json"), str(directory), objects)
+
+        return agent_actor(namespace, name, create)

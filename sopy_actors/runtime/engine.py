@@ -7,6 +7,7 @@ hosts are created by `connect()`, a dedicated host by a pool host (`SOPHostActor
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import uuid
@@ -21,7 +22,7 @@ from sopy_actors.core.sop import SOP, set_engine
 from sopy_actors.errors import InputError, RuntimeUnavailable, StateError, UnknownSOP, error_from_wire
 from sopy_actors.runtime.blobs import StoreBlobs
 from sopy_actors.runtime.handle import SOPHandle, check_sop_id
-from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name
+from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name, runtime_env_key
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.records import SOPRecord, SOPSummary
 from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
@@ -45,6 +46,7 @@ class ActorEngine:
     def __init__(self, config: RuntimeConfig, *, job_runtime_env: dict[str, Any] | None = None) -> None:
         self.config = config
         self._job_runtime_env = job_runtime_env
+        self._code: tuple[dict[str, Any] | None, str] | None = None  # job_runtime_env() and its key
 
     def job_runtime_env(self) -> dict[str, Any] | None:
         """The runtime_env of the job whose code runs here (its workflow and tool modules).
@@ -57,9 +59,19 @@ class ActorEngine:
         every SOP, hashed into actor names and given to the actors the engine creates, and
         environment variables are where users put API keys.
         """
-        if self._job_runtime_env is not None:
-            return code_runtime_env(self._job_runtime_env)
-        return code_runtime_env(ray.get_runtime_context().runtime_env)
+        return copy.deepcopy(self._job_code()[0])
+
+    def job_code_key(self) -> str:
+        """`runtime_env_key` of `job_runtime_env()`: the suffix of the actors that run this job's code."""
+        return self._job_code()[1]
+
+    def _job_code(self) -> tuple[dict[str, Any] | None, str]:
+        # A process's runtime_env does not change: read (and hash) it once.
+        if self._code is None:
+            given = self._job_runtime_env
+            code = code_runtime_env(given if given is not None else ray.get_runtime_context().runtime_env)
+            self._code = (code, runtime_env_key(code))
+        return self._code
 
     def start(self, sop: SOP[Any], *, sop_id: str | None, placement: Placement) -> SOPHandle:
         """Create the SOP on its host (its first checkpoint is durable when this returns).

@@ -7,20 +7,22 @@ code such as agent actors.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import ray
 from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.core.codec import decode_state
-from sopy_actors.core.events import Event, event_to_wire
+from sopy_actors.core.events import Event, event_to_wire, event_type_name
 from sopy_actors.core.sop import SOPStatus
 from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP, error_from_wire
-from sopy_actors.runtime.messages import Receipt, Reply, unwrap
+from sopy_actors.runtime.messages import Receipt, Reply, SendItem, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR, host_name
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
@@ -155,13 +157,38 @@ class SOPHandle(BaseModel):
 
     async def send_async(self, event: Event[Any]) -> Receipt:
         """`send` for async code (agent actors, async hosts): awaits instead of blocking."""
+        return _receipt(await self._delivered(*self._numbered(event)))
+
+    async def send_probing(self, event: Event[Any], probe: type[Event[Any]]) -> tuple[Receipt, bool]:
+        """`send_async`, and whether the procedure the SOP is in afterwards never refuses an
+        event of type `probe`, read from its handler's code (`core.graph.may_refuse`; False
+        when that cannot be told). An agent's guard asks it of a tool's use event, for the
+        tool's result event."""
+        reply = await self._delivered(*self._numbered(event), probe=event_type_name(probe))
+        return _receipt(reply), bool(reply.get("settles"))
+
+    def send_soon(self, event: Event[Any]) -> asyncio.Future[Receipt]:
+        """Send `event` in the background (async code); the future's result is its receipt.
+
+        The event is numbered now: it is applied after the events this process sent the SOP
+        before, and before those it sends after, whenever each arrives.
+        """
+
+        async def receipt(delivered: Awaitable[Reply]) -> Receipt:
+            return _receipt(await delivered)
+
+        return asyncio.ensure_future(receipt(self._delivered(*self._numbered(event))))
+
+    def _numbered(self, event: Event[Any]) -> tuple[Any, SendItem]:
         wire, actor = self._wire(event), self._actor()
-        item = Sequencer.shared().item(self.sop_id, wire)
+        return actor, Sequencer.shared().item(self.sop_id, wire)
+
+    async def _delivered(self, actor: Any, item: SendItem, *, probe: str | None = None) -> Reply:
         try:
-            reply: Reply = await actor.send.remote(*item)
+            reply: Reply = await actor.send.remote(*item, probe=probe)
         finally:
             Sequencer.shared().settle([item])
-        return _receipt(reply)
+        return reply
 
     def schedule(
         self, event: Event[Any], *, at: float | None = None, after: float | None = None, timer_id: str | None = None

@@ -407,3 +407,32 @@ def test_an_agent_needing_a_custom_resource_runs_on_a_node_that_offers_it() -> N
             missing("where?", timeout=5)
     finally:
         missing.shutdown()  # the pending actor: nothing will ever place it
+
+
+def test_a_result_event_the_procedure_cannot_refuse_is_confirmed_before_the_call_answers() -> None:
+    agent = StrandsAgent(
+        tools=[a.note], model=ScriptedModel([{"tool": "note", "input": {"text": "{prompt}"}}, "Noted {result}"]), name="noter"
+    )
+    handle = a.noting_sop().start()
+
+    noted = agent("good", sop=handle)
+
+    assert [(c.name, c.status) for c in noted.tool_calls] == [("note", "ok")]
+    assert handle.state().drafts == ["good"]  # committed when the call answered
+    assert _history(handle) == [("NoteRequested", "stayed"), ("Noted", "stayed")]
+
+
+def test_a_result_event_refused_after_the_model_went_on_is_reported_in_the_call_result() -> None:
+    agent = StrandsAgent(
+        tools=[a.note], model=ScriptedModel([{"tool": "note", "input": {"text": "{prompt}"}}, "Noted {result}"]), name="noter-bad"
+    )
+    handle = a.noting_sop().start()
+
+    refused = agent("bad", sop=handle)
+
+    assert refused.text == "Noted bad"  # the model was not told: it did not wait for the SOP
+    ((name, status, message),) = [(c.name, c.status, c.message) for c in refused.tool_calls]
+    assert (name, status) == ("note", "rejected")
+    assert message.startswith("An error occured in Procedure Noting")
+    assert _history(handle) == [("NoteRequested", "stayed"), ("Noted", "rejected")]
+    assert handle.state().drafts == []

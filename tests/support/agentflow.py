@@ -238,3 +238,48 @@ class Watching(Procedure[WatchState]):
 
 def watching_sop() -> SOP[WatchState]:
     return SOP(state=WatchState(), init_proc=Watching())
+
+
+# -- a result handler that cannot refuse by its code, but raises in code it calls -------------
+
+
+class NoteRequested(Event[str]):
+    pass
+
+
+class Noted(Event[str]):
+    pass
+
+
+@tool(Noted, NoteRequested)
+def note(text: str) -> str:
+    """Take a note.
+
+    Args:
+        text: the note.
+    """
+    return text
+
+
+def _checked(text: str) -> str:
+    if text == "bad":
+        raise ValueError("a bad note")
+    return text
+
+
+class Noting(Procedure[PubState]):
+    """Takes notes: its result handler has no refusal of its own (an agent's model goes on
+    without waiting for it), but a bad note raises in the code it calls (SOPy: a rejection)."""
+
+    @handler
+    def on_request(self, state: PubState, event: NoteRequested) -> Procedure[PubState]:
+        return self
+
+    @handler
+    def on_noted(self, state: PubState, event: Noted) -> Procedure[PubState]:
+        state.drafts.append(_checked(event.payload))
+        return self
+
+
+def noting_sop() -> SOP[PubState]:
+    return SOP(state=PubState(), init_proc=Noting())
