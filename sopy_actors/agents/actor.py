@@ -131,11 +131,6 @@ class AgentActor:
         """Run the call (unless it runs or ran already) and return its reply."""
         return await asyncio.shield(self._ensure(request))
 
-    async def start(self, request: dict[str, Any]) -> str:
-        """Start the call in the background; returns its id at once."""
-        self._ensure(request)
-        return str(request["call_id"])
-
     async def poll(self, request: dict[str, Any]) -> bool:
         """Whether the call has finished (starting it if this actor does not know it)."""
         return self._ensure(request).done()

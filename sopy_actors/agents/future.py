@@ -10,6 +10,7 @@ restarted since about a call it does not know starts that call again (same call 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +22,30 @@ from sopy_actors.errors import AgentError, error_from_wire
 from sopy_actors.runtime.handle import SOPHandle
 from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["AgentFuture", "AgentRequest", "agent_actor", "forget_agent_actor", "reply_to_result"]
+__all__ = ["AgentFuture", "AgentRequest", "agent_actor", "forget_agent_actor", "keep_reply", "reply_to_result"]
 
 _actors: dict[tuple[str, str], Any] = {}  # (namespace, actor name) -> its handle, looked up once
 _actors_lock = threading.Lock()
+
+
+_REPLIES_KEPT = 10_000  # replies of submitted calls held until result() takes them (oldest dropped)
+_replies: OrderedDict[str, Any] = OrderedDict()  # call id -> the ObjectRef of its actor's `wait`
+_replies_lock = threading.Lock()
+
+
+def keep_reply(call_id: str, reply: Any) -> None:
+    """Hold the reply (an ObjectRef of `AgentActor.wait`) of a call submitted from this process,
+    for its future's `result()`: no second actor call then. Beyond `_REPLIES_KEPT`, the oldest
+    are dropped (their `result()` asks the actor again; calls are idempotent by id)."""
+    with _replies_lock:
+        _replies[call_id] = reply
+        while len(_replies) > _REPLIES_KEPT:
+            _replies.popitem(last=False)
+
+
+def _take_reply(call_id: str) -> Any:
+    with _replies_lock:
+        return _replies.pop(call_id, None)
 
 
 def agent_actor(namespace: str, name: str, create: Callable[[], Any] | None = None) -> Any:
@@ -128,7 +149,19 @@ class AgentFuture(BaseModel):
             CircuitOpen: the agent's circuit breaker refused the call (it was not made).
             TimeoutError: no result within `timeout` seconds (the call goes on).
         """
-        reply = self._get(self._actor().wait.remote(self.request.model_dump(mode="json")), timeout)
+        reply = None
+        kept = _take_reply(self.call_id)
+        if kept is not None:
+            try:
+                reply = self._get(kept, timeout)
+            except TimeoutError:
+                keep_reply(self.call_id, kept)  # still good for the next result()
+                raise
+            except AgentError:  # the actor died after the submit: a successor resumes the call
+                if agent_actor(self.namespace, self.actor) is None:
+                    raise
+        if reply is None:
+            reply = self._get(self._actor().wait.remote(self.request.model_dump(mode="json")), timeout)
         return reply_to_result(reply, self.agent)
 
     def cancel(self) -> bool:

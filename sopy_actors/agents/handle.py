@@ -32,7 +32,14 @@ from typing import Any
 import ray
 from pydantic import BaseModel, ConfigDict
 
-from sopy_actors.agents.future import AgentFuture, AgentRequest, agent_actor, forget_agent_actor, reply_to_result
+from sopy_actors.agents.future import (
+    AgentFuture,
+    AgentRequest,
+    agent_actor,
+    forget_agent_actor,
+    keep_reply,
+    reply_to_result,
+)
 from sopy_actors.agents.metrics import AgentStatistics
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.agents.sessions import agents_directory
@@ -47,7 +54,7 @@ from sopy_actors.runtime.rayutil import wait
 
 __all__ = ["StrandsAgent"]
 
-_ACTOR_CONCURRENCY = 1000  # waiting callers hold slots; the spec's max_concurrency limits model calls
+_ACTOR_CONCURRENCY = 100_000  # each call submitted or waited for holds a slot; the spec's max_concurrency limits model calls
 _NAMES_CACHED = 10_000  # specs whose actor name is remembered (by object)
 _names: dict[int, tuple[AgentSpec, str]] = {}
 
@@ -219,8 +226,9 @@ class StrandsAgent(BaseModel):
         request = self._request(prompt, sop, conversation, deliver_to, blocking=False)
         future = self._future(request)
         # Not waited for: an agent actor starting cold takes seconds, and submits must not queue
-        # behind it. Calls are idempotent by id, so result() starts the call if this was lost.
-        self._actor().start.remote(request.model_dump(mode="json"))
+        # behind it. The call's `wait` starts it and holds its reply for result() (one actor
+        # call per call); calls are idempotent by id, so result() asks again if this was lost.
+        keep_reply(request.call_id, self._actor().wait.remote(request.model_dump(mode="json")))
         return future
 
     def statistics(self) -> AgentStatistics:

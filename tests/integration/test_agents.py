@@ -436,3 +436,14 @@ def test_a_result_event_refused_after_the_model_went_on_is_reported_in_the_call_
     assert message.startswith("An error occured in Procedure Noting")
     assert _history(handle) == [("NoteRequested", "stayed"), ("Noted", "rejected")]
     assert handle.state().drafts == []
+
+
+def test_a_submitted_call_whose_result_timed_out_answers_a_later_result(tmp_path: Path) -> None:
+    slow = {"tool": "slow_step", "input": {"path": "{prompt}", "seconds": 2}}
+    agent = StrandsAgent(tools=[a.slow_step], model=ScriptedModel([slow, "done: {result}"]), name="patient")
+    future = agent.submit(str(tmp_path / "started"))
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0.2)
+    assert future.result(timeout=120).text == "done: slow step finished"
+    assert future.result(timeout=10).text == "done: slow step finished"  # asked of the actor again
+    assert agent.statistics().calls == 1  # one call, however often its result was asked for
