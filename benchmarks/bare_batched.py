@@ -2,8 +2,9 @@
 
 The same hops and writes as an event on the runtime, with nothing else:
 driver -> 2 async host actors (one JSON batch per host) -> one worker call per batch (JSON in
-and out; the ledger SOP's handler on plain dicts) -> one Store call per batch (one SQLite
-transaction, WAL + synchronous=NORMAL, the runtime's three tables) -> JSON replies.
+and out; the ledger SOP's handler on plain dicts) -> one SQLite transaction per batch, written by
+the host itself on a thread of its own (WAL + synchronous=NORMAL, the runtime's three tables;
+both hosts write the one file, as the runtime's hosts on the Store's node do) -> JSON replies.
 
 Each event writes the rows a runtime commit writes (`sopy_actors.runtime.commits.Commit.rows`):
 the `sops` row with the whole record as JSON (the record of a real ledger SOP as template),
@@ -13,11 +14,13 @@ the `events` row with its log entry as JSON (event ids unique per SOP: exactly-o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
@@ -25,12 +28,12 @@ import ray
 __all__ = ["BareBatched"]
 
 _SCHEMA = (
-    """CREATE TABLE sops (sop_id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, parent_id TEXT, phase TEXT NOT NULL,
+    """CREATE TABLE IF NOT EXISTS sops (sop_id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, parent_id TEXT, phase TEXT NOT NULL,
     procedure_name TEXT NOT NULL, version INTEGER NOT NULL, record TEXT NOT NULL, updated REAL NOT NULL,
     parent_pending INTEGER NOT NULL DEFAULT 0)""",
-    """CREATE TABLE events (sop_id TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL, entry TEXT NOT NULL,
-    PRIMARY KEY (sop_id, version), UNIQUE (sop_id, event_id))""",
-    """CREATE TABLE versions (sop_id TEXT NOT NULL, version INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+    """CREATE TABLE IF NOT EXISTS events (sop_id TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL,
+    entry TEXT NOT NULL, PRIMARY KEY (sop_id, version), UNIQUE (sop_id, event_id))""",
+    """CREATE TABLE IF NOT EXISTS versions (sop_id TEXT NOT NULL, version INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
     event TEXT NOT NULL, procedure_name TEXT NOT NULL, description TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY (sop_id, version))""",
 )
@@ -56,16 +59,17 @@ class BareBatchWorker:
         return json.dumps(out)
 
 
-@ray.remote(num_cpus=0)
 class BareBatchStore:
-    """The Store actor, bare: one SQLite transaction per call."""
+    """The store, bare: one SQLite connection, one transaction per call (a host's, on its thread)."""
 
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("BEGIN IMMEDIATE")  # one host creates the tables; the other waits, finds them
         for statement in _SCHEMA:
             self.db.execute(statement)
+        self.db.execute("COMMIT")
 
     def commit_batch(self, rows: list[Rows]) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -77,16 +81,18 @@ class BareBatchStore:
 
 @ray.remote(num_cpus=0)
 class BareBatchHost:
-    """The SOP host, bare: dedupe, one worker call and one store call per batch, then reply.
+    """The SOP host, bare: dedupe, one worker call and one SQLite transaction per batch, then reply.
 
     Args:
         worker: the BareBatchWorker.
-        store: the BareBatchStore.
+        path: the SQLite file (written on one thread of this actor).
         record: a runtime SOP record (JSON form): the template of each SOP's stored record.
     """
 
-    def __init__(self, worker: Any, store: Any, record: dict[str, Any]) -> None:
-        self.worker, self.store, self.record = worker, store, record
+    def __init__(self, worker: Any, path: str, record: dict[str, Any]) -> None:
+        self.worker, self.record = worker, record
+        self.io = ThreadPoolExecutor(max_workers=1)
+        self.store = self.io.submit(BareBatchStore, path).result()
         self.empty = {"type": record["state"]["type"], "data": {**record["state"]["data"], "entries": {}}}
         self.states: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {}  # procedure, state, version
         self.seen: set[str] = set()
@@ -115,7 +121,7 @@ class BareBatchHost:
             self.states[key] = (procedure, state, version)
             self.seen.add(event_id)
             replies.append({"outcome": outcome, "procedure": name, "version": version})
-        await self.store.commit_batch.remote(rows)
+        await asyncio.get_running_loop().run_in_executor(self.io, self.store.commit_batch, rows)
         return json.dumps(replies)
 
 
@@ -137,8 +143,7 @@ class BareBatched:
 
     def __init__(self, path: str, record: dict[str, Any], hosts: int = 2) -> None:
         self.worker = BareBatchWorker.remote()
-        self.store = BareBatchStore.remote(path)
-        self.hosts = [BareBatchHost.remote(self.worker, self.store, record) for _ in range(hosts)]
+        self.hosts = [BareBatchHost.remote(self.worker, path, record) for _ in range(hosts)]
 
     def send(self, keys: list[str], index: int) -> list[dict[str, Any]]:
         """One event to each key (one JSON batch per host); waits for every reply."""

@@ -4,9 +4,9 @@
                                  [--recovery-rounds 9]
 
 Figures (each framework figure next to its bare-Ray baseline and their ratio):
-- latency: one event, send -> committed (host -> procedure actor -> store -> reply) vs the same
-  three hops written as bare actors with the same JSON and the same SQLite rows
-  (`bare_batched`, a batch of one);
+- latency: one event, send -> committed (host -> procedure actor -> the host's SQLite commit ->
+  reply) vs the same two hops and write done by bare actors with the same JSON and the same
+  SQLite rows (`bare_batched`, a batch of one);
 - throughput: events/s with `--sops` SOPs each sent one event concurrently vs the same pattern
   written with bare batched actors (`bare_batched`: 2 hosts, one JSON batch per host, one worker
   call and one SQLite transaction per batch, the same rows); median of 5 rounds after a
