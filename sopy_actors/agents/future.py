@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sopy_actors.agents.results import AgentResult
 from sopy_actors.errors import AgentError, error_from_wire
+from sopy_actors.runtime.engine import on_uninstall
 from sopy_actors.runtime.handle import SOPHandle
 from sopy_actors.runtime.rayutil import wait
 
@@ -46,6 +47,16 @@ def keep_reply(call_id: str, reply: Any) -> None:
 def _take_reply(call_id: str) -> Any:
     with _replies_lock:
         return _replies.pop(call_id, None)
+
+
+def _forget_all() -> None:
+    with _actors_lock:
+        _actors.clear()
+    with _replies_lock:
+        _replies.clear()
+
+
+on_uninstall(_forget_all)  # actor handles and replies of one Ray session are no good in the next
 
 
 def agent_actor(namespace: str, name: str, create: Callable[[], Any] | None = None) -> Any:

@@ -11,7 +11,7 @@ import copy
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray
@@ -25,6 +25,7 @@ from sopy_actors.runtime.handle import SOPHandle, check_sop_id
 from sopy_actors.runtime.options import STORE_ACTOR, Placement, RuntimeConfig, code_runtime_env, host_name, runtime_env_key
 from sopy_actors.runtime.rayutil import wait
 from sopy_actors.runtime.records import SOPRecord, SOPSummary
+from sopy_actors.runtime.sending import forget_hosts
 from sopy_actors.state.lazy import collect_sections, store_sections, use_blob_store
 from sopy_actors.telemetry.reporter import MONITOR_ACTOR
 
@@ -221,12 +222,24 @@ def install(config: RuntimeConfig, *, job_runtime_env: dict[str, Any] | None = N
     return _engine
 
 
+_forgetters: list[Callable[[], None]] = []
+
+
+def on_uninstall(forget: Callable[[], None]) -> None:
+    """Have `forget` called when the engine is uninstalled: what a module remembers of the
+    cluster (actor handles, replies) is no good in the next session."""
+    _forgetters.append(forget)
+
+
 def uninstall() -> None:
-    """Forget this process's engine."""
+    """Forget this process's engine, and the actor handles remembered with it."""
     global _engine
     _engine = None
     set_engine(None)
     use_blob_store(None)
+    forget_hosts()
+    for forget in _forgetters:
+        forget()
 
 
 def current_engine() -> ActorEngine:

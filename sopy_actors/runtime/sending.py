@@ -24,7 +24,7 @@ from sopy_actors.errors import RuntimeUnavailable
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.rayutil import wait
 
-__all__ = ["PendingReply", "SendBatcher", "Sequencer", "forget_host", "host_actor"]
+__all__ = ["PendingReply", "SendBatcher", "Sequencer", "forget_host", "forget_hosts", "host_actor"]
 
 _WINDOW_SECONDS = 0.002
 _MAX_BATCH = 1000
@@ -54,6 +54,11 @@ def host_actor(namespace: str, name: str) -> Any:
 def forget_host(namespace: str, name: str) -> None:
     """Drop a cached host handle (the next send looks the host up again)."""
     _hosts.pop((namespace, name), None)
+
+
+def forget_hosts() -> None:
+    """Drop every cached host handle (the process left its cluster)."""
+    _hosts.clear()
 
 
 class Sequencer:
