@@ -3,6 +3,7 @@ converge on the last write of a key, and the shared-state service survives a res
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -136,13 +137,23 @@ def test_shared_values_survive_a_restart_of_the_service(runtime: Any) -> None:
     service = ray.get_actor(SHARED_STATE_ACTOR, namespace=runtime.namespace)
     before: Any = ray.get(service.values.remote(space), timeout=60)
     assert before  # the write reached the service before it dies
-    ray.kill(service, no_restart=False)
+    pid = _pid(service)
+    ray.kill(service, no_restart=False)  # asynchronous: the old process may answer a while yet
+    eventually(lambda: _pid(service) not in (None, pid))
     eventually(lambda: _values(service, space) == before)
     assert _values(service, space) == before  # reloaded from its file, not rebuilt empty
     late = shelf("late", space)
     join_shared_space(late, timeout=120)
     eventually(lambda: view(late)[0] == {"stock": 5})
     assert view(late)[0] == {"stock": 5}
+
+
+def _pid(service: Any) -> int | None:
+    try:
+        pid: int = ray.get(service.__ray_call__.remote(lambda self: os.getpid()), timeout=5)
+    except Exception:  # restarting: ask again
+        return None
+    return pid
 
 
 def _values(service: Any, space: str) -> Any:
