@@ -14,7 +14,9 @@ For each tool call of a call that has an owner:
    <the CircuitOpen message>" as an error result and the owner `ToolFailed` with the CircuitOpen.
 2. `AfterToolCallEvent`: the tool succeeded: its result event goes to the owner. Rejected (or
    unfit result): the model sees the refusal as an error result instead. The tool failed (or its
-   result did not fit): `ToolFailed` goes to the owner instead.
+   result did not fit): `ToolFailed` goes to the owner instead. A result event the owner said
+   (answering the use event) its procedure cannot refuse is sent without waiting; `confirm`
+   waits for it before the call answers.
 3. The agent's process stopped while the tool ran: when the call runs again, `interrupted`
    sends `ToolFailed` (status "interrupted") for it and gives the tool result that closes it.
 So every use event the SOP accepted is followed by its result event or by `ToolFailed`. A
