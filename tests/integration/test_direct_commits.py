@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
 
-from sopy_actors.runtime.engine import ActorEngine
-from sopy_actors.runtime.host import create_host
-from sopy_actors.runtime.options import STORE_ACTOR, RuntimeConfig, create_actor, pool_host, ray_options
-from sopy_actors.runtime.store_actor import StoreActor
+from sopy_actors.runtime.options import STORE_ACTOR
 from tests.support import ledger
+from tests.support.deployment import own_deployment
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -45,21 +42,15 @@ def test_a_host_on_the_store_node_commits_to_the_file_before_it_replies(runtime:
     assert [entry.event_type for entry in stored.recent] == ["EntryAdded"]
 
 
-def test_a_host_whose_store_file_was_replaced_goes_back_to_the_store_actor(runtime: Any, tmp_path: Path) -> None:
-    namespace = f"direct-{uuid.uuid4().hex[:8]}"
-    location = tmp_path / "store.sqlite3"
-    store = create_actor(StoreActor, ray_options(name=STORE_ACTOR, namespace=namespace), str(location))
-    host = create_host(namespace, pool_host(0))
-    try:
-        assert _commits_of(host) == "direct"
-        (handle,) = ActorEngine(RuntimeConfig(namespace=namespace, hosts=1)).start_many([ledger.make_sop(10)])
+def test_a_host_whose_store_file_was_replaced_goes_back_to_the_store_actor(tmp_path: Path) -> None:
+    with own_deployment(tmp_path) as deployment:
+        assert _commits_of(deployment.host) == "direct"
+        (handle,) = deployment.engine.start_many([ledger.make_sop(10)])
         assert handle.send(_entry(1)).version == 1
+        location = deployment.location
         os.replace(location, tmp_path / "moved.sqlite3")  # the file the host opened is not at the path now
         location.write_bytes((tmp_path / "moved.sqlite3").read_bytes())
         assert handle.send(_entry(2)).version == 2  # written through the Store actor
-        assert ray.get(host.statistics.remote())["commits"] == "store"
-        stored = ray.get(store.load.remote(handle.sop_id))
+        assert ray.get(deployment.host.statistics.remote())["commits"] == "store"
+        stored = ray.get(deployment.store.load.remote(handle.sop_id))
         assert stored is not None and stored.record.version == 2
-    finally:
-        ray.kill(host)
-        ray.kill(store)
