@@ -345,15 +345,13 @@ class SOPGuard(HookProvider):
                 (`send_probing`) that the SOP will not refuse that result event, the tool use
                 id goes into `call.settled`.
         """
-        probing = getattr(call.owner, "send_probing", None) if probe is not None else None
         try:
-            if probing is None:
-                receipt = await call.owner.send_async(message)
-            else:
-                assert probe is not None
+            if probe is not None and (probing := getattr(call.owner, "send_probing", None)) is not None:
                 receipt, settles = await probing(message, probe[1])
                 if settles and not receipt.rejected:
                     call.settled.add(probe[0])
+            else:
+                receipt = await call.owner.send_async(message)
         except Exception as error:
             logger.warning(
                 "agent=<%s>, sop=<%s>, event=<%s> | the SOP could not take the event: %s",

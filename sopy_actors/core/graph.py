@@ -320,7 +320,8 @@ def may_refuse(procedure: ProcedureClass, event: type[Event[Any]]) -> bool:
     name = procedure.sop_handler_for(event)
     if name is None:
         return not (event.sop_optional or issubclass(event, tuple(procedure.ignore)))
-    return _HandlerReader(procedure, name).read().refuses
+    reading = _HandlerReader(procedure, name).read()
+    return reading.refuses or reading.dynamic  # code not read whole may do anything
 
 
 def make_prompt_from_procedure(
@@ -534,7 +535,7 @@ class _HandlerReader:
             prompt = self._prompt_argument(value, target, line)
             self._reading.sites.append(_Site(target, prompt, *self._conditions(guard)))
         else:
-            self._reading.dynamic = self._reading.refuses = True
+            self._reading.dynamic = True
             source = "None" if value is None else ast.unparse(value)
             self._reading.warnings.append(
                 f"{self._where(line)}: handler {self._label} returns {source}, which cannot be "

@@ -155,7 +155,8 @@ class ProcedureCalls:
     async def may_refuse(self, record: SOPRecord, event_type: str) -> bool:
         """Whether the SOP's current procedure class may refuse an event of wire type
         `event_type` (see `core.graph.may_refuse`); asked of a procedure actor once per class,
-        event type and code. True when that cannot be told (the actor fails, the type is unknown)."""
+        event type and code. True when that cannot be told: the class or type does not load
+        (remembered, as an answer), or the actor is unavailable (asked again next time)."""
         key = (self._code_of(record.runtime_env)[1], str(record.procedure["type"]), event_type)
         if key not in self._refusing:
             actor, _ = self._actor_for(record)
@@ -163,9 +164,7 @@ class ProcedureCalls:
                 answer = await actor.may_refuse.remote(record.procedure["type"], event_type)
             except ray.exceptions.RayActorError:
                 return True
-            if "error" in answer:
-                return True
-            self._refusing[key] = bool(answer["value"])
+            self._refusing[key] = "error" in answer or bool(answer["value"])
         return self._refusing[key]
 
     async def retryable(self, record: SOPRecord, predicate: str, error: dict[str, Any]) -> bool:

@@ -212,6 +212,7 @@ def refuse_newer_schema(location: str, found: int, supported: int) -> None:
 
 BUSY_SECONDS = 30.0  # how long a SQLite writer waits for another process's transaction
 
+
 class SQLiteStore:
     """The embedded store: one SQLite file in WAL mode.
 
@@ -227,12 +228,11 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, existing: bool = False) -> None:
         self.path = Path(path)
-        if existing:
-            uri = f"file:{quote(str(self.path.resolve()))}?mode=rw"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
-        else:
+        if not existing:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
+        mode = "rw" if existing else "rwc"  # rw: refuse a missing file instead of creating it
+        uri = f"file:{quote(str(self.path.resolve()))}?mode={mode}"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:

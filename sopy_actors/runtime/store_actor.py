@@ -25,6 +25,7 @@ __all__ = ["StoreActor", "open_backend"]
 
 logger = logging.getLogger(__name__)
 
+
 def open_backend(location: str) -> Store:
     """The Store backend for `location`, by its scheme: a SQLite file path (or `sqlite:///path`),
     or a PostgreSQL URL (`postgresql://user:password@host:port/database`, needs the `postgres` extra).

@@ -102,3 +102,15 @@ def test_a_recovery_prompt_a_raise_an_assert_a_missing_return_or_an_unread_retur
 
 def test_end_refuses_everything() -> None:
     assert may_refuse(End, Added) is True
+
+
+def test_a_handler_whose_source_cannot_be_read_may_refuse() -> None:
+    namespace: dict[str, object] = {"Procedure": Procedure, "Notes": Notes, "Added": Added, "handler": handler}
+    exec(  # no file holds this source: inspect cannot read it back
+        "class Unread(Procedure[Notes]):\n"
+        "    @handler\n"
+        "    def on_added(self, state: Notes, event: Added) -> Procedure[Notes]:\n"
+        "        return self\n",
+        namespace,
+    )
+    assert may_refuse(namespace["Unread"], Added) is True  # type: ignore[arg-type]
