@@ -8,6 +8,10 @@ calls queued behind it. A batch answers as soon as every call finished, or when 
 finished for `stall_seconds`; the calls still running then are answered `{"pending": token}`
 and their results are fetched with `collect(token)`, which gives up at the call's handler
 timeout.
+
+A batch of one call runs on the caller's thread instead when a worker is free (`run_alone`):
+no hand-off at all on the latency path. It is never answered pending: its caller bounds the
+wait by the call's handler timeout (see `handler_timeout`, `timed_out`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,27 @@ from concurrent.futures import ThreadPoolExecutor
 from sopy_actors.errors import TimedOut, error_to_wire
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
 
-__all__ = ["DEFAULT_HANDLER_TIMEOUT", "HandlerRuns"]
+__all__ = ["DEFAULT_HANDLER_TIMEOUT", "HandlerRuns", "handler_timeout", "timed_out"]
 
 DEFAULT_HANDLER_TIMEOUT = 300.0
 _FORGET_AFTER = 60.0  # seconds past its deadline an uncollected straggler is kept
 
 
-def _timeout_of(call: HandlerCall) -> float:
+def handler_timeout(call: HandlerCall) -> float:
+    """Seconds the call's handler may run (its procedure's `handler_timeout` option)."""
     options = call.procedure.get("options") or {}
     return float(options.get("handler_timeout", DEFAULT_HANDLER_TIMEOUT))
+
+
+def timed_out(call: HandlerCall) -> HandlerResult:
+    """The result of a call whose handler ran past its handler timeout: a `TimedOut` error."""
+    event_type = str(call.event.get("type", "?")).rpartition(":")[2]
+    error = TimedOut(
+        f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}>, event=<{event_type}> | the handler "
+        f"ran longer than its handler_timeout of {handler_timeout(call)} s; nothing was committed (raise "
+        "handler_timeout in the procedure's sop_options if it needs longer)"
+    )
+    return {"error": error_to_wire(error), "seconds": handler_timeout(call)}
 
 
 class _Batch:
@@ -49,7 +65,7 @@ class _Batch:
 
 
 class HandlerRuns:
-    """Runs handler calls on up to `workers` threads; thread-safe.
+    """Runs handler calls, at most `workers` at once (on its threads, or a caller's); thread-safe.
 
     Args:
         workers: threads running handlers at once (per batch, and in all).
@@ -74,6 +90,17 @@ class HandlerRuns:
         self._ramp = min(ramp_seconds, stall_seconds)
         self._lock = threading.Lock()
         self._stragglers: dict[str, tuple[_Batch, int, float]] = {}
+        self._slots = threading.BoundedSemaphore(workers)  # calls running, on any thread
+
+    def run_alone(self, call: HandlerCall) -> HandlerResult | None:
+        """Run one call on the calling thread if fewer than `workers` calls run now, else None
+        (then use `run_batch`). Returns only when the handler does: the caller bounds its wait."""
+        if not self._slots.acquire(blocking=False):
+            return None
+        try:
+            return self._run(call)
+        finally:
+            self._slots.release()
 
     def run_batch(self, calls: list[HandlerCall]) -> list[HandlerResult]:
         """Run the calls; their results in order, `{"pending": token}` for those still running."""
@@ -108,7 +135,7 @@ class HandlerRuns:
         with self._lock:
             self._forget_old(received)
             for token, index in stragglers:
-                self._stragglers[token] = (batch, index, received + _timeout_of(calls[index]))
+                self._stragglers[token] = (batch, index, received + handler_timeout(calls[index]))
         return results
 
     def _add_worker(self, batch: _Batch) -> None:
@@ -124,8 +151,9 @@ class HandlerRuns:
             except IndexError:
                 batch.started[slot] = math.inf
                 return
-            batch.started[slot] = time.monotonic()
-            result = self._run(batch.calls[index])
+            with self._slots:
+                batch.started[slot] = time.monotonic()
+                result = self._run(batch.calls[index])
             with batch.changed:
                 batch.results[index] = result
                 batch.finished += 1
@@ -147,16 +175,7 @@ class HandlerRuns:
         with batch.changed:
             batch.changed.wait_for(lambda: batch.results[index] is not None, max(0.0, deadline - time.monotonic()))
             result, batch.results[index] = batch.results[index], None
-        if result is not None:
-            return result
-        call = batch.calls[index]
-        event_type = str(call.event.get("type", "?")).rpartition(":")[2]
-        error = TimedOut(
-            f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}>, event=<{event_type}> | the handler "
-            f"ran longer than its handler_timeout of {_timeout_of(call)} s; nothing was committed (raise "
-            "handler_timeout in the procedure's sop_options if it needs longer)"
-        )
-        return {"error": error_to_wire(error), "seconds": _timeout_of(call)}
+        return timed_out(batch.calls[index]) if result is None else result
 
     def _forget_old(self, now: float) -> None:
         """Drop stragglers nobody collected (their host died) long after their deadline."""

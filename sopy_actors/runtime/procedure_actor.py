@@ -133,10 +133,13 @@ class ProcedureActor:
             over the procedure's `max_state_bytes` is refused with a `StateError`.
 
         Up to `max_concurrency` calls run side by side, as separate Ray calls would, so one
-        handler that blocks (on a child SOP, an agent) or hangs does not hold up the rest.
+        handler that blocks (on a child SOP, an agent) or hangs does not hold up the rest. A
+        batch of one call runs on this thread when a worker is free, and is never answered
+        pending: the host bounds its wait by the handler timeout.
         """
         calls = [HandlerCall(*call) for call in json.loads(calls_json)]
-        results = self._runs.run_batch(calls)
+        alone = self._runs.run_alone(calls[0]) if len(calls) == 1 else None
+        results = [alone] if alone is not None else self._runs.run_batch(calls)
         return "[" + ",".join(_encode(call, result) for call, result in zip(calls, results, strict=True)) + "]"
 
     def construct(self, reference: str) -> dict[str, Any]:

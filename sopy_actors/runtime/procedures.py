@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from typing import Any
@@ -12,6 +13,7 @@ from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import RuntimeUnavailable, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
+from sopy_actors.runtime.handler_runs import handler_timeout, timed_out
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
 from sopy_actors.runtime.options import code_runtime_env, create_actor, procedure_actor_name, ray_options, runtime_env_key
 from sopy_actors.runtime.procedure_actor import ProcedureActor
@@ -41,9 +43,20 @@ class _Traffic:
 
 
 async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) -> list[HandlerResult]:
-    """One `ProcedureActor.handle_batch` round trip, JSON both ways."""
+    """One `ProcedureActor.handle_batch` round trip, JSON both ways.
+
+    The actor may run a batch of one on its receiving thread, and then cannot answer it
+    pending (see `HandlerRuns.run_alone`): its handler timeout is enforced here.
+    """
     sent = json.dumps(calls)
-    received = await actor.handle_batch.remote(sent)
+    reply = actor.handle_batch.remote(sent)
+    if len(calls) == 1:
+        try:
+            received = await asyncio.wait_for(reply.as_future(), handler_timeout(calls[0]))
+        except TimeoutError:  # the handler runs on in the actor; nothing of it is committed
+            return [timed_out(calls[0])]
+    else:
+        received = await reply
     traffic.add(len(sent), len(received))
     results: list[HandlerResult] = json.loads(received)
     return results

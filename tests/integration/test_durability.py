@@ -123,6 +123,15 @@ def test_one_sops_bad_state_or_hung_handler_never_fails_or_delays_another_sops_e
     assert [h.status().version for h in (hung, bad, big)] == [0, 0, 0]  # nothing committed
 
 
+def test_a_lone_hung_handler_times_out_at_its_handler_timeout_and_the_sop_goes_on() -> None:
+    handle = slow.make_bulk_sop().start()  # handler_timeout=2.0
+    started = time.monotonic()
+    with pytest.raises(TimedOut, match=r"handler_timeout of 2\.0 s"):
+        handle.send(slow.BulkRequested(payload="sleep:20"))  # a batch of one: run inline by the actor
+    assert 2.0 <= time.monotonic() - started < 15
+    assert handle.send(slow.BulkRequested(payload="sleep:0")).version == 1  # nothing of the first committed
+
+
 def test_an_initial_state_over_the_size_limit_is_refused_at_start() -> None:
     sop = slow.make_bulk_sop()
     sop.state.blob = "x" * (1024 * 1024)

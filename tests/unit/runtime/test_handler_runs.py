@@ -54,3 +54,38 @@ def test_blocking_calls_of_one_batch_run_side_by_side_up_to_the_worker_count() -
     runs = HandlerRuns(6, run, stall_seconds=5)
     results = runs.run_batch([_call(f"c{i}") for i in range(6)])
     assert [r.get("handler") for r in results] == [f"c{i}" for i in range(6)]
+
+
+def test_a_lone_call_runs_on_the_callers_thread_while_a_worker_slot_is_free() -> None:
+    threads: list[int] = []
+
+    def run(call: HandlerCall) -> HandlerResult:
+        threads.append(threading.get_ident())
+        return {"outcome": "stayed", "handler": call.sop_id}
+
+    runs = HandlerRuns(2, run)
+    assert runs.run_alone(_call("a")) == {"outcome": "stayed", "handler": "a"}
+    assert threads == [threading.get_ident()]
+
+
+def test_lone_calls_and_batches_together_never_run_more_calls_than_workers() -> None:
+    release, running = threading.Event(), threading.Semaphore(0)
+
+    def run(call: HandlerCall) -> HandlerResult:
+        running.release()
+        release.wait(30)
+        return {"outcome": "stayed", "handler": call.sop_id}
+
+    runs = HandlerRuns(2, run, stall_seconds=0.2)
+    alone = threading.Thread(target=runs.run_alone, args=(_call("alone"),))
+    alone.start()
+    assert running.acquire(timeout=5)
+    (pending,) = runs.run_batch([_call("batched")])  # takes the second slot, answered pending
+    assert running.acquire(timeout=5)
+    assert runs.run_alone(_call("third")) is None  # both slots busy: the caller must batch it
+    (queued,) = runs.run_batch([_call("queued")])  # waits for a slot
+    assert not running.acquire(timeout=0.5)
+    release.set()
+    alone.join(5)
+    assert runs.collect(pending["pending"])["handler"] == "batched"
+    assert runs.collect(queued["pending"])["handler"] == "queued"
