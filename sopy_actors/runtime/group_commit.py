@@ -23,7 +23,7 @@ __all__ = ["GroupCommit", "commit_seconds", "reported"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_BATCHES = 64  # `commit` calls written in one transaction
+_MAX_COMMITS = 2_000  # commits written in one transaction (unless one call brings more)
 
 
 def reported(result: WriteResult) -> str | None:
@@ -42,6 +42,19 @@ def commit_seconds(metrics: MetricsReporter) -> Callable[[float], None]:
     return functools.partial(metrics.observe, names.STORE_COMMIT_DURATION, ())
 
 
+_Pending = list[tuple[list[CommitRows], "asyncio.Future[list[str | None]]"]]  # commit calls waiting
+
+
+def _take(pending: _Pending, limit: int) -> tuple[_Pending, _Pending]:
+    """The first calls of `pending` with up to `limit` commits in all (at least one call), and the rest."""
+    count = 0
+    for index, (commits, _) in enumerate(pending):
+        count += len(commits)
+        if count > limit and index:
+            return pending[:index], pending[index:]
+    return pending, []
+
+
 class GroupCommit:
     """Writes batches of rendered commits through `write`, one transaction at a time.
 
@@ -57,7 +70,7 @@ class GroupCommit:
     ) -> None:
         self._write = write
         self._observe = observe
-        self._pending: list[tuple[list[CommitRows], asyncio.Future[list[str | None]]]] = []
+        self._pending: _Pending = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -86,7 +99,7 @@ class GroupCommit:
             await wakeup.wait()
             wakeup.clear()
             while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCHES], self._pending[_MAX_BATCHES:]
+                batch, self._pending = _take(self._pending, _MAX_COMMITS)
                 started = time.perf_counter()
                 try:
                     written = await self._write([rows for commits, _ in batch for rows in commits])

@@ -9,12 +9,11 @@ lazily from the Store, and tells parents what its crash left untold.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import ray
@@ -37,9 +36,9 @@ from sopy_actors.errors import (
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
-from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.commits import Commit, CommitRows
+from sopy_actors.runtime.commits import Commit
 from sopy_actors.runtime.heap import keep_settled, settle
+from sopy_actors.runtime.host_commits import HostCommits
 from sopy_actors.runtime.instances import (
     MAX_LIVE_KEY,
     PASSIVATE_AFTER_KEY,
@@ -50,7 +49,6 @@ from sopy_actors.runtime.instances import (
     event_id_of,
     receipt_reply,
 )
-from sopy_actors.runtime.local_commits import LocalCommits, StoreFileReplaced
 from sopy_actors.runtime.messages import Answer, ErrorWire, HandlerResult, Reply, SendItem
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.ordering import advance_senders
@@ -132,14 +130,12 @@ class SOPHostActor:
         self._procedures = ProcedureCalls(namespace, self._metrics)
         self._store = _store_actor(namespace)
         self._instances = Instances(name, self._store)
-        self._local: LocalCommits | None = None  # set once the Store's SQLite file opens here
-        self._commits: Coalescer[CommitRows, str | None] = Coalescer(self._send_commits)
-        self._creates: Coalescer[SOPRecord, bool] = Coalescer(self._send_creates)
+        self._commits = HostCommits(self._store, self._metrics, name)
         self._background: set[asyncio.Task[Any]] = set()
         self._parents = ParentNotifier(namespace, self._store, self._commits, self._spawn, self._notified)
         self._timers = HostTimers(name, self._store, self._fire_timer)
         self._shared = SharedSync(namespace, name, self._store, self._spawn)
-        self._spawn(self._open_local_commits())
+        self._spawn(self._commits.open_local())
         self._spawn(self._timers.run())
         # Ray runs an async actor's __init__ on its event loop: a restarted host tells the
         # parents its crash left untold.
@@ -149,37 +145,6 @@ class SOPHostActor:
         self._spawn(keep_settled())
         settle()
         logger.info("host=<%s> | started", name)
-
-    async def _open_local_commits(self) -> None:
-        """Write commits to the Store's SQLite file directly when it is on this node."""
-        try:
-            self._local = await LocalCommits.open(self._store, self._metrics, self._name)
-        except Exception:  # e.g. the Store actor is unreachable now: its path works, one hop longer
-            logger.warning("host=<%s> | commits go through the Store actor", self._name, exc_info=True)
-
-    async def _send_commits(self, commits: list[CommitRows]) -> list[str | None]:
-        if self._local is not None:
-            with self._unless_replaced():
-                return await self._local.commit(commits)
-        written: list[str | None] = await self._store.commit_batch.remote(commits)
-        return written
-
-    async def _send_creates(self, records: list[SOPRecord]) -> list[bool]:
-        if self._local is not None:
-            with self._unless_replaced():
-                return await self._local.create_many(records)
-        created: list[bool] = await self._store.create_many.remote(records)
-        return created
-
-    @contextlib.contextmanager
-    def _unless_replaced(self) -> Iterator[None]:
-        """The Store's file was removed or replaced: nothing was written; from now on commits go
-        through the Store actor, which says what is wrong (see `StoreActor._open`)."""
-        try:
-            yield
-        except StoreFileReplaced as error:
-            logger.error("host=<%s> | %s; commits go through the Store actor", self._name, error)
-            self._local = None
 
     async def _load_waiting(self) -> None:
         """Load this host's SOPs that wait for a person, so that they show in its statistics
@@ -225,7 +190,7 @@ class SOPHostActor:
         Returns:
             None, or the error (wire form) when the id is taken by another SOP.
         """
-        if record.sop_id in self._instances or not await self._creates.call(record):
+        if record.sop_id in self._instances or not await self._commits.create(record):
             stored = await self._store.load.remote(record.sop_id, 0)
             if stored is None or stored.record.start_token != record.start_token:
                 error = InputError(
@@ -465,7 +430,7 @@ class SOPHostActor:
         )
         timer = timeout_timer(rolled, now=time.time())
         timers = () if timer is None else (timer,)
-        if (logged := await self._commits.call(Commit(record=rolled, entry=entry, timers=timers).rows(record))) is not None:
+        if (logged := await self._commits.commit(Commit(record=rolled, entry=entry, timers=timers).rows(record))) is not None:
             return await self._committed_elsewhere(instance, entry.event_id, logged)
         instance.seen.add(entry.event_id)
         instance.record = rolled
@@ -478,7 +443,7 @@ class SOPHostActor:
     async def _set_retention(self, instance: Instance, rule: VersionRetention) -> Reply:
         record = instance.record
         updated = record.model_copy(update={"version_retention": None if rule.keeps_all else rule.model_dump()})
-        if (logged := await self._commits.call(Commit(record=updated).rows())) is not None:
+        if (logged := await self._commits.commit(Commit(record=updated).rows())) is not None:
             return {"error": json.loads(logged).get("error", {})}
         instance.record = updated
         return cast(Reply, {"value": None})
@@ -493,7 +458,7 @@ class SOPHostActor:
         return {
             **counts,
             "handler_bytes": {"sent": traffic.sent, "received": traffic.received},
-            "commits": "direct" if self._local is not None else "store",
+            "commits": "direct" if self._commits.direct else "store",
             "host": self._name,
             "pid": os.getpid(),
             "node": ray.get_runtime_context().get_node_id(),
@@ -641,7 +606,7 @@ class SOPHostActor:
         )
         timer = timeout_timer(new_record, now=time.time()) if advanced.outcome is Outcome.TRANSITIONED else None
         timers = () if timer is None else (timer,)
-        if (logged := await self._commits.call(Commit(record=new_record, entry=entry, timers=timers).rows(record))) is not None:
+        if (logged := await self._commits.commit(Commit(record=new_record, entry=entry, timers=timers).rows(record))) is not None:
             return await self._committed_elsewhere(instance, event_id, logged)
         instance.seen.add(event_id)
         self._count_event(record, entry.event_type, entry.outcome, result)
@@ -747,7 +712,7 @@ class SOPHostActor:
     async def _apply(self, instance: Instance, commit: RecoveryCommit) -> Reply:
         """Commit a recovery step or resolution; arm its timers, count it, wake or tell who waits."""
         rows = Commit(record=commit.record, entry=commit.entry, timers=commit.timers).rows(instance.record)
-        if (logged := await self._commits.call(rows)) is not None:
+        if (logged := await self._commits.commit(rows)) is not None:
             return await self._committed_elsewhere(instance, commit.entry.event_id, logged)
         instance.seen.add(commit.entry.event_id)
         instance.record = commit.record
@@ -786,7 +751,7 @@ class SOPHostActor:
         reason, notify_parent, done = instance.cancelling
         error = SOPCancelled(instance.record.sop_id, reason)
         cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
-        await self._commits.call(Commit(record=cancelled, entry=entry).rows(instance.record))
+        await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record))
         instance.record = cancelled
         if discarded is not None:
             instance.seen.add(discarded[0])

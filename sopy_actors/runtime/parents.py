@@ -17,8 +17,8 @@ import ray
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
 from sopy_actors.errors import SOPFailed, error_to_wire
-from sopy_actors.runtime.coalesce import Coalescer
-from sopy_actors.runtime.commits import Commit, CommitRows
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.host_commits import HostCommits
 from sopy_actors.runtime.records import SOPRecord
 
 __all__ = ["ParentNotifier", "child_event"]
@@ -44,7 +44,7 @@ class ParentNotifier:
     Args:
         namespace: the deployment's namespace.
         store: the Store actor.
-        commits: the host's commit coalescer (records that the parent was told).
+        commits: the host's way to the Store (records that the parent was told).
         spawn: runs a coroutine in the background on the host's loop.
         on_notified: called with the child's record once its parent was told.
     """
@@ -53,7 +53,7 @@ class ParentNotifier:
         self,
         namespace: str,
         store: Any,
-        commits: Coalescer[CommitRows, str | None],
+        commits: HostCommits,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         on_notified: Callable[[SOPRecord], None],
     ) -> None:
@@ -73,7 +73,7 @@ class ParentNotifier:
             )
             return
         told = record.model_copy(update={"parent_notified": True})
-        await self._commits.call(Commit(record=told).rows())
+        await self._commits.commit(Commit(record=told).rows())
         self._on_notified(told)
 
     async def tell(self, record: SOPRecord, event: dict[str, Any]) -> None:

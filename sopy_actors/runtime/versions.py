@@ -126,8 +126,10 @@ def version_row(
         event = event or entry.event_type
         if description is None:
             description = entry.outcome if entry.prompt is None else f"{entry.outcome}: {entry.prompt}"
-    retention = VersionRetention.model_validate(record.version_retention or {})
-    prune = None if kind == _DELTA or retention.keeps_all else (retention.last, retention.newer_than)
+    prune = None
+    if kind == _SNAPSHOT and record.version_retention is not None:  # None keeps every version
+        retention = VersionRetention.model_validate(record.version_retention)
+        prune = None if retention.keeps_all else (retention.last, retention.newer_than)
     at = entry.at if entry is not None else time.time()
     return (
         record.sop_id, record.version, at, kind, event or "?", str(record.procedure.get("name", "?")),

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from sopy_actors.errors import VersionConflict, error_from_wire
+from sopy_actors.runtime import group_commit
 from sopy_actors.runtime.commits import Commit, CommitRows, WriteResult
 from sopy_actors.runtime.group_commit import GroupCommit
 from tests.support.records import entry, record
@@ -88,3 +89,21 @@ def test_a_failure_is_raised_not_swallowed() -> None:
 
     with pytest.raises(OSError, match="disk full"):
         asyncio.run(run())
+
+
+def test_a_transaction_takes_up_to_the_commit_limit_but_never_splits_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(group_commit, "_MAX_COMMITS", 2)
+
+    async def run() -> list[list[str]]:
+        backend = _Backend()
+        group = GroupCommit(backend.write, lambda _: None)
+        first = asyncio.ensure_future(group.commit([_rows("a")]))
+        await asyncio.sleep(0)  # the first write is under way and held
+        later = [asyncio.ensure_future(group.commit([_rows(name)])) for name in ("b", "c", "d")]
+        whole = asyncio.ensure_future(group.commit([_rows("e"), _rows("f"), _rows("g")]))
+        await asyncio.sleep(0)
+        backend.release.set()
+        await asyncio.gather(first, *later, whole)
+        return backend.writes
+
+    assert asyncio.run(run()) == [["a"], ["b", "c"], ["d"], ["e", "f", "g"]]
