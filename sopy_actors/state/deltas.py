@@ -28,15 +28,17 @@ def _same(old: Any, new: Any) -> bool:
     """Equal as JSON (Python's == takes True for 1 and 1.0 for 1).
 
     Compared in C: == first, then, for containers, their marshal bytes (which tell 1, 1.0 and
-    True apart). Bytes can differ for equal data (key order, shared objects): then the caller
-    diffs inside, and the delta is only less compact — never wrong.
+    True apart). Marshal format 0: later formats write back-references to objects that occur
+    twice (a key the JSON decoder shared, say), so equal data gave unequal bytes. Bytes still
+    differ for equal dicts in another key order: then the caller diffs inside, and the delta is
+    only less compact — never wrong.
     """
     if old is new:
         return True
     if type(old) is not type(new) or old != new:
         return False
     if isinstance(old, dict | list):
-        return marshal.dumps(old) == marshal.dumps(new)
+        return marshal.dumps(old, 0) == marshal.dumps(new, 0)
     return True
 
 

@@ -41,6 +41,14 @@ def test_a_delta_carries_only_what_changed_and_appends_as_tails() -> None:
     assert delta == {"doc": ["~", {"paragraphs": ["+", ["p3"]], "body": ["+", " world"]}], "n": ["-"]}
 
 
+def test_equal_parts_are_left_out_of_a_delta_whatever_objects_they_share() -> None:
+    # The JSON decoder shares a key met twice in a document; a fresh copy shares nothing.
+    shared = json.loads('{"procedure": {"options": {"n": 1, "t": 0.5}, "type": "P"}, "state": {"type": "S", "n": [1]}}')
+    fresh = {"procedure": {"options": {"n": 1, "t": 0.5}, "type": "P"}, "state": {"type": "S", "n": [1, 2]}}
+    assert json_delta(shared, fresh) == {"state": ["~", {"n": ["+", [2]]}]}
+    assert json_delta({"a": {"x": 1}}, {"a": {"x": 1.0}}) == {"a": ["~", {"x": ["=", 1.0]}]}  # 1 and 1.0 differ in JSON
+
+
 def _doc(version: int, text: str) -> SOPRecord:
     return record("doc", version).model_copy(update={"state": {"type": "m:Doc", "data": {"text": text}}})
 
