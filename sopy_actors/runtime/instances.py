@@ -7,6 +7,7 @@ actor handle it is given, once however many callers ask for it at the same time.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict, deque
@@ -38,6 +39,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _RECENT_REPLIES = 256
+_RUNTIME_ENVS = 1_000  # distinct runtime_envs (jobs' code) a host keeps one object of
 _JUST_USED = 1.0  # seconds: an instance used this recently is never passivated
 
 PASSIVATE_AFTER_KEY = "passivate_after"
@@ -205,6 +207,7 @@ class Instances:
         self._store = store
         self._live: dict[str, Instance] = {}
         self._loading: dict[str, asyncio.Future[Instance]] = {}
+        self._runtime_envs: dict[str, dict[str, Any]] = {}  # one object per job's code, by content
         self.passivated = 0
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
         self._settings = Passivation()
@@ -257,11 +260,25 @@ class Instances:
     def _keep(self, instance: Instance) -> None:
         """Hold `instance` in memory; past `max_live` (and a margin, so that passes stay rare
         while busy SOPs hold the count up), drop idle ones at once rather than at the next pass."""
+        instance.record = self._shared_code(instance.record)
         if len(self._live) >= self._check_at:
             self.passivate(room=1)
             self._check_at = max(len(self._live), self.settings.max_live) + max(100, self.settings.max_live // 100)
         instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
+
+    def _shared_code(self, record: SOPRecord) -> SOPRecord:
+        """`record` with this host's one object for its runtime_env: every record arrives with
+        its own copy (unpickled), and SOPs of one job then share one, in memory and as the key
+        of what procedure calls derive from it (`ProcedureCalls`)."""
+        runtime_env = record.runtime_env
+        if runtime_env is None:
+            return record
+        key = json.dumps(runtime_env, sort_keys=True)
+        if len(self._runtime_envs) >= _RUNTIME_ENVS and key not in self._runtime_envs:
+            self._runtime_envs.clear()  # many jobs' code over time: start afresh
+        shared = self._runtime_envs.setdefault(key, runtime_env)
+        return record if shared is runtime_env else record.model_copy(update={"runtime_env": shared})
 
     def passivate(self, *, room: int = 0) -> int:
         """Drop idle instances from memory: those unused for `settings.idle_after` seconds, and

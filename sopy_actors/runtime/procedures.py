@@ -23,7 +23,7 @@ from sopy_actors.telemetry.reporter import MetricsReporter
 
 __all__ = ["ProcedureCalls"]
 
-_CODE_CACHE = 100_000  # runtime_env objects remembered (about one per live SOP)
+_CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
 
 
 class _Traffic:

@@ -43,3 +43,12 @@ def test_adding_past_max_live_passivates_at_once() -> None:
         instances.find(f"old{i}").used -= 60  # type: ignore[union-attr]
     instances.add(Instance.of(record("new")))
     assert [i.record.sop_id for i in instances.all()] == ["old1", "new"]
+
+
+def test_sops_of_one_job_share_one_runtime_env_object_however_their_records_arrived() -> None:
+    instances = Instances("sopy-host-0", store=None)
+    for name, uri in (("a", "gcs://one.zip"), ("b", "gcs://one.zip"), ("c", "gcs://two.zip")):
+        instances.add(Instance.of(record(name, runtime_env={"working_dir": uri, "config": {"x": 1}})))  # a copy each
+    a, b, c = (instances.find(name).record for name in "abc")  # type: ignore[union-attr]
+    assert a.runtime_env is b.runtime_env and a.runtime_env == {"working_dir": "gcs://one.zip", "config": {"x": 1}}
+    assert c.runtime_env is not a.runtime_env and c.runtime_env == {"working_dir": "gcs://two.zip", "config": {"x": 1}}
