@@ -1,7 +1,8 @@
 """The SOP instances a host keeps in memory: last committed record, queue, recent replies.
 
-Plain asyncio (no Ray calls of its own): `Instances` loads a missing SOP through the Store
-actor handle it is given, once however many callers ask for it at the same time.
+Plain asyncio: `Instances` loads a missing SOP through the Store actor handle it is given,
+once however many callers ask for it at the same time; the SOPs missing in one event-loop turn
+load in one Store call.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sopy_actors.core.sop import SOPStatus
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import InputError, SOPCancelled, SOPFailed, SopyError, UnknownSOP, error_from_wire, error_to_wire
+from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.ordering import SenderOrder
-from sopy_actors.runtime.records import LogEntry, SOPRecord
+from sopy_actors.runtime.records import LogEntry, SOPRecord, StoredSOP
 from sopy_actors.runtime.seen import SeenIds
 
 __all__ = [
@@ -208,6 +210,7 @@ class Instances:
         self._live: dict[str, Instance] = {}
         self._loading: dict[str, asyncio.Future[Instance]] = {}
         self._runtime_envs: dict[str, dict[str, Any]] = {}  # one object per job's code, by content
+        self._loads: Coalescer[str, StoredSOP | None] = Coalescer(self._load_many)  # one Store call per turn
         self.passivated = 0
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
         self._settings = Passivation()
@@ -267,6 +270,10 @@ class Instances:
         instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
 
+    async def _load_many(self, sop_ids: list[str]) -> list[StoredSOP | None]:
+        stored: list[StoredSOP | None] = await self._store.load_many.remote(sop_ids)
+        return stored
+
     def _shared_code(self, record: SOPRecord) -> SOPRecord:
         """`record` with this host's one object for its runtime_env: every record arrives with
         its own copy (unpickled), and SOPs of one job then share one, in memory and as the key
@@ -325,7 +332,7 @@ class Instances:
         return await asyncio.shield(loading)
 
     async def _load(self, sop_id: str) -> Instance:
-        stored = await self._store.load.remote(sop_id)
+        stored = await self._loads.call(sop_id)
         if stored is None:
             raise UnknownSOP(sop_id)
         if stored.record.host != self._host:

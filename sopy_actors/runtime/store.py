@@ -61,6 +61,8 @@ class Store(Protocol):
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None: ...
 
+    def load_many(self, sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]: ...
+
     def history(self, sop_id: str) -> list[LogEntry]: ...
 
     def children(self, sop_id: str) -> list[str]: ...
@@ -415,6 +417,10 @@ class SQLiteStore:
             recent=[LogEntry.model_validate_json(e[0]) for e in reversed(entries)],
             event_ids=[event_id for (event_id,) in ids],
         )
+
+    def load_many(self, sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]:
+        """`load` of each SOP, in order: a host reloading many passivated SOPs asks once."""
+        return [self.load(sop_id, recent) for sop_id in sop_ids]
 
     def history(self, sop_id: str) -> list[LogEntry]:
         """Every log entry of the SOP, oldest first."""

@@ -144,6 +144,11 @@ class StoreActor:
         result: StoredSOP | None = await self._run("load", sop_id, recent)
         return result
 
+    async def load_many(self, sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]:
+        """`load` of several SOPs in one call (a host reloading passivated SOPs)."""
+        result: list[StoredSOP | None] = await self._run("load_many", sop_ids, recent)
+        return result
+
     async def add_timer(self, timer: Timer) -> bool:
         """Store a timer durably; False if its id is taken."""
         return bool(await self._run("add_timer", timer))

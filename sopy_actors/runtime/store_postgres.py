@@ -358,19 +358,13 @@ class PostgresStore:
 
     def load(self, sop_id: str, recent: int = 256) -> StoredSOP | None:
         """The SOP's record and its `recent` latest log entries, or None."""
+        (stored,) = self.load_many([sop_id], recent)
+        return stored
+
+    def load_many(self, sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]:
+        """`load` of each SOP, in order, on one connection."""
         with self._connection() as connection:
-            row = connection.execute("SELECT record FROM sopy_sops WHERE sop_id = %s", (sop_id,)).fetchone()
-            if row is None:
-                return None
-            entries = connection.execute(
-                "SELECT entry FROM sopy_events WHERE sop_id = %s ORDER BY version DESC LIMIT %s", (sop_id, recent)
-            ).fetchall()
-            ids = connection.execute("SELECT event_id FROM sopy_events WHERE sop_id = %s", (sop_id,)).fetchall()
-        return StoredSOP(
-            record=SOPRecord.model_validate_json(row[0]),
-            recent=[LogEntry.model_validate_json(entry) for (entry,) in reversed(entries)],
-            event_ids=[str(event_id) for (event_id,) in ids],
-        )
+            return [_load(connection, sop_id, recent) for sop_id in sop_ids]
 
     def history(self, sop_id: str) -> list[LogEntry]:
         """Every log entry of the SOP, oldest first."""
@@ -451,3 +445,18 @@ class PostgresStore:
             row = connection.execute("SELECT value FROM sopy_config WHERE key = %s", (key,)).fetchone()
         assert row is not None
         return str(row[0])
+
+
+def _load(connection: psycopg.Connection[tuple[Any, ...]], sop_id: str, recent: int) -> StoredSOP | None:
+    row = connection.execute("SELECT record FROM sopy_sops WHERE sop_id = %s", (sop_id,)).fetchone()
+    if row is None:
+        return None
+    entries = connection.execute(
+        "SELECT entry FROM sopy_events WHERE sop_id = %s ORDER BY version DESC LIMIT %s", (sop_id, recent)
+    ).fetchall()
+    ids = connection.execute("SELECT event_id FROM sopy_events WHERE sop_id = %s", (sop_id,)).fetchall()
+    return StoredSOP(
+        record=SOPRecord.model_validate_json(row[0]),
+        recent=[LogEntry.model_validate_json(entry) for (entry,) in reversed(entries)],
+        event_ids=[str(event_id) for (event_id,) in ids],
+    )

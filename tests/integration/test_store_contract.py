@@ -119,6 +119,17 @@ def test_a_commit_survives_reopening_the_store(opener: Opener) -> None:
     assert sorted(loaded.event_ids) == ["e1", "e2"]
 
 
+def test_load_many_answers_each_id_in_order_as_load_does(store: Store) -> None:
+    store.create(record("a"))
+    store.create(record("b"))
+    assert store.write([commit("b", 1, "e1"), commit("b", 2, "e2")]) == [None, None]
+    b, missing, a = store.load_many(["b", "unknown", "a"], recent=1)
+    assert missing is None and a is not None and b is not None
+    assert (a.record, b.record) == (record("a"), record("b", 2))
+    assert [e.event_id for e in b.recent] == ["e2"] and sorted(b.event_ids) == ["e1", "e2"]
+    assert store.load_many([]) == []
+
+
 def test_a_duplicate_event_id_within_one_batch_is_written_once(store: Store) -> None:
     store.create(record())
     results = store.write([commit("s1", 1, "e1"), commit("s1", 2, "e1"), commit("s1", 2, "e2")])
