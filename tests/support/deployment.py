@@ -32,7 +32,8 @@ class Deployment:
 
 @contextmanager
 def own_deployment(directory: Path) -> Iterator[Deployment]:
-    """A Store (SQLite in `directory`) and one host in a new namespace; killed at the end."""
+    """A Store (SQLite in `directory`) and one host in a new namespace; every actor of the
+    namespace (the procedure actors the host made too) is killed at the end."""
     namespace = f"own-{uuid.uuid4().hex[:8]}"
     location = directory / "store.sqlite3"
     store = create_actor(StoreActor, ray_options(name=STORE_ACTOR, namespace=namespace), str(location))
@@ -40,5 +41,6 @@ def own_deployment(directory: Path) -> Iterator[Deployment]:
     try:
         yield Deployment(namespace, location, store, host, ActorEngine(RuntimeConfig(namespace=namespace, hosts=1)))
     finally:
-        ray.kill(host)
-        ray.kill(store)
+        for actor in ray.util.list_named_actors(all_namespaces=True):  # the host's procedure actors too
+            if actor["namespace"] == namespace:
+                ray.kill(ray.get_actor(actor["name"], namespace=namespace))
