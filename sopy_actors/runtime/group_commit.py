@@ -61,15 +61,20 @@ class GroupCommit:
     Args:
         write: writes commits in one transaction (`Store.write`, run off the event loop).
         observe: takes each transaction's duration in seconds (`sopy_store_commit_duration_seconds`).
+        expected: failures of `write` its callers handle (raised to them, not logged here).
 
     Runs on the event loop of an async actor; not thread-safe.
     """
 
     def __init__(
-        self, write: Callable[[list[CommitRows]], Awaitable[list[WriteResult]]], observe: Callable[[float], None]
+        self,
+        write: Callable[[list[CommitRows]], Awaitable[list[WriteResult]]],
+        observe: Callable[[float], None],
+        expected: tuple[type[Exception], ...] = (),
     ) -> None:
         self._write = write
         self._observe = observe
+        self._expected = expected
         self._pending: _Pending = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -106,7 +111,8 @@ class GroupCommit:
                     results = [reported(result) for result in written]
                     self._observe(time.perf_counter() - started)
                 except Exception as error:
-                    logger.exception("commits=<%d> | store write failed", len(batch))
+                    if not isinstance(error, self._expected):
+                        logger.exception("commits=<%d> | store write failed", len(batch))
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)

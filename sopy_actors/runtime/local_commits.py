@@ -52,7 +52,7 @@ class LocalCommits:
         self._backend = backend
         self._io = io
         self._file = _identity(backend.path)
-        self._commits = GroupCommit(self._write, observe)
+        self._commits = GroupCommit(self._write, observe, expected=(StoreFileReplaced,))  # the host falls back
 
     @classmethod
     async def open(cls, store_actor: Any, metrics: MetricsReporter, host: str) -> LocalCommits | None:
