@@ -41,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _RECENT_REPLIES = 256
+_Loaded = StoredSOP | None | BaseException  # a Store load's answer, or why it failed
 _RUNTIME_ENVS = 1_000  # distinct runtime_envs (jobs' code) a host keeps one object of
 _JUST_USED = 1.0  # seconds: an instance used this recently is never passivated
 
@@ -210,7 +211,7 @@ class Instances:
         self._live: dict[str, Instance] = {}
         self._loading: dict[str, asyncio.Future[Instance]] = {}
         self._runtime_envs: dict[str, dict[str, Any]] = {}  # one object per job's code, by content
-        self._loads: Coalescer[str, StoredSOP | None] = Coalescer(self._load_many)  # one Store call per turn
+        self._loads: Coalescer[str, _Loaded] = Coalescer(self._load_many)  # one Store call per turn
         self.passivated = 0
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
         self._settings = Passivation()
@@ -270,8 +271,15 @@ class Instances:
         instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
 
-    async def _load_many(self, sop_ids: list[str]) -> list[StoredSOP | None]:
-        stored: list[StoredSOP | None] = await self._store.load_many.remote(sop_ids)
+    async def _load_many(self, sop_ids: list[str]) -> list[_Loaded]:
+        """The SOPs' stored forms in one Store call; if it fails, each SOP's own load, so that
+        one SOP the Store cannot read fails alone (its error in its place)."""
+        try:
+            stored: list[_Loaded] = await self._store.load_many.remote(sop_ids)
+        except Exception:
+            if len(sop_ids) == 1:
+                raise
+            return list(await asyncio.gather(*(self._store.load.remote(i) for i in sop_ids), return_exceptions=True))
         return stored
 
     def _shared_code(self, record: SOPRecord) -> SOPRecord:
@@ -333,6 +341,8 @@ class Instances:
 
     async def _load(self, sop_id: str) -> Instance:
         stored = await self._loads.call(sop_id)
+        if isinstance(stored, BaseException):
+            raise stored
         if stored is None:
             raise UnknownSOP(sop_id)
         if stored.record.host != self._host:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 from sopy_actors.runtime.instances import Instance, Instances, Passivation
+from sopy_actors.runtime.records import StoredSOP
 from tests.support.records import record
 
 
@@ -52,3 +55,54 @@ def test_sops_of_one_job_share_one_runtime_env_object_however_their_records_arri
     a, b, c = (instances.find(name).record for name in "abc")  # type: ignore[union-attr]
     assert a.runtime_env is b.runtime_env and a.runtime_env == {"working_dir": "gcs://one.zip", "config": {"x": 1}}
     assert c.runtime_env is not a.runtime_env and c.runtime_env == {"working_dir": "gcs://two.zip", "config": {"x": 1}}
+
+
+class _Remote:
+    """An actor method's stand-in: `.remote(...)` returns an awaitable, as Ray's does."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.calls: list[tuple[Any, ...]] = []
+
+    def remote(self, *args: Any) -> Any:
+        self.calls.append(args)
+        return self.function(*args)
+
+
+class _Store:
+    def __init__(self, *, broken: set[str], batch_fails: bool) -> None:
+        async def load(sop_id: str, recent: int = 256) -> StoredSOP | None:
+            if sop_id in broken:
+                raise ValueError(f"cannot read {sop_id}")
+            return StoredSOP(record=record(sop_id), recent=[])
+
+        async def load_many(sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]:
+            if batch_fails:
+                raise RuntimeError("one record of the batch cannot be read")
+            return [await load(sop_id) for sop_id in sop_ids]
+
+        self.load, self.load_many = _Remote(load), _Remote(load_many)
+
+
+def test_sops_missing_at_one_moment_load_with_one_store_call() -> None:
+    store = _Store(broken=set(), batch_fails=False)
+    instances = Instances("sopy-host-0", store=store)
+
+    async def run() -> list[Instance]:
+        return list(await asyncio.gather(instances.get("a"), instances.get("b"), instances.get("a")))
+
+    a, b, again = asyncio.run(run())
+    assert (a.record.sop_id, b.record.sop_id) == ("a", "b") and again is a
+    assert store.load_many.calls == [(["a", "b"],)] and store.load.calls == []
+
+
+def test_one_sop_the_store_cannot_read_fails_alone_in_a_batched_load() -> None:
+    store = _Store(broken={"bad"}, batch_fails=True)
+    instances = Instances("sopy-host-0", store=store)
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(instances.get("good"), instances.get("bad"), return_exceptions=True))
+
+    good, bad = asyncio.run(run())
+    assert isinstance(good, Instance) and good.record.sop_id == "good"
+    assert isinstance(bad, ValueError) and "cannot read bad" in str(bad)
