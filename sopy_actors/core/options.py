@@ -16,11 +16,13 @@ class ProcedureOptions(BaseModel):
         placement: "own" gives the class its own actor(s); "shared" runs it in one actor that
             all light "shared" classes use.
         replicas: how many actors serve the class (events go round robin).
-        max_concurrency: handler calls one actor runs at once (threads).
+        max_concurrency: handler calls one actor runs at once (on its worker threads, or on the
+            thread that received a call alone in its batch).
         num_cpus: CPUs each actor holds (0: placement only).
         resources: custom resources each actor needs, e.g. {"gpu_node": 0.01}.
         handler_timeout: seconds a handler may run; past it the event fails with `TimedOut`
-            (nothing is committed; the handler's thread runs on until the handler returns).
+            (nothing is committed; the handler's thread runs on until the handler returns). A
+            call alone in its batch is timed by the host from when it sent it.
         max_state_bytes: the largest state (as JSON) a handler may commit; larger fails the
             event with `StateError` (the host keeps every live SOP's state in memory).
         timeout: seconds an SOP may stay in this procedure (None: no limit). Past it, a durable
