@@ -74,6 +74,7 @@ from sopy_actors.runtime.recovering import (
     timeout_cause,
     timeout_timer,
 )
+from sopy_actors.runtime.rollbacks import check_rollback, rollback_commit, rollback_event_id
 from sopy_actors.runtime.shared_state import SharedSync
 from sopy_actors.runtime.timers import HostTimers
 from sopy_actors.runtime.versions import VersionRetention
@@ -385,21 +386,12 @@ class SOPHostActor:
 
     async def _rollback(self, instance: Instance, version: int, reason: str, rollback_id: str | None) -> Reply:
         record = instance.record
-        event_id = f"{record.sop_id}~rollback~{rollback_id or record.version + 1}"
+        event_id = rollback_event_id(record, rollback_id)
         if rollback_id is not None and instance.seen.may_contain(event_id):  # a retried call
             logged = await self._store.logged.remote(record.sop_id, event_id)
             if logged is not None:
                 return cast(Reply, {"value": logged.version})
-        if record.phase != "running":
-            raise InputError(
-                f"sop=<{record.sop_id}> | cannot roll back an SOP that is {record.phase}; fork version {version} instead",
-                fields=("version",),
-            )
-        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= record.version:
-            raise InputError(
-                f"sop=<{record.sop_id}> | version {version!r} does not exist: give one of 0..{record.version}",
-                fields=("version",),
-            )
+        check_rollback(record, version)
         content = await self._store.version.remote(record.sop_id, version)
         if content is None:
             raise InputError(
@@ -407,38 +399,16 @@ class SOPHostActor:
                 "see versions() for the versions kept",
                 fields=("version",),
             )
-        new_version = record.version + 1
-        rolled = record.model_copy(
-            update={
-                "procedure": content["procedure"],
-                "state": content["state"],
-                "version": new_version,
-                "retries": 0,
-                "last_prompt": None,
-                "entered_version": new_version,
-            }
-        )
-        entry = LogEntry(
-            sop_id=record.sop_id,
-            version=new_version,
-            event_id=event_id,
-            event_type="Rollback",
-            outcome="rolled_back",
-            from_procedure=record.procedure["name"],
-            to_procedure=rolled.procedure["name"],
-            prompt=f"rolled back to version {version}: {reason}",
-        )
-        timer = timeout_timer(rolled, now=time.time())
-        timers = () if timer is None else (timer,)
-        if (logged := await self._commits.commit(Commit(record=rolled, entry=entry, timers=timers).rows(record))) is not None:
-            return await self._committed_elsewhere(instance, entry.event_id, logged)
-        instance.seen.add(entry.event_id)
-        instance.record = rolled
-        self._shared.committed(rolled)
-        for armed in timers:
+        commit = rollback_commit(record, content, version=version, reason=reason, event_id=event_id, now=time.time())
+        if (logged := await self._commits.commit(commit.rows(record))) is not None:
+            return await self._committed_elsewhere(instance, event_id, logged)
+        instance.seen.add(event_id)
+        instance.record = commit.record
+        self._shared.committed(commit.record)
+        for armed in commit.timers:
             self._timers.arm(armed)
-        logger.info("sop=<%s>, version=<%d>, to=<%d> | rolled back", record.sop_id, new_version, version)
-        return cast(Reply, {"value": new_version})
+        logger.info("sop=<%s>, version=<%d>, to=<%d> | rolled back", record.sop_id, commit.record.version, version)
+        return cast(Reply, {"value": commit.record.version})
 
     async def _set_retention(self, instance: Instance, rule: VersionRetention) -> Reply:
         record = instance.record
