@@ -31,6 +31,7 @@ __all__ = ["DEFAULT_HANDLER_TIMEOUT", "HandlerRuns", "handler_timeout", "timed_o
 
 DEFAULT_HANDLER_TIMEOUT = 300.0
 _FORGET_AFTER = 60.0  # seconds past its deadline an uncollected straggler is kept
+_CLOCK_LEEWAY = 1.0  # seconds a call may start past its host's deadline (clocks of other nodes)
 
 
 def handler_timeout(call: HandlerCall) -> float:
@@ -91,16 +92,25 @@ class HandlerRuns:
         self._lock = threading.Lock()
         self._stragglers: dict[str, tuple[_Batch, int, float]] = {}
         self._slots = threading.BoundedSemaphore(workers)  # calls running, on any thread
+        self._queued = 0  # pool workers waiting for a slot: they go first
 
     def run_alone(self, call: HandlerCall) -> HandlerResult | None:
-        """Run one call on the calling thread if fewer than `workers` calls run now, else None
-        (then use `run_batch`). Returns only when the handler does: the caller bounds its wait."""
-        if not self._slots.acquire(blocking=False):
+        """Run one call on the calling thread if a slot is free and no pooled call waits for
+        one, else None (then use `run_batch`). Returns only when the handler does: the caller
+        bounds its wait (see `HandlerCall.deadline`)."""
+        if self._queued or not self._slots.acquire(blocking=False):
             return None
         try:
-            return self._run(call)
+            return self._started(call)
         finally:
             self._slots.release()
+
+    def _started(self, call: HandlerCall) -> HandlerResult:
+        """Run `call`, unless its caller has given up on it (past its deadline, with a second of
+        leeway for clocks of other nodes): a handler must not act after its event failed."""
+        if call.deadline is not None and time.time() > call.deadline + _CLOCK_LEEWAY:
+            return timed_out(call)
+        return self._run(call)
 
     def run_batch(self, calls: list[HandlerCall]) -> list[HandlerResult]:
         """Run the calls; their results in order, `{"pending": token}` for those still running."""
@@ -151,9 +161,18 @@ class HandlerRuns:
             except IndexError:
                 batch.started[slot] = math.inf
                 return
-            with self._slots:
+            with self._lock:
+                self._queued += 1
+            try:
+                self._slots.acquire()
+            finally:
+                with self._lock:
+                    self._queued -= 1
+            try:
                 batch.started[slot] = time.monotonic()
-                result = self._run(batch.calls[index])
+                result = self._started(batch.calls[index])
+            finally:
+                self._slots.release()
             with batch.changed:
                 batch.results[index] = result
                 batch.finished += 1

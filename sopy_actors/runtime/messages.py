@@ -64,6 +64,7 @@ class HandlerCall(NamedTuple):
     filters: FilterSpec
     semantics: dict[str, Any]
     substitutes: dict[str, dict[str, Any]] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    deadline: float | None = None  # Unix time past which the handler is not started (the host gave up)
 
 
 class HandlerResult(TypedDict, total=False):

@@ -134,8 +134,10 @@ class ProcedureActor:
 
         Up to `max_concurrency` calls run side by side, as separate Ray calls would, so one
         handler that blocks (on a child SOP, an agent) or hangs does not hold up the rest. A
-        batch of one call runs on this thread when a worker is free, and is never answered
-        pending: the host bounds its wait by the handler timeout.
+        batch of one call runs on this thread when a slot is free, and is never answered
+        pending: the host bounds its wait by the call's deadline. The actor has twice as many
+        threads as slots, so its other methods are served while every slot holds a hung handler.
+        A call received past its deadline is answered `TimedOut` without running.
         """
         calls = [HandlerCall(*call) for call in json.loads(calls_json)]
         alone = self._runs.run_alone(calls[0]) if len(calls) == 1 else None

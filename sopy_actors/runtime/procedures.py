@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from typing import Any
 
 import ray
@@ -46,14 +47,17 @@ async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) ->
     """One `ProcedureActor.handle_batch` round trip, JSON both ways.
 
     The actor may run a batch of one on its receiving thread, and then cannot answer it
-    pending (see `HandlerRuns.run_alone`): its handler timeout is enforced here.
+    pending (see `HandlerRuns.run_alone`): its handler timeout is enforced here, up to the
+    call's deadline (time queued before the actor took the call counts).
     """
     sent = json.dumps(calls)
     reply = actor.handle_batch.remote(sent)
     if len(calls) == 1:
+        deadline = calls[0].deadline
+        timeout = handler_timeout(calls[0]) if deadline is None else max(0.0, deadline - time.time())
         try:
-            received = await asyncio.wait_for(reply.as_future(), handler_timeout(calls[0]))
-        except TimeoutError:  # the handler runs on in the actor; nothing of it is committed
+            received = await asyncio.wait_for(reply.as_future(), timeout)
+        except TimeoutError:  # nothing of it is committed; the actor does not start it late
             return [timed_out(calls[0])]
     else:
         received = await reply
@@ -124,6 +128,7 @@ class ProcedureCalls:
         }
         semantics = record.semantics.model_dump()
         call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters, semantics, record.agent_substitutes)
+        call = call._replace(deadline=time.time() + handler_timeout(call))
         actor, calls = self._actor_for(record)
         try:
             result = await calls.call(call)
@@ -213,7 +218,10 @@ class ProcedureCalls:
                 namespace=self._namespace,
                 num_cpus=settings.num_cpus,
                 resources=settings.resources,
-                max_concurrency=settings.max_concurrency,
+                # Twice the handler slots: calls run on the receiving thread hold at most half
+                # (`HandlerRuns.run_alone`), so batches, `collect` and the actor's other methods
+                # are served while every slot holds a hung handler.
+                max_concurrency=2 * settings.max_concurrency,
                 runtime_env=code,
             )
             actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, code)

@@ -132,6 +132,22 @@ def test_a_lone_hung_handler_times_out_at_its_handler_timeout_and_the_sop_goes_o
     assert handle.send(slow.BulkRequested(payload="sleep:0")).version == 1  # nothing of the first committed
 
 
+def test_an_actor_whose_every_slot_holds_a_hung_handler_still_answers_the_rest_in_time() -> None:
+    hung, other = slow.make_narrow_sop().start(), slow.make_narrow_sop().start()  # max_concurrency=1
+    hung.send(slow.WorkRequested(payload=0.0))  # the class's procedure actor is up
+    stuck = hung.submit(slow.WorkRequested(payload=20.0))  # holds the one slot for 20 s
+    time.sleep(0.5)
+    started = time.monotonic()
+    with pytest.raises(TimedOut, match=r"handler_timeout of 2\.0 s"):
+        other.send(slow.WorkRequested(payload=0.0))  # no slot within its 2 s: it fails, not waits 20 s
+    assert time.monotonic() - started < 10  # the failure's recovery lookup was served meanwhile
+    with pytest.raises(TimedOut):
+        stuck.result(timeout=30)
+    time.sleep(20)  # the hung handler returns; the call that timed out was never started late
+    assert [h.state().done for h in (hung, other)] == [1, 0]
+    assert other.send(slow.WorkRequested(payload=0.0)).version == 1
+
+
 def test_an_initial_state_over_the_size_limit_is_refused_at_start() -> None:
     sop = slow.make_bulk_sop()
     sop.state.blob = "x" * (1024 * 1024)

@@ -89,3 +89,18 @@ def test_lone_calls_and_batches_together_never_run_more_calls_than_workers() -> 
     alone.join(5)
     assert runs.collect(pending["pending"])["handler"] == "batched"
     assert runs.collect(queued["pending"])["handler"] == "queued"
+
+
+def test_a_call_its_host_gave_up_on_is_answered_timed_out_without_running() -> None:
+    ran: list[str] = []
+
+    def run(call: HandlerCall) -> HandlerResult:
+        ran.append(call.sop_id)
+        return {"outcome": "stayed"}
+
+    runs = HandlerRuns(2, run)
+    late = _call("late", timeout=0.5)._replace(deadline=time.time() - 5)
+    for result in (runs.run_alone(late), *runs.run_batch([late])):
+        assert result is not None and isinstance(error_from_wire(result["error"]), TimedOut)
+    assert runs.run_alone(_call("on time")._replace(deadline=time.time() + 5)) == {"outcome": "stayed"}
+    assert ran == ["on time"]
