@@ -89,5 +89,6 @@ class HostCommits:
         try:
             yield
         except StoreFileReplaced as error:
-            logger.error("host=<%s> | %s; commits go through the Store actor", self._host, error)
+            if self._local is not None:  # once, not for every commit that was in flight
+                logger.error("host=<%s> | %s; commits go through the Store actor", self._host, error)
             self._local = None

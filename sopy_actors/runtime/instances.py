@@ -276,9 +276,7 @@ class Instances:
         one SOP the Store cannot read fails alone (its error in its place)."""
         try:
             stored: list[_Loaded] = await self._store.load_many.remote(sop_ids)
-        except Exception:
-            if len(sop_ids) == 1:
-                raise
+        except Exception:  # also a Store actor of an older release, without load_many
             return list(await asyncio.gather(*(self._store.load.remote(i) for i in sop_ids), return_exceptions=True))
         return stored
 
