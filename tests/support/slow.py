@@ -63,17 +63,11 @@ def make_bulk_sop() -> SOP[Bulk]:
     return SOP(state=Bulk(), init_proc=Bulking())
 
 
-class Narrow(Procedure[Work]):
-    """One handler at a time per actor (`max_concurrency=1`), 2 s each at most."""
+class Narrow(Working):
+    """`Working`, one handler at a time per actor (`max_concurrency=1`), 2 s each at most."""
 
     prompt = make_prompt("Do the work asked for, one at a time.")
     sop_options = ProcedureOptions(max_concurrency=1, handler_timeout=2.0)
-
-    @handler
-    def on_work(self, state: Work, event: WorkRequested) -> Procedure[Work]:
-        time.sleep(event.payload)
-        state.done += 1
-        return self
 
 
 def make_narrow_sop() -> SOP[Work]:
