@@ -9,9 +9,9 @@ finished for `stall_seconds`; the calls still running then are answered `{"pendi
 and their results are fetched with `collect(token)`, which gives up at the call's handler
 timeout.
 
-A batch of one call runs on the caller's thread instead when a worker is free (`run_alone`):
+A batch of one call runs on the caller's thread instead when a slot is free (`run_alone`):
 no hand-off at all on the latency path. It is never answered pending: its caller bounds the
-wait by the call's handler timeout (see `handler_timeout`, `timed_out`).
+wait by the call's deadline (`HandlerCall.deadline`), past which no call is started.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sopy_actors.errors import TimedOut, error_to_wire
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
@@ -34,9 +35,9 @@ _FORGET_AFTER = 60.0  # seconds past its deadline an uncollected straggler is ke
 _CLOCK_LEEWAY = 1.0  # seconds a call may start past its host's deadline (clocks of other nodes)
 
 
-def handler_timeout(call: HandlerCall) -> float:
-    """Seconds the call's handler may run (its procedure's `handler_timeout` option)."""
-    options = call.procedure.get("options") or {}
+def handler_timeout(procedure: dict[str, Any]) -> float:
+    """Seconds a handler of `procedure` (its JSON form) may run: its `handler_timeout` option."""
+    options = procedure.get("options") or {}
     return float(options.get("handler_timeout", DEFAULT_HANDLER_TIMEOUT))
 
 
@@ -45,10 +46,10 @@ def timed_out(call: HandlerCall) -> HandlerResult:
     event_type = str(call.event.get("type", "?")).rpartition(":")[2]
     error = TimedOut(
         f"sop=<{call.sop_id}>, procedure=<{call.procedure.get('name')}>, event=<{event_type}> | the handler "
-        f"ran longer than its handler_timeout of {handler_timeout(call)} s; nothing was committed (raise "
-        "handler_timeout in the procedure's sop_options if it needs longer)"
+        f"ran longer than its handler_timeout of {handler_timeout(call.procedure)} s; nothing was committed "
+        "(raise handler_timeout in the procedure's sop_options if it needs longer)"
     )
-    return {"error": error_to_wire(error), "seconds": handler_timeout(call)}
+    return {"error": error_to_wire(error), "seconds": handler_timeout(call.procedure)}
 
 
 class _Batch:
@@ -145,7 +146,7 @@ class HandlerRuns:
         with self._lock:
             self._forget_old(received)
             for token, index in stragglers:
-                self._stragglers[token] = (batch, index, received + handler_timeout(calls[index]))
+                self._stragglers[token] = (batch, index, received + handler_timeout(calls[index].procedure))
         return results
 
     def _add_worker(self, batch: _Batch) -> None:
@@ -161,13 +162,14 @@ class HandlerRuns:
             except IndexError:
                 batch.started[slot] = math.inf
                 return
-            with self._lock:
-                self._queued += 1
-            try:
-                self._slots.acquire()
-            finally:
+            if not self._slots.acquire(blocking=False):  # all taken: wait, ahead of lone calls
                 with self._lock:
-                    self._queued -= 1
+                    self._queued += 1
+                try:
+                    self._slots.acquire()
+                finally:
+                    with self._lock:
+                        self._queued -= 1
             try:
                 batch.started[slot] = time.monotonic()
                 result = self._started(batch.calls[index])

@@ -54,7 +54,7 @@ async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) ->
     reply = actor.handle_batch.remote(sent)
     if len(calls) == 1:
         deadline = calls[0].deadline
-        timeout = handler_timeout(calls[0]) if deadline is None else max(0.0, deadline - time.time())
+        timeout = handler_timeout(calls[0].procedure) if deadline is None else max(0.0, deadline - time.time())
         try:
             received = await asyncio.wait_for(reply.as_future(), timeout)
         except TimeoutError:  # nothing of it is committed; the actor does not start it late
@@ -127,8 +127,10 @@ class ProcedureCalls:
             "agents": list(record.filters.get("agents", [])),
         }
         semantics = record.semantics.model_dump()
-        call = HandlerCall(record.sop_id, record.procedure, record.state, event, filters, semantics, record.agent_substitutes)
-        call = call._replace(deadline=time.time() + handler_timeout(call))
+        deadline = time.time() + handler_timeout(record.procedure)
+        call = HandlerCall(
+            record.sop_id, record.procedure, record.state, event, filters, semantics, record.agent_substitutes, deadline
+        )
         actor, calls = self._actor_for(record)
         try:
             result = await calls.call(call)
