@@ -128,6 +128,9 @@ def lose_head(cluster: NetnsCluster) -> Broken:
     return Broken(at, restart)
 
 
+RAYLET_EXIT_SECONDS = 60.0  # how long a healed, declared-dead node's raylet may take to exit
+
+
 def cut_worker_link(cluster: NetnsCluster, seconds: float = PARTITION_SECONDS) -> Broken:
     """Unplug worker w2's cable for `seconds`, then plug it back (a network partition)."""
     namespace = cluster.workers[1].namespace
@@ -137,10 +140,13 @@ def cut_worker_link(cluster: NetnsCluster, seconds: float = PARTITION_SECONDS) -
     def heal() -> dict[str, Any]:
         time.sleep(max(0.0, at + seconds - time.time()))
         namespace.link(up=True)
-        time.sleep(5)  # time for the cut-off node to hear that it was declared dead
+        healed = time.time()  # the cut-off node hears that it was declared dead, then its raylet exits
+        while cluster.workers[1].raylet_running() and time.time() - healed < RAYLET_EXIT_SECONDS:
+            time.sleep(0.5)
         return {
             "partition_seconds": seconds,
             "w2_raylet_after_heal": cluster.workers[1].raylet_running(),
+            "w2_raylet_exit_seconds": round(time.time() - healed, 1),
             "w2_processes_after_heal": len(namespace.pids()),
         }
 
