@@ -393,12 +393,6 @@ class SOPHostActor:
                 return cast(Reply, {"value": logged.version})
         check_rollback(record, version)
         content = await self._store.version.remote(record.sop_id, version)
-        if content is None:
-            raise InputError(
-                f"sop=<{record.sop_id}> | version {version} was pruned by the SOP's version retention; "
-                "see versions() for the versions kept",
-                fields=("version",),
-            )
         commit = rollback_commit(record, content, version=version, reason=reason, event_id=event_id, now=time.time())
         if (logged := await self._commits.commit(commit.rows(record))) is not None:
             return await self._committed_elsewhere(instance, event_id, logged)

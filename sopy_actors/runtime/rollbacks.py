@@ -43,11 +43,21 @@ def check_rollback(record: SOPRecord, version: Any) -> None:
 
 
 def rollback_commit(
-    record: SOPRecord, content: dict[str, Any], *, version: int, reason: str, event_id: str, now: float
+    record: SOPRecord, content: dict[str, Any] | None, *, version: int, reason: str, event_id: str, now: float
 ) -> Commit:
     """The commit of a rollback of `record` to `version`, whose stored `content` is its
     `{"procedure", "state"}`: a new version with them, retries and prompt reset, the procedure
-    entered anew (its timeout, if it has one, armed from `now`)."""
+    entered anew (its timeout, if it has one, armed from `now`).
+
+    Raises:
+        InputError: `content` is None: the version was pruned (naming `version`).
+    """
+    if content is None:
+        raise InputError(
+            f"sop=<{record.sop_id}> | version {version} was pruned by the SOP's version retention; "
+            "see versions() for the versions kept",
+            fields=("version",),
+        )
     new_version = record.version + 1
     rolled = record.model_copy(
         update={

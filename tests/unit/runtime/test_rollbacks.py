@@ -37,3 +37,9 @@ def test_a_rollback_is_a_new_version_with_the_old_content_and_its_own_log_entry(
     (timer,) = commit.timers  # the procedure entered anew: its timeout armed from now
     assert timer.due == 1060.0 and timer.sop_id == "s1"
     assert rollback_event_id(current, "op-7") == "s1~rollback~op-7"  # a caller's id, kept across retries
+
+
+def test_a_rollback_to_a_pruned_version_is_refused_naming_the_version() -> None:
+    with pytest.raises(InputError, match="version 1 was pruned by the SOP's version retention") as refused:
+        rollback_commit(record("s1", 4), None, version=1, reason="r", event_id="s1~rollback~5", now=0.0)
+    assert refused.value.fields == ("version",)
