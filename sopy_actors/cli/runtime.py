@@ -9,7 +9,8 @@ sopy-actors resolve SOP_ID --action retry|skip|fallback|abort|EVENT_JSON [--note
 
 `run` imports FILE as a module, ships its directory to the cluster as the runtime_env
 working_dir (so every actor can import the workflow's classes), calls CALLABLE (default
-`main`) with no arguments and shows the SOPs' progress while it runs; without `--address` it
+`main`) with no arguments and shows the SOPs' progress on stderr while it runs (so the
+program's own output on stdout stays whole, line by line); without `--address` it
 starts a new local cluster, which stops when the command ends. `status` and `attach` join a
 running cluster (`--address auto` by default) and use its Store, wherever it writes; so does
 `resolve`, which answers an SOP waiting for a person. Ray is imported only when one of these
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -102,7 +104,8 @@ def _progress_line(summary: SOPSummary) -> str:
 
 
 class _Progress:
-    """Prints each SOP's procedure, version and phase whenever they change (a polling thread).
+    """Prints each SOP's procedure, version and phase whenever they change (a polling thread),
+    on stderr: a line printed between another thread's text and its newline would break it.
 
     SOPs already in the store when the run starts (earlier runs in this namespace) are shown
     only if they change while it runs.
@@ -140,7 +143,7 @@ class _Progress:
             if self._seen.get(summary.sop_id) != key:
                 self._seen[summary.sop_id] = key
                 if show:
-                    print(_progress_line(summary), flush=True)
+                    print(_progress_line(summary), file=sys.stderr, flush=True)
 
 
 def _run(arguments: argparse.Namespace) -> int:

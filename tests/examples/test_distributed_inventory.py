@@ -23,7 +23,7 @@ def test_stores_reserving_from_shared_counts_converge_on_the_same_values(runtime
     conflict = re.search(r"price conflict: (9\.5|9\.9) from (store-east|store-west) won", out)
     assert conflict is not None and {"9.5": "store-east", "9.9": "store-west"}[conflict.group(1)] == conflict.group(2)
     assert "E-2 for 5 widgets: rejected: Only 3 widgets left" in out
-    finals = json.loads(out.split("--- converged views\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
+    finals = json.loads(out.split("--- converged views\n", 1)[1].split("\nfinished in")[0])
     values = [final["values"] for final in finals.values()]
     assert values[0] == values[1] == values[2]
     assert values[0]["stock:widgets"] == 10 and values[0]["price:widgets"] == float(conflict.group(1))

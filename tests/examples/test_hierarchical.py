@@ -19,8 +19,8 @@ def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any)
     assert "DataProcessingSOP v1: DataCleaned StartDataProcessing -> StartDataProcessing (rejected)" in out
     # The data child's own SubSOPCompleted may land in between (ignored or stayed), so no version.
     assert re.search(r"MasterWorkflow v\d+: SubSOPCompleted ContinueMasterWorkflow -> End \(ended\)", out)
-    assert "[progress] MasterWorkflow" in out
-    final = json.loads(out.split("--- final state\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
+    assert "[progress] MasterWorkflow" in result.stderr and "[progress]" not in out  # progress goes to stderr
+    final = json.loads(out.split("--- final state\n", 1)[1].split("\nfinished in")[0])
     assert final["master_status"] == "done"
     assert final["sub_workflow_results"] == {
         "data_processing": {"total": 12, "rows": 3},
@@ -45,7 +45,7 @@ def test_a_second_run_shows_the_progress_of_its_own_sops_only(runtime: Any) -> N
     def progressed(out: str) -> set[str]:
         return {line.split()[2].rstrip(":") for line in out.splitlines() if line.startswith("[progress]")}
 
-    first = progressed(run_example(runtime, "examples/hierarchical/main.py").stdout)
-    second = progressed(run_example(runtime, "examples/hierarchical/main.py").stdout)
+    first = progressed(run_example(runtime, "examples/hierarchical/main.py").stderr)
+    second = progressed(run_example(runtime, "examples/hierarchical/main.py").stderr)
     assert len(first) == len(second) == 3  # the master and its two children
     assert not first & second

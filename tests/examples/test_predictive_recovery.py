@@ -20,7 +20,7 @@ def test_memory_pressure_leads_to_preventive_action_and_recovery(runtime: Any) -
     assert "stateDiagram-v2" in out and "PredictiveRecovery --> PreventiveAction" in out
     assert "HealthCheck PredictiveRecovery -> PreventiveAction (transitioned)" in out
     assert "HealthCheck PreventiveAction -> End (ended)" in out
-    final = json.loads(out.split("--- final state\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
+    final = json.loads(out.split("--- final state\n", 1)[1].split("\nfinished in")[0])
     assert final["actions"] == [
         "_check_resource_exhaustion: parallelism lowered to 1",
         "recovered: memory back under the warning threshold",

@@ -30,7 +30,7 @@ def test_the_ladder_retries_opens_the_breaker_falls_back_and_waits_for_a_person(
     for tool in ("fetch_summary", "fetch_backup_summary"):
         assert re.search(rf"tool:{tool}: (open|half_open)", out), tool
     assert "manual #1 (AgentError): resolved by example: services down, written by hand" in out
-    final = json.loads(out.split("--- final state\n", 1)[1].split("\n[progress]")[0].split("\nfinished in")[0])
+    final = json.loads(out.split("--- final state\n", 1)[1].split("\nfinished in")[0])
     summaries = list(final["summaries"].values())
     assert summaries[0].startswith("primary: ") and summaries[-1] == "by hand: written by hand"
     assert all(summary.startswith("backup: ") for summary in summaries[1:-1])

@@ -14,9 +14,8 @@ SECTIONS = ["Summary", "Background", "Method", "Budget", "Risks"]
 
 
 def section(out: str, title: str) -> list[str]:
-    """The lines printed after `--- title` up to the next `---` line (progress lines dropped)."""
-    text = out.split(f"--- {title}\n", 1)[1].split("\n---", 1)[0]
-    return [line for line in text.splitlines() if not line.startswith("[progress]")]
+    """The lines printed after `--- title` up to the next `---` line."""
+    return out.split(f"--- {title}\n", 1)[1].split("\n---", 1)[0].splitlines()
 
 
 def test_readme_graph_is_the_graph_the_cli_draws_and_the_workflow_checks() -> None:
