@@ -1,7 +1,7 @@
 """An SOP host applying a recovery policy: a failed event's cause, the ladder's step as a commit,
 a procedure's timeout, and a person's resolution.
 
-Pure functions over the JSON records (no Ray, no awaiting); `host.py` calls them on an SOP's
+Pure functions over the JSON records (no Ray, no awaiting); `event_path.py` calls them on an SOP's
 drain loop and does the I/O (building a fallback procedure, committing, arming timers,
 counting `sopy_recovery_steps_total`). A step's commit is one atomic write: the new checkpoint
 (history entry appended), the failed event's log entry (outcome `recovering`, so a redelivery

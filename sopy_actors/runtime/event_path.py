@@ -1,0 +1,477 @@
+"""One host's SOP queues and the path of each event: dedupe → handler → advance → commit → reply.
+
+Each SOP has one ordered queue (`Instance.queue`) drained by one task at a time, so nothing of
+an SOP overlaps: events, a person's resolution, a rollback, a cancel. A plain object the
+SOPHost actor delegates to: Ray wraps every method of an actor class for tracing, private
+helpers too, and this path runs per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
+
+from sopy_actors.core.transition import Outcome, Snapshot, advance
+from sopy_actors.errors import (
+    AwaitingHuman,
+    InputError,
+    SOPCancelled,
+    SOPFailed,
+    SopyError,
+    as_sopy_error,
+    error_from_wire,
+    error_to_wire,
+)
+from sopy_actors.recovery.causes import cause_of
+from sopy_actors.recovery.ladder import Cause, UseFallback, decide
+from sopy_actors.recovery.policy import RecoveryPolicy, Retry
+from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.host_commits import HostCommits
+from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
+from sopy_actors.runtime.messages import Answer, HandlerResult, Reply, SendItem
+from sopy_actors.runtime.ordering import advance_senders
+from sopy_actors.runtime.parents import ParentNotifier
+from sopy_actors.runtime.procedures import ProcedureCalls
+from sopy_actors.runtime.records import LogEntry, SOPRecord
+from sopy_actors.runtime.recovering import (
+    RecoveryCommit,
+    Resolution,
+    cause_of_result,
+    fail_commit,
+    fallback_reference,
+    history_of,
+    intervention_event,
+    is_stale_timeout,
+    is_timeout_event,
+    policy_of,
+    resolution_commit,
+    resolved_history,
+    step_commit,
+    succeeded,
+    timeout_cause,
+    timeout_timer,
+)
+from sopy_actors.runtime.rollbacks import check_rollback, rollback_commit, rollback_event_id
+from sopy_actors.runtime.shared_state import SharedSync
+from sopy_actors.runtime.timers import HostTimers
+from sopy_actors.runtime.versions import VersionRetention
+from sopy_actors.telemetry import names
+from sopy_actors.telemetry.reporter import MetricsReporter
+
+__all__ = ["EventPath"]
+
+logger = logging.getLogger(__name__)
+
+_GAP_SECONDS = 60.0
+
+
+class EventPath:
+    """Queues and processes the events of one host's SOPs; runs on the host's event loop.
+
+    Args:
+        store: the Store actor (event-log lookups, reloads after a conflicting commit).
+        instances: the host's SOPs in memory.
+        procedures: runs handlers in procedure actors.
+        commits: where commits go.
+        timers: the host's durable timers (armed by commits).
+        shared: distributed states' sync (told of each commit).
+        parents: tells parents of their children's ends and interventions.
+        metrics: the host's reporter.
+        spawn: runs a coroutine in the background on the host's loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        instances: Instances,
+        procedures: ProcedureCalls,
+        commits: HostCommits,
+        timers: HostTimers,
+        shared: SharedSync,
+        parents: ParentNotifier,
+        metrics: MetricsReporter,
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+    ) -> None:
+        self._store = store
+        self._instances = instances
+        self._procedures = procedures
+        self._commits = commits
+        self._timers = timers
+        self._shared = shared
+        self._parents = parents
+        self._metrics = metrics
+        self._spawn = spawn
+
+    # -- queueing --------------------------------------------------------------------------
+
+    async def queue(self, item: SendItem) -> asyncio.Future[Reply]:
+        """Queue the item on its SOP; the future resolves to its reply once committed."""
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        try:
+            instance = await self._instances.get(item.sop_id)
+        except SopyError as error:
+            reply.set_result({"error": error_to_wire(error)})
+            return reply
+        queued = Queued(item, reply)
+        for ready in instance.order.admit(item.sender, item.seq, queued, floor=item.floor):
+            self.enqueue(instance, ready)
+        if item.sender is not None and item.seq is not None and instance.order.is_held(item.sender, item.seq):
+            self._spawn(self._skip_gap_later(instance, item.sender, item.seq))
+        return reply
+
+    def enqueue(self, instance: Instance, queued: Queued) -> None:
+        """Append to the SOP's queue; start its drain loop unless one runs."""
+        instance.queue.append(queued)
+        if not instance.busy:
+            instance.busy = True
+            self._spawn(self._drain(instance))
+
+    def cancel(self, instance: Instance, reason: str, notify_parent: bool) -> asyncio.Future[None]:
+        """Ask for the SOP's cancel (the first ask wins); the drain loop applies it once no
+        handler of the SOP runs (at once when it is idle). The future resolves when committed."""
+        if instance.cancelling is None:
+            instance.cancelling = (reason, notify_parent, asyncio.get_running_loop().create_future())
+            if not instance.busy:  # nothing in flight: the drain loop applies it at once
+                instance.busy = True
+                self._spawn(self._drain(instance))
+        return instance.cancelling[2]
+
+    async def in_queue(self, instance: Instance, run: Callable[[], Awaitable[Reply]]) -> Answer:
+        """Run `run` (a coroutine function returning a Reply) on the SOP's drain loop."""
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.enqueue(instance, Queued(SendItem(instance.record.sop_id, {}), reply, run=run))
+        done = await reply
+        if "error" in done:
+            return {"error": done["error"]}
+        return {"value": cast(dict[str, Any], done).get("value")}
+
+    async def _skip_gap_later(self, instance: Instance, sender: str, seq: int) -> None:
+        # A lost message must not stall a sender forever: after a while, skip the gap.
+        await asyncio.sleep(_GAP_SECONDS)
+        skipped = instance.order.skip_gap(sender, seq)
+        if skipped:
+            logger.warning("sop=<%s>, sender=<%s> | skipping a gap before seq %d", instance.record.sop_id, sender, seq)
+        for queued in skipped:
+            self.enqueue(instance, queued)
+
+    async def _drain(self, instance: Instance) -> None:
+        try:
+            while True:
+                if instance.cancelling is not None and instance.record.active:
+                    await self._apply_cancel(instance, None)
+                if not instance.queue:
+                    break
+                queued = instance.queue.popleft()
+                try:
+                    reply = await (queued.run() if queued.run is not None else self._process(instance, queued.item))
+                except Exception as error:
+                    if not isinstance(error, SopyError):
+                        logger.exception("sop=<%s> | event processing failed", instance.record.sop_id)
+                    reply = {"error": error_to_wire(as_sopy_error(error))}
+                if not queued.reply.done():
+                    queued.reply.set_result(reply)
+        finally:
+            instance.busy = False
+
+    # -- operations run in an SOP's queue -------------------------------------------------
+
+    async def rollback(self, instance: Instance, version: int, reason: str, rollback_id: str | None) -> Reply:
+        """Commit a new version equal to `version` (see `SOPHostActor.rollback`); run it with
+        `in_queue`. Its `value` is the new version's number."""
+        record = instance.record
+        event_id = rollback_event_id(record, rollback_id)
+        if rollback_id is not None and instance.seen.may_contain(event_id):  # a retried call
+            logged = await self._store.logged.remote(record.sop_id, event_id)
+            if logged is not None:
+                return cast(Reply, {"value": logged.version})
+        check_rollback(record, version)
+        content = await self._store.version.remote(record.sop_id, version)
+        commit = rollback_commit(record, content, version=version, reason=reason, event_id=event_id, now=time.time())
+        if (logged := await self._commits.commit(commit.rows(record))) is not None:
+            return await self._committed_elsewhere(instance, event_id, logged)
+        instance.seen.add(event_id)
+        instance.record = commit.record
+        self._shared.committed(commit.record)
+        for armed in commit.timers:
+            self._timers.arm(armed)
+        logger.info("sop=<%s>, version=<%d>, to=<%d> | rolled back", record.sop_id, commit.record.version, version)
+        return cast(Reply, {"value": commit.record.version})
+
+    async def set_retention(self, instance: Instance, rule: VersionRetention) -> Reply:
+        """Commit the SOP's version retention rule; run it with `in_queue`."""
+        record = instance.record
+        updated = record.model_copy(update={"version_retention": None if rule.keeps_all else rule.model_dump()})
+        if (logged := await self._commits.commit(Commit(record=updated).rows())) is not None:
+            return {"error": json.loads(logged).get("error", {})}
+        instance.record = updated
+        return cast(Reply, {"value": None})
+
+    # -- one event: dedupe → run → advance → commit → reply ----------------------------------
+
+    async def _process(self, instance: Instance, item: SendItem) -> Reply:
+        record = instance.record
+        event_id = event_id_of(item.event)
+        if event_id in instance.replies:
+            return instance.replies[event_id]
+        if instance.seen.may_contain(event_id):  # committed before the recent window: ask the log
+            logged = await self._store.logged.remote(record.sop_id, event_id)
+            if logged is not None:
+                return receipt_reply(logged)
+        if record.phase == "waiting_for_human":
+            assert record.waiting is not None
+            return {"error": error_to_wire(AwaitingHuman(record.sop_id, str(record.waiting.get("reason"))))}
+        if is_timeout_event(item.event):
+            return await self._timed_out(instance, item.event, event_id)
+        if record.phase == "done":  # refused, nothing committed; End's run words the prompt
+            refused = await self._procedures.run(record, item.event)
+            if "error" in refused:
+                return {"error": refused["error"]}
+            return {"outcome": Outcome.REJECTED.value, "procedure": "End", "version": record.version, "prompt": refused["prompt"]}
+        if record.phase != "running":
+            failure = instance.failure()
+            if not isinstance(failure, SOPFailed):  # as LocalSOP: a failed SOP accepts nothing
+                failure = SOPFailed(record.sop_id, f"cannot accept events: {failure}")
+            return {"error": error_to_wire(failure)}
+        result = await self._procedures.run(record, item.event)
+        if instance.cancelling is not None:  # cancelled while the handler ran: drop its result
+            return await self._apply_cancel(instance, (event_id, result.get("event_type", "?")))
+        event_type = result.get("event_type") or str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
+        if (cause := cause_of_result(item.event, dict(result))) is not None:
+            recovered = await self._recover(instance, item.event, event_type, cause)
+            if recovered is not None:
+                self._count_event(record, event_type, Outcome.RECOVERING.value, result)
+                return recovered
+        if "error" in result:
+            self._count_event(record, event_type, "failed", result)
+            return {"error": result["error"]}
+        return await self._commit_event(instance, item, event_id, result)
+
+    async def _commit_event(self, instance: Instance, item: SendItem, event_id: str, result: HandlerResult) -> Reply:
+        """Commit what a handler did (the commit rule `advance`), or take a recovery step when
+        it was the rejection past the limit and a recovery policy answers it."""
+        record = instance.record
+        result = self._shared.merged(item.event, result)  # SharedStateChanged: merged, handled or not
+        snapshot = Snapshot(record.procedure, record.state, record.version, record.retries, "running", record.last_prompt)
+        advanced = advance(
+            snapshot,
+            Outcome(result["outcome"]),
+            result["procedure"],
+            result["state"],
+            result["prompt"],
+            retry_limits=record.retry_limits,
+            count=record.semantics.count,
+            sop_id=record.sop_id,
+        )
+        if advanced.failure is not None:
+            recovered = await self._recover(instance, item.event, result["event_type"], cause_of(advanced.failure))
+            if recovered is not None:
+                self._count_event(record, result["event_type"], Outcome.REJECTED.value, result)
+                return recovered
+        after = advanced.snapshot
+        history, closed = (
+            succeeded(record)
+            if advanced.outcome in (Outcome.TRANSITIONED, Outcome.STAYED, Outcome.ENDED)
+            else (record.recovery_history, ())
+        )
+        new_record = record.model_copy(
+            update={
+                "procedure": after.procedure,
+                "state": after.state,
+                "version": after.version,
+                "retries": after.retries,
+                "phase": after.phase,
+                "last_prompt": after.last_prompt,
+                "senders": advance_senders(record.senders, item.sender, item.seq),
+                "error": None if advanced.failure is None else error_to_wire(advanced.failure),
+                "entered_version": after.version if advanced.outcome is Outcome.TRANSITIONED else record.entered_version,
+                "recovery_history": history,
+            }
+        )
+        entry = LogEntry(
+            sop_id=record.sop_id,
+            version=after.version,
+            event_id=event_id,
+            event_type=result["event_type"],
+            sender=item.event["data"].get("sender"),
+            outcome=advanced.outcome.value,
+            from_procedure=record.procedure["name"],
+            to_procedure=after.procedure["name"],
+            prompt=advanced.prompt,
+        )
+        timer = timeout_timer(new_record, now=time.time()) if advanced.outcome is Outcome.TRANSITIONED else None
+        timers = () if timer is None else (timer,)
+        if (logged := await self._commits.commit(Commit(record=new_record, entry=entry, timers=timers).rows(record))) is not None:
+            return await self._committed_elsewhere(instance, event_id, logged)
+        instance.seen.add(event_id)
+        self._count_event(record, entry.event_type, entry.outcome, result)
+        if advanced.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
+            self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
+        self._count_recovery(closed)
+        instance.record = new_record
+        self._shared.committed(new_record)  # a distributed state's pending keys, in the background
+        for armed in timers:
+            self._timers.arm(armed)
+        instruction = new_record.procedure.get("prompt")
+        reply: Reply = receipt_reply(entry, instruction) if advanced.failure is None else {"error": new_record.error or {}}
+        instance.remember(event_id, reply)
+        if new_record.phase != "running":
+            self._end(instance, advanced.failure)
+        return reply
+
+    async def _committed_elsewhere(self, instance: Instance, event_id: str, logged: str) -> Reply:
+        # Another writer committed this event id first (e.g. a host split from the cluster):
+        # the state is not applied twice; continue from what is stored. Or (`{"error": ...}`,
+        # a VersionConflict) it committed another event at this version: this one is refused.
+        logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", instance.record.sop_id, event_id)
+        stored = await self._store.load.remote(instance.record.sop_id, 0)
+        instance.record = stored.record if stored is not None else instance.record
+        answer = json.loads(logged)
+        if "error" in answer:
+            return {"error": answer["error"]}
+        return receipt_reply(LogEntry.model_validate(answer))
+
+    # -- recovery: the ladder's steps, timeouts, a person's resolution -----------------------
+
+    async def _recover(self, instance: Instance, event: dict[str, Any], event_type: str, cause: Cause) -> Reply | None:
+        """Take the recovery policy's step for a failed event; None when no rung applies to
+        its cause (the event then fails or is rejected as without a policy)."""
+        record = instance.record
+        policy = await self._policy(record)
+        if policy is None or not policy.rungs_for(cause.kind):
+            return None
+        # A Retry's `retry_on` predicate is user code: it runs in a procedure actor (hosts never
+        # import workflow code); the ladder reads its answers.
+        answers = {
+            rung.retry_on: await self._procedures.retryable(record, rung.retry_on, cause.error)
+            for _, rung in policy.rungs_for(cause.kind)
+            if isinstance(rung, Retry) and rung.retry_on is not None
+        }
+        decision = decide(
+            policy, cause, history=history_of(record), state=record.state.get("data"),
+            resolve=lambda reference: lambda _error: answers[reference],
+        )
+        step = decision.step
+        fallback = None
+        if isinstance(step, UseFallback) and step.target == "procedure":
+            fallback = await self._procedures.construct(record, step.to)
+        commit = step_commit(record, event=event, event_type=event_type, decision=decision, fallback_procedure=fallback)
+        logger.warning("sop=<%s>, cause=<%s> | %s", record.sop_id, cause.kind, commit.entry.prompt)
+        return await self._apply(instance, commit)
+
+    async def _policy(self, record: SOPRecord) -> RecoveryPolicy | None:
+        """The recovery policy of the SOP's current procedure: its class's, else the SOP's."""
+        return policy_of(record, await self._procedures.class_policy(record))
+
+    async def _timed_out(self, instance: Instance, event: dict[str, Any], event_id: str) -> Reply:
+        """A procedure's timeout fired: a recovery cause if the SOP is still in that visit."""
+        record = instance.record
+        if is_stale_timeout(record, event):
+            return {"outcome": Outcome.IGNORED.value, "procedure": record.procedure["name"], "version": record.version}
+        cause = timeout_cause(record, event)
+        if recovered := await self._recover(instance, event, "ProcedureTimedOut", cause):
+            return recovered
+        failure = cause.exception()
+        return await self._apply(instance, fail_commit(record, event=event, event_type="ProcedureTimedOut", error=failure))
+
+    async def resolve(self, instance: Instance, resolution: Resolution) -> Reply:
+        """Apply a person's resolution (on the SOP's drain loop)."""
+        record = instance.record
+        if resolution.event is None:
+            reference = fallback_reference(await self._policy(record)) if resolution.action == "fallback" else None
+            fallback = None if reference is None else await self._procedures.construct(record, reference)
+            return await self._apply(instance, resolution_commit(record, resolution, fallback_procedure=fallback))
+        history, closed = resolved_history(record, resolution)
+        data = resolution.event.get("data")
+        event = {**resolution.event, "data": {"id": f"{record.sop_id}~resolution~{record.version + 1}", **(data or {})}}
+        running = record.model_copy(update={"phase": "running", "waiting": None, "recovery_history": history})
+        result = await self._procedures.run(running, event)
+        if "error" in result:
+            message = error_from_wire(result["error"])
+            raise InputError(f"sop=<{record.sop_id}> | the event does not fit: {message}", fields=("event",))
+        if result["outcome"] in (Outcome.REJECTED.value, Outcome.IGNORED.value):
+            why = result.get("prompt") or "it has no handler for this event"
+            raise InputError(
+                f"sop=<{record.sop_id}> | procedure {record.procedure['name']} does not take this event: {why}",
+                fields=("event",),
+            )
+        instance.record = running
+        try:
+            reply = await self._commit_event(instance, SendItem(record.sop_id, event), event_id_of(event), result)
+        except BaseException:
+            instance.record = record
+            raise
+        self._count_recovery(closed)
+        return reply
+
+    async def _apply(self, instance: Instance, commit: RecoveryCommit) -> Reply:
+        """Commit a recovery step or resolution; arm its timers, count it, wake or tell who waits."""
+        rows = Commit(record=commit.record, entry=commit.entry, timers=commit.timers).rows(instance.record)
+        if (logged := await self._commits.commit(rows)) is not None:
+            return await self._committed_elsewhere(instance, commit.entry.event_id, logged)
+        instance.seen.add(commit.entry.event_id)
+        instance.record = commit.record
+        for timer in commit.timers:
+            self._timers.arm(timer)
+        self._count_recovery(commit.closed)
+        reply = cast(Reply, {**commit.reply, "instruction": commit.record.procedure.get("prompt")})
+        if "error" not in reply:
+            instance.remember(commit.entry.event_id, reply)
+        if commit.intervention is not None:
+            self._spawn(self._parents.tell(commit.record, intervention_event(commit.record, commit.intervention)))
+        if not commit.record.active:
+            self._end(instance, commit.failure)
+        return reply
+
+    def _count_recovery(self, closed: tuple[tuple[str, str], ...]) -> None:
+        for strategy, outcome in closed:
+            self._metrics.count(names.RECOVERY_STEPS, (strategy, outcome))
+
+    def _count_event(self, record: SOPRecord, event_type: str, outcome: str, result: HandlerResult) -> None:
+        procedure = record.procedure["name"]
+        self._metrics.count(names.EVENTS, (record.name, procedure, event_type, outcome))
+        if "seconds" in result:
+            self._metrics.observe(names.HANDLER_DURATION, (procedure, event_type), result["seconds"])
+
+    # -- endings ---------------------------------------------------------------------------
+
+    async def _apply_cancel(self, instance: Instance, discarded: tuple[str, str] | None) -> Reply:
+        """Commit the pending cancel (on the drain loop: nothing else commits for this SOP now).
+
+        Args:
+            discarded: (event id, event type) of an event whose handler ran meanwhile; its
+                result is dropped and logged as `discarded`.
+        """
+        assert instance.cancelling is not None
+        reason, notify_parent, done = instance.cancelling
+        error = SOPCancelled(instance.record.sop_id, reason)
+        cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
+        await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record))
+        instance.record = cancelled
+        if discarded is not None:
+            instance.seen.add(discarded[0])
+        self._end(instance, error)
+        if not done.done():
+            done.set_result(None)
+        return {"error": error_to_wire(error)}
+
+    def _end(self, instance: Instance, error: SopyError | None) -> None:
+        """The SOP left `running`: fail what is queued, wake `result()` waiters, tell the parent."""
+        record = instance.record
+        self._metrics.count(names.SOPS_FINISHED, (record.name, record.phase))
+        if error is not None:
+            failed: Reply = {"error": error_to_wire(error)}
+            while instance.queue:
+                queued = instance.queue.popleft()
+                if not queued.reply.done():
+                    queued.reply.set_result(failed)
+        for waiter in instance.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        instance.waiters.clear()
+        self._spawn(self._parents.notify(record))
+
