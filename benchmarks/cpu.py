@@ -2,9 +2,10 @@
 
 The driver that started Ray is the parent of every process of its cluster, so its descendants
 are exactly this cluster's (other jobs' Ray clusters on the machine are not counted). A worker
-is classified by its process title, `ray::<ActorClass>`; raylet, GCS and Ray's Python daemons
-count as "ray"; other children of the driver (a profiler it started) are not counted. Runs in
-the driver.
+is classified by its process title, `ray::<ActorClass>` (a pooled worker, `ray::IDLE`, again
+once it hosts an actor); raylet, GCS and Ray's daemons (its Python processes, the dashboard and
+runtime-env agents) count as "ray"; other children of the driver (a profiler it started) are not
+counted. Runs in the driver.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ KINDS = {
 }
 """Process kinds by actor class: the runtime's and the bare pattern's (`bare_batched`) alike."""
 
+_RAY_AGENTS = {"DashboardAgent", "RuntimeEnvAgent"}  # Ray's daemons with worker-like titles
+
 
 def _kind(process: psutil.Process) -> str | None:
     command = process.cmdline() or [process.name()]
     if command[0].startswith("ray::"):
-        return KINDS.get(command[0][5:].split(".")[0].split(" ")[0], "other")
+        title = command[0][5:].split(".")[0].split(" ")[0]
+        return "ray" if title in _RAY_AGENTS else KINDS.get(title, "other")
     return "ray" if any("ray" in part for part in command) else None
 
 
@@ -46,7 +50,8 @@ class CPUMeter:
     def _seconds(self) -> dict[int, float]:
         seen = {}
         for process in self._driver.children(recursive=True):
-            if process.pid not in self._processes:
+            known = self._processes.get(process.pid)
+            if known is None or known[1] == "other":  # new, or a worker that may have taken an actor since
                 try:
                     self._processes[process.pid] = (process, _kind(process))
                 except psutil.Error:
