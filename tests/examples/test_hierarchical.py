@@ -6,7 +6,13 @@ import json
 import re
 from typing import Any
 
-from tests.examples.cli import on_cluster, run_cli, run_example
+from tests.examples.cli import ROOT, assert_readme_shows_the_graph, on_cluster, run_cli, run_example
+
+
+def test_readme_graph_is_the_graph_the_cli_draws_and_the_workflow_checks() -> None:
+    assert_readme_shows_the_graph(
+        ROOT / "examples" / "hierarchical", "examples/hierarchical/workflow.py:MasterWorkflow", "ok: 2 procedures, 4 transitions"
+    )
 
 
 def test_hierarchical_example_runs_sub_sops_and_merges_their_state(runtime: Any) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.examples.cli import run_example
+from tests.examples.cli import ROOT, assert_readme_shows_the_graph, run_example
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def test_readme_graph_is_the_graph_the_cli_draws_and_the_workflow_checks() -> None:
+    assert_readme_shows_the_graph(
+        ROOT / "examples" / "predictive_recovery",
+        "examples/predictive_recovery/workflow.py:PredictiveRecovery",
+        "ok: 2 procedures, 6 transitions",
+    )
 
 
 @pytest.mark.memory_readings
