@@ -73,7 +73,8 @@ class EventPath:
     """Queues and processes the events of one host's SOPs; runs on the host's event loop.
 
     Args:
-        store: the Store actor (event-log lookups, reloads after a conflicting commit).
+        store: the Store actor (event-log lookups, version contents, reloads after a conflicting
+            commit).
         instances: the host's SOPs in memory.
         procedures: runs handlers in procedure actors.
         commits: where commits go.
@@ -119,12 +120,12 @@ class EventPath:
             return reply
         queued = Queued(item, reply)
         for ready in instance.order.admit(item.sender, item.seq, queued, floor=item.floor):
-            self.enqueue(instance, ready)
+            self._enqueue(instance, ready)
         if item.sender is not None and item.seq is not None and instance.order.is_held(item.sender, item.seq):
             self._spawn(self._skip_gap_later(instance, item.sender, item.seq))
         return reply
 
-    def enqueue(self, instance: Instance, queued: Queued) -> None:
+    def _enqueue(self, instance: Instance, queued: Queued) -> None:
         """Append to the SOP's queue; start its drain loop unless one runs."""
         instance.queue.append(queued)
         if not instance.busy:
@@ -133,7 +134,12 @@ class EventPath:
 
     def cancel(self, instance: Instance, reason: str, notify_parent: bool) -> asyncio.Future[None]:
         """Ask for the SOP's cancel (the first ask wins); the drain loop applies it once no
-        handler of the SOP runs (at once when it is idle). The future resolves when committed."""
+        handler of the SOP runs (at once when it is idle). The future resolves when committed,
+        at once for an SOP that has ended (nothing to cancel)."""
+        if instance.cancelling is None and not instance.record.active:
+            ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            ended.set_result(None)
+            return ended
         if instance.cancelling is None:
             instance.cancelling = (reason, notify_parent, asyncio.get_running_loop().create_future())
             if not instance.busy:  # nothing in flight: the drain loop applies it at once
@@ -142,9 +148,13 @@ class EventPath:
         return instance.cancelling[2]
 
     async def in_queue(self, instance: Instance, run: Callable[[], Awaitable[Reply]]) -> Answer:
-        """Run `run` (a coroutine function returning a Reply) on the SOP's drain loop."""
+        """Run `run` (a coroutine function returning a Reply) on the SOP's drain loop.
+
+        Returns:
+            `{"error"}` if it failed, else `{"value"}`: the reply's `value` (None if it has none).
+        """
         reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self.enqueue(instance, Queued(SendItem(instance.record.sop_id, {}), reply, run=run))
+        self._enqueue(instance, Queued(SendItem(instance.record.sop_id, {}), reply, run=run))
         done = await reply
         if "error" in done:
             return {"error": done["error"]}
@@ -157,7 +167,7 @@ class EventPath:
         if skipped:
             logger.warning("sop=<%s>, sender=<%s> | skipping a gap before seq %d", instance.record.sop_id, sender, seq)
         for queued in skipped:
-            self.enqueue(instance, queued)
+            self._enqueue(instance, queued)
 
     async def _drain(self, instance: Instance) -> None:
         try:
@@ -192,8 +202,9 @@ class EventPath:
         check_rollback(record, version)
         content = await self._store.version.remote(record.sop_id, version)
         commit = rollback_commit(record, content, version=version, reason=reason, event_id=event_id, now=time.time())
-        if (logged := await self._commits.commit(commit.rows(record))) is not None:
-            return await self._committed_elsewhere(instance, event_id, logged)
+        if (logged := await self._commits.commit(commit.rows(record))) is not None:  # this id, committed before
+            done = await self._committed_elsewhere(instance, event_id, logged)
+            return done if "error" in done else cast(Reply, {"value": done["version"]})
         instance.seen.add(event_id)
         instance.record = commit.record
         self._shared.committed(commit.record)
@@ -226,7 +237,7 @@ class EventPath:
             assert record.waiting is not None
             return {"error": error_to_wire(AwaitingHuman(record.sop_id, str(record.waiting.get("reason"))))}
         if is_timeout_event(item.event):
-            return await self._timed_out(instance, item.event, event_id)
+            return await self._timed_out(instance, item.event)
         if record.phase == "done":  # refused, nothing committed; End's run words the prompt
             refused = await self._procedures.run(record, item.event)
             if "error" in refused:
@@ -367,7 +378,7 @@ class EventPath:
         """The recovery policy of the SOP's current procedure: its class's, else the SOP's."""
         return policy_of(record, await self._procedures.class_policy(record))
 
-    async def _timed_out(self, instance: Instance, event: dict[str, Any], event_id: str) -> Reply:
+    async def _timed_out(self, instance: Instance, event: dict[str, Any]) -> Reply:
         """A procedure's timeout fired: a recovery cause if the SOP is still in that visit."""
         record = instance.record
         if is_stale_timeout(record, event):
@@ -379,7 +390,11 @@ class EventPath:
         return await self._apply(instance, fail_commit(record, event=event, event_type="ProcedureTimedOut", error=failure))
 
     async def resolve(self, instance: Instance, resolution: Resolution) -> Reply:
-        """Apply a person's resolution (on the SOP's drain loop)."""
+        """Apply a person's resolution (see `SOPHostActor.resolve`); run it with `in_queue`.
+
+        Raises:
+            InputError: its event does not fit the SOP's procedure (nothing is committed).
+        """
         record = instance.record
         if resolution.event is None:
             reference = fallback_reference(await self._policy(record)) if resolution.action == "fallback" else None

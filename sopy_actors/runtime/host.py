@@ -262,8 +262,7 @@ class SOPHostActor:
             instance = await self._instances.get(sop_id)
         except UnknownSOP:
             return
-        if instance.record.active:
-            await asyncio.shield(self._path.cancel(instance, reason, notify_parent))
+        await asyncio.shield(self._path.cancel(instance, reason, notify_parent))
         for child in await self._store.children.remote(sop_id):
             stored = await self._store.load.remote(child, 0)
             if stored is not None and stored.record.active:

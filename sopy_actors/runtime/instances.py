@@ -97,7 +97,8 @@ def event_id_of(event: dict[str, Any]) -> str:
 @dataclass(slots=True)
 class Queued:
     """An event waiting in its SOP's queue, with the future its sender awaits; or, with `run`
-    set, work on the SOP that must not overlap its events (a person's resolution)."""
+    set, work on the SOP that must not overlap its events (a person's resolution, a rollback, a
+    change of its version retention)."""
 
     item: SendItem
     reply: asyncio.Future[Reply]
