@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,10 @@ class StoreActor:
         if not isinstance(self._store, SQLiteStore):
             return None
         return {"path": self._store.location, "node": ray.get_runtime_context().get_node_id()}
+
+    async def location(self) -> dict[str, str | int]:
+        """Where this actor runs: its process id and Ray node id."""
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     async def path(self) -> str:
         """Where this store writes (its database file, or its URL without the password)."""

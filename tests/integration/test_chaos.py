@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import ray
 
-from sopy_actors import ProcedureOptions, attach
+from sopy_actors import ProcedureOptions, attach, list_sops
 from sopy_actors.errors import RecoveryExhausted, SOPFailed
 from sopy_actors.runtime.commits import Commit
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
@@ -126,3 +126,30 @@ def test_a_failed_sop_raises_the_same_error_before_and_after_its_host_restarts(r
     assert before.value.attempts == 1 and before.value.last_prompt == "Write a non-empty draft."
     with pytest.raises(SOPFailed, match=r"cannot accept events: .*recovery exhausted"):
         handle.send(docflow.DraftWritten(payload=docflow.Draft(text="late")))
+
+
+def test_sigkill_of_the_store_mid_run_loses_no_event_and_sops_continue_from_their_last_commit(runtime: Any) -> None:
+    handles = [ledger.make_sop(EVENTS).start() for _ in range(SOPS)]
+    sent = {h.sop_id: _events(i) for i, h in enumerate(handles)}
+    for future in [h.submit(sent[h.sop_id][0]) for h in handles]:
+        future.result(timeout=300)
+    futures = [h.submit(e) for h in handles for e in sent[h.sop_id][1:]]
+
+    store = ray.get_actor(STORE_ACTOR, namespace=runtime.namespace)
+    killed = ray.get(store.location.remote())["pid"]
+    os.kill(killed, signal.SIGKILL)
+
+    for future in futures:
+        future.result(timeout=600)
+    assert ray.get(store.location.remote(), timeout=300)["pid"] != killed  # Ray restarted it
+    for handle in handles:
+        assert handle.result(timeout=600).entries == {"driver": list(range(EVENTS))}
+        history = handle.history()  # read from the restarted Store's file
+        assert [e.event_id for e in history] == [e.id for e in sent[handle.sop_id]]
+        assert [e.version for e in history] == list(range(1, EVENTS + 1))
+    # New SOPs start and run, and listing reads every SOP back.
+    late = ledger.make_sop(1).start()
+    late.send(ledger.EntryAdded(payload=ledger.EntryData(sender="late", index=0)))
+    assert late.result(timeout=300).entries == {"late": [0]}
+    listed = {summary.sop_id for summary in list_sops(phase="done", limit=100_000)}
+    assert {h.sop_id for h in handles} | {late.sop_id} <= listed

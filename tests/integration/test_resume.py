@@ -102,8 +102,8 @@ FIRST_DRIVER = """
     waiting.send(family.SpawnAndWait(payload="later"))
     untold = family.parent_sop().start(sop_id="untold-parent", placement="dedicated")
     untold.send(family.SpawnAndWait(payload="quiet"))
-    # The untold parent's child ends and its host commits that, but the cluster stops before
-    # the parent is told: the commit the host would have made, then shutdown.
+    # The untold parent's child ends and its host commits that, but the head is lost before
+    # the parent is told: the commit the host would have made, then every process killed.
     store = ray.get_actor(STORE_ACTOR, namespace=ns)
     (child,) = untold.state().children
     stored = ray.get(store.load.remote(child, 0)).record
@@ -111,8 +111,12 @@ FIRST_DRIVER = """
     final = stored.model_copy(update={{"phase": "done", "version": stored.version + 1, "state": state}})
     ray.get(store.commit_batch.remote([Commit(record=final).rows()]))
     node = ray.get_runtime_context().get_node_id()
-    print(json.dumps({{"node": node, "waiting_child": waiting.state().children[0]}}))
-    sopy_actors.shutdown()
+    print(json.dumps({{"node": node, "waiting_child": waiting.state().children[0]}}), flush=True)
+    # The head node is lost: every process of this one-node cluster killed at once, nothing shut down.
+    import os, psutil
+    for process in psutil.Process().children(recursive=True):
+        process.kill()
+    os._exit(0)
 """
 
 SECOND_DRIVER = """
