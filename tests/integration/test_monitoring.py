@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 import sopy_actors
@@ -37,6 +38,12 @@ def metrics_url(runtime: Any) -> str:
 def test_init_reports_the_metrics_port_and_status_prints_it(runtime: Any) -> None:
     assert runtime.metrics_port and runtime.metrics_host == "127.0.0.1"
     assert sopy_actors.monitoring.monitor().endpoint().port == runtime.metrics_port
+    listening = {
+        connection.laddr.ip
+        for connection in psutil.net_connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == runtime.metrics_port
+    }
+    assert listening == {"127.0.0.1"}  # the socket itself, not only what is reported
     # The session cluster's own address: "auto" may find another cluster running on this machine.
     store_dir = str(Path(runtime.store_path).parent)
     cluster = ("--address", runtime.address, "--namespace", runtime.namespace, "--store-dir", store_dir)
