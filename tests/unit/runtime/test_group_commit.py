@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -54,16 +55,20 @@ def test_commits_that_arrive_during_a_write_go_together_in_the_next() -> None:
     assert len(seconds) == 2 and all(value >= 0 for value in seconds)
 
 
-def test_a_version_conflict_is_reported_as_its_error_in_wire_form() -> None:
+def test_a_version_conflict_is_reported_as_its_error_in_wire_form_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def run() -> list[str | None]:
         backend = _Backend()
         backend.release.set()
         return await GroupCommit(backend.write, lambda _: None).commit([_rows("ok"), _rows("conflict")])
 
-    ok, conflict = asyncio.run(run())
+    with caplog.at_level(logging.WARNING, logger="sopy_actors.runtime.group_commit"):
+        ok, conflict = asyncio.run(run())
     assert ok is None and conflict is not None
     error = error_from_wire(json.loads(conflict)["error"])
     assert isinstance(error, VersionConflict) and error.sop_id == "conflict"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"sop=<conflict>, stored=<{error.stored}>, attempted=<{error.attempted}> | version conflict: commit refused"
+    ]
 
 
 def test_a_failed_write_fails_every_caller_of_its_batch_and_the_next_batch_is_written() -> None:
