@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -53,6 +54,26 @@ def test_each_procedure_class_runs_in_its_own_actor_and_sops_share_hosts(runtime
     hosts = {h.status().host for h in handles}
     assert hosts <= {f"sopy-host-{i}" for i in range(runtime.hosts)}
     assert len(hosts) < len(handles)
+
+
+def test_a_host_never_imports_the_workflow_code_its_sops_run(runtime: Any) -> None:
+    from tests.support import import_marks
+
+    for mark in import_marks.MARKS.iterdir():  # marks of earlier runs (process ids get reused)
+        if mark.name != str(os.getpid()):
+            mark.unlink()
+    handle = import_marks.make_sop().start(placement="dedicated")  # a host of its own, started now
+    for _ in range(2):
+        handle.send(import_marks.Tapped(payload=1))
+    assert handle.result(timeout=120).count == 2 and handle.status().phase == "done"
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    env = ray.get_runtime_context().runtime_env
+    counting = ray.get_actor(
+        procedure_actor_name("tests.support.import_marks:Counting", ProcedureOptions(), 0, env), namespace=runtime.namespace
+    )
+    importers = import_marks.importers()
+    assert ray.get(counting.location.remote())["pid"] in importers  # the handlers' process imported it
+    assert ray.get(host.statistics.remote())["pid"] not in importers  # the SOP's host never did
 
 
 def test_dedicated_placement_gives_an_sop_its_own_host(runtime: Any) -> None:
