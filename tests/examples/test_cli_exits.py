@@ -2,54 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
 from typing import Any
 
 from tests.examples.cli import on_cluster, run_cli
 from tests.support import ledger
 
-FLOW = '''
-from pydantic import BaseModel
 
-from sopy_actors import SOP, End, Event, Procedure, handler, make_prompt
-
-
-class Count(BaseModel):
-    n: int = 0
-
-
-class Tick(Event[int]):
-    pass
-
-
-class Counting(Procedure[Count]):
-    prompt = make_prompt("Count the ticks.")
-
-    @handler
-    def on_tick(self, state: Count, event: Tick) -> Procedure[Count]:
-        state.n += event.payload
-        return End() if state.n >= 3 else self
-
-
-def main() -> None:
-    raise SystemExit("main ran instead of the callable named")
-
-
-def count_three() -> None:
-    handle = SOP(state=Count(), init_proc=Counting()).start()
-    for _ in range(3):
-        handle.send(Tick(payload=1))
-    print("counted", handle.result(timeout=120).n)
-'''
-
-
-def test_run_calls_the_callable_named_after_the_file(runtime: Any, tmp_path: Path) -> None:
-    flow = tmp_path / "counting_flow.py"
-    flow.write_text(textwrap.dedent(FLOW))
-    done = run_cli("run", f"{flow}:count_three", *on_cluster(runtime))
+def test_run_calls_the_callable_named_after_the_file(runtime: Any) -> None:
+    done = run_cli("run", "tests/support/import_marks.py:count_two", *on_cluster(runtime))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "counted 3" in done.stdout.splitlines()
+    printed = done.stdout.splitlines()
+    assert "counted 2" in printed and "main ran" not in printed
 
 
 def test_attach_to_an_sop_that_did_not_end_well_exits_1_saying_how_it_ended(runtime: Any) -> None:

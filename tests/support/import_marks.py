@@ -1,5 +1,6 @@
 """A workflow module that leaves a mark (a file named by the process id) in every process that
-imports it, so a test can tell which processes loaded workflow code."""
+imports it, so a test can tell which processes loaded workflow code. Also a workflow file for
+`sopy-actors run import_marks.py:count_two` (a callable other than `main`)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ class Counting(Procedure[Tally]):
 
 def make_sop() -> SOP[Tally]:
     return SOP(state=Tally(), init_proc=Counting())
+
+
+def main() -> None:
+    """What `sopy-actors run` calls when no callable is named."""
+    print("main ran")
+
+
+def count_two() -> None:
+    """Start an SOP, tap it twice and print its count."""
+    handle = make_sop().start()
+    for _ in range(2):
+        handle.send(Tapped(payload=1))
+    print("counted", handle.result(timeout=120).count)
