@@ -61,10 +61,18 @@ class HostCommits:
     async def commit(self, rows: CommitRows) -> str | None:
         """Write one rendered commit durably (see `GroupCommit.commit` for the result)."""
         if self._local is not None:
-            with self._unless_replaced():
-                (written,) = await self._local.commit([rows])  # group-committed there
-                return written
+            (written,) = await self.commit_many([rows])  # group-committed there
+            return written
         return await self._through_store.call(rows)
+
+    async def commit_many(self, commits: list[CommitRows]) -> list[str | None]:
+        """Write several rendered commits durably (of different SOPs, or in order), in one
+        transaction where they fit one; results in order (see `GroupCommit.commit`)."""
+        if self._local is not None:
+            with self._unless_replaced():
+                return await self._local.commit(commits)
+        written: list[str | None] = await self._store.commit_batch.remote(commits)
+        return written
 
     async def create(self, record: SOPRecord) -> bool:
         """Store a new SOP's first checkpoint; False if its id exists."""

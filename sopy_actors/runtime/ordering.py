@@ -60,6 +60,20 @@ class SenderOrder(Generic[T]):
             return [*ready, item]
         return [*ready, item, *self._release(sender, seq + 1)]
 
+    def take(self, sender: str | None, seq: int | None, *, floor: int | None = None) -> bool:
+        """Admit an item that is in turn, without holding it: True when `admit` would release
+        it, and only it, at once (its number is then taken); False, with nothing changed, when
+        it would be held or would release others (held successors, or what `floor` skips to)."""
+        if sender is None or seq is None:
+            return True
+        expected = self._expected.get(sender, 0)
+        if floor is not None and floor > expected:
+            return False
+        if seq == expected and seq + 1 not in self._held.get(sender, {}):
+            self._expected[sender] = seq + 1
+            return True
+        return seq < expected
+
     def is_held(self, sender: str, seq: int) -> bool:
         """True while `sender`'s item `seq` waits for a predecessor."""
         return seq in self._held.get(sender, {})

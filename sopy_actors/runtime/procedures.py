@@ -43,6 +43,10 @@ class _Traffic:
             self._metrics.count(names.HANDLER_BYTES, ("received",), received)
 
 
+def _unavailable(error: Exception) -> HandlerResult:
+    return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
+
+
 async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) -> list[HandlerResult]:
     """One `ProcedureActor.handle_batch` round trip, JSON both ways.
 
@@ -105,42 +109,89 @@ class ProcedureCalls:
     async def run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
         """Run `event`'s handler in the SOP's current procedure; failures come back as `error`.
 
-        An event type the procedure class ignores (it has no handler for it, and the event is
-        optional or in the class's `ignore`) is answered here, without a call, once a call has
-        shown it: both are class attributes, so the answer holds for every SOP in that class.
+        The calls of one event-loop turn go to each actor as one batch. An event type the
+        procedure class ignores (it has no handler for it, and the event is optional or in the
+        class's `ignore`) is answered here, without a call, once a call has shown it: both are
+        class attributes, so the answer holds for every SOP in that class.
         """
+        if (known := self._known_ignored(record, event)) is not None:
+            return known
+        actor, calls = self._actor_for(record)
+        try:
+            result = await calls.call(self._call(record, event))
+            assert result is not None
+            return self._learned(record, event, await self._collected(actor, result))
+        except ray.exceptions.RayActorError as error:
+            return _unavailable(error)
+
+    async def run_many(self, runs: list[tuple[SOPRecord, dict[str, Any]]]) -> list[HandlerResult]:
+        """`run` for several (record, event) pairs, of different SOPs: one call per actor for
+        all of them, results in order."""
+        results: list[HandlerResult | None] = [None] * len(runs)
+        groups: dict[int, tuple[Any, list[int]]] = {}
+        for index, (record, event) in enumerate(runs):
+            if (known := self._known_ignored(record, event)) is not None:
+                results[index] = known
+            else:
+                actor = self._actor_for(record)[0]
+                groups.setdefault(id(actor), (actor, []))[1].append(index)
+
+        async def send(actor: Any, indexes: list[int]) -> None:
+            try:
+                collected = await _run_batch(actor, self.traffic, [self._call(*runs[index]) for index in indexes])
+                slow = [position for position, result in enumerate(collected) if "pending" in result]
+                fetched = await asyncio.gather(*(self._collected(actor, collected[position]) for position in slow))
+                for position, result in zip(slow, fetched, strict=True):
+                    collected[position] = result
+            except ray.exceptions.RayActorError as error:
+                collected = [_unavailable(error)] * len(indexes)
+            for index, result in zip(indexes, collected, strict=True):
+                results[index] = self._learned(*runs[index], result)
+
+        await asyncio.gather(*(send(actor, indexes) for actor, indexes in groups.values()))
+        done = [result for result in results if result is not None]
+        assert len(done) == len(runs)
+        return done
+
+    def _known_ignored(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult | None:
+        """The answer to an event type the SOP's procedure class is known to ignore, or None."""
         ignored = (self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type")))
-        if ignored in self._ignored:
-            return {
-                "outcome": Outcome.IGNORED.value, "procedure": record.procedure, "state": record.state,
-                "prompt": None, "handler": None, "event_type": ignored[2].rpartition(":")[2].rpartition(".")[2],
-            }
-        result = await self._run(record, event)
-        # Without filters (which ignore events per SOP) an ignored event was ignored by its class.
+        if ignored not in self._ignored:
+            return None
+        return {
+            "outcome": Outcome.IGNORED.value, "procedure": record.procedure, "state": record.state,
+            "prompt": None, "handler": None, "event_type": ignored[2].rpartition(":")[2].rpartition(".")[2],
+        }
+
+    def _learned(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
+        """`result`, remembered when it shows the class ignores the event type (without filters,
+        which ignore events per SOP, an ignored event was ignored by its class)."""
         if result.get("outcome") == Outcome.IGNORED.value and not any(record.filters.values()):
-            self._ignored.add(ignored)
+            self._ignored.add((self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type"))))
         return result
 
-    async def _run(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
+    def _call(self, record: SOPRecord, event: dict[str, Any]) -> HandlerCall:
         filters: FilterSpec = {
             "observed": list(record.filters.get("observed", [])),
             "agents": list(record.filters.get("agents", [])),
         }
-        semantics = record.semantics.model_dump()
         deadline = time.time() + handler_timeout(record.procedure)
-        call = HandlerCall(
-            record.sop_id, record.procedure, record.state, event, filters, semantics, record.agent_substitutes, deadline
+        return HandlerCall(
+            record.sop_id, record.procedure, record.state, event, filters, record.semantics.model_dump(),
+            record.agent_substitutes, deadline,
         )
-        actor, calls = self._actor_for(record)
+
+    @staticmethod
+    async def _collected(actor: Any, result: HandlerResult) -> HandlerResult:
+        """The result; for a slow handler's `pending` token, its result fetched apart (so the
+        batch did not wait for it), or an error if the actor is lost meanwhile."""
+        if "pending" not in result:
+            return result
         try:
-            result = await calls.call(call)
-            assert result is not None
-            if "pending" in result:  # a slow handler: fetched apart, so the batch did not wait
-                pending: HandlerResult = json.loads(await actor.collect.remote(result["pending"]))
-                return pending
+            collected: HandlerResult = json.loads(await actor.collect.remote(result["pending"]))
         except ray.exceptions.RayActorError as error:
-            return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
-        return result
+            return _unavailable(error)
+        return collected
 
     async def construct(self, record: SOPRecord, reference: str) -> dict[str, Any]:
         """A new instance of procedure class `reference`, encoded, built by an actor that runs

@@ -82,3 +82,16 @@ def test_the_sequencer_floor_is_the_lowest_unsettled_number() -> None:
     sequencer.settle([first])
     assert sequencer.item("s", {}).floor == 2
     assert sequencer.item("other", {}).seq == 0
+
+
+def test_an_item_in_turn_is_taken_without_holding_it_and_any_other_is_left_to_admit() -> None:
+    order: SenderOrder[str] = SenderOrder({"a": 1})
+    assert order.take(None, None) and order.take("a", 0)  # unnumbered; a redelivery
+    assert not order.take("a", 2)  # early: it would be held
+    assert not order.take("a", 1, floor=3)  # the floor would release held items first
+    assert order.held() == 0
+    order.admit("a", 2, "a2")
+    assert not order.take("a", 1)  # it would release a2 with it
+    assert order.admit("a", 1, "a1") == ["a1", "a2"]
+    assert order.take("a", 3)
+    assert order.admit("a", 4, "a4") == ["a4"]  # 3 was taken: 4 is next
