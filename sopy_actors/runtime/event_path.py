@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sopy_actors.core.transition import Outcome, Snapshot, advance
@@ -29,14 +30,14 @@ from sopy_actors.errors import (
 from sopy_actors.recovery.causes import cause_of
 from sopy_actors.recovery.ladder import Cause, UseFallback, decide
 from sopy_actors.recovery.policy import RecoveryPolicy, Retry
-from sopy_actors.runtime.commits import Commit
+from sopy_actors.runtime.commits import Commit, CommitRows
 from sopy_actors.runtime.host_commits import HostCommits
 from sopy_actors.runtime.instances import Instance, Instances, Queued, event_id_of, receipt_reply
 from sopy_actors.runtime.messages import Answer, HandlerResult, Reply, SendItem
 from sopy_actors.runtime.ordering import advance_senders
 from sopy_actors.runtime.parents import ParentNotifier
 from sopy_actors.runtime.procedures import ProcedureCalls
-from sopy_actors.runtime.records import LogEntry, SOPRecord
+from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.recovering import (
     RecoveryCommit,
     Resolution,
@@ -67,6 +68,25 @@ __all__ = ["EventPath"]
 logger = logging.getLogger(__name__)
 
 _GAP_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a handler's result commits (`EventPath._prepare`): the record before and after,
+    the log entry, the timers it arms, and the failure it fails the SOP with (if any)."""
+
+    item: SendItem
+    result: HandlerResult
+    previous: SOPRecord
+    record: SOPRecord
+    entry: LogEntry
+    timers: tuple[Timer, ...]
+    outcome: Outcome
+    failure: SopyError | None
+    closed: tuple[tuple[str, str], ...]
+
+    def rows(self) -> CommitRows:
+        return Commit(record=self.record, entry=self.entry, timers=self.timers).rows(self.previous)
 
 
 class EventPath:
@@ -125,6 +145,110 @@ class EventPath:
             self._spawn(self._skip_gap_later(instance, item.sender, item.seq))
         return reply
 
+    async def send_many(self, items: list[SendItem]) -> list[Reply]:
+        """Queue and process events of any of the host's SOPs; their replies in item order.
+
+        An event whose SOP is in memory and idle (nothing queued, held or in flight), that is
+        in turn for its sender and not seen before, skips the SOP's queue: such events run in
+        one handler call per procedure actor and commit in one write, without a task or a
+        future of their own. Every other event (a second one of an SOP too) takes its queue.
+        """
+        replies: list[Reply | asyncio.Future[Reply]] = []
+        lane: list[tuple[int, Instance, SendItem, str]] = []
+        for item in items:  # claimed first: an SOP's later items queue behind its claimed one
+            claimed = self._claim(item)
+            if claimed is not None:
+                lane.append((len(replies), *claimed))
+            replies.append({} if claimed is not None else await self.queue(item))
+        if lane:
+            done = await self._run_lane([(instance, item, event_id) for _, instance, item, event_id in lane])
+            for (index, *_), reply in zip(lane, done, strict=True):
+                replies[index] = reply
+        return [await reply if isinstance(reply, asyncio.Future) else reply for reply in replies]
+
+    def _claim(self, item: SendItem) -> tuple[Instance, SendItem, str] | None:
+        """Take `item` for the batch lane (its SOP marked busy), or None: it takes the queue."""
+        instance = self._instances.find(item.sop_id)
+        if instance is None or instance.busy or instance.queue or instance.cancelling is not None:
+            return None
+        try:
+            event_id = event_id_of(item.event)
+        except InputError:
+            return None
+        if (
+            instance.record.phase != "running"
+            or is_timeout_event(item.event)
+            or event_id in instance.replies
+            or instance.seen.may_contain(event_id)
+            or not instance.order.take(item.sender, item.seq, floor=item.floor)
+        ):
+            return None
+        instance.busy = True
+        instance.used = time.monotonic()
+        return instance, item, event_id
+
+    async def _run_lane(self, lane: list[tuple[Instance, SendItem, str]]) -> list[Reply]:
+        """Process claimed events, one per SOP: handlers in one call per actor; the usual
+        outcomes committed in one write, anything else (errors, recovery, a cancel asked
+        meanwhile) through the one-event path; then each SOP's queue takes over again."""
+        try:
+            try:
+                results = await self._procedures.run_many([(instance.record, item.event) for instance, item, _ in lane])
+            except Exception as error:
+                return [_failed(f"{len(lane)} SOPs", error)] * len(lane)
+            replies: list[Reply] = [{}] * len(lane)
+            usual: list[tuple[int, Instance, _Prepared]] = []
+            others: list[Awaitable[None]] = []
+            for index, ((instance, item, event_id), result) in enumerate(zip(lane, results, strict=True)):
+                try:
+                    prepared = self._prepare(instance, item, event_id, result) if self._usual(instance, item, result) else None
+                except Exception as error:
+                    replies[index] = _failed(instance.record.sop_id, error)
+                    continue
+                if prepared is not None and prepared.failure is None:
+                    usual.append((index, instance, prepared))
+                else:
+                    others.append(self._answer(replies, index, instance, self._after_handler(instance, item, event_id, result)))
+            await asyncio.gather(self._commit_usual(replies, usual), *others)
+            return replies
+        finally:
+            for instance, _, _ in lane:
+                self._release(instance)
+
+    def _usual(self, instance: Instance, item: SendItem, result: HandlerResult) -> bool:
+        """A result the batch commits as it is: no error, no recovery cause, no cancel asked."""
+        return instance.cancelling is None and "error" not in result and cause_of_result(item.event, dict(result)) is None
+
+    async def _commit_usual(self, replies: list[Reply], usual: list[tuple[int, Instance, _Prepared]]) -> None:
+        if not usual:
+            return
+        try:
+            written = await self._commits.commit_many([prepared.rows() for _, _, prepared in usual])
+        except Exception as error:
+            failed = _failed(f"{len(usual)} SOPs", error)
+            for index, _, _ in usual:
+                replies[index] = failed
+            return
+        for (index, instance, prepared), logged in zip(usual, written, strict=True):
+            if logged is None:
+                replies[index] = self._committed(instance, prepared)
+            else:
+                await self._answer(replies, index, instance, self._committed_elsewhere(instance, prepared.entry.event_id, logged))
+
+    @staticmethod
+    async def _answer(replies: list[Reply], index: int, instance: Instance, work: Awaitable[Reply]) -> None:
+        try:
+            replies[index] = await work
+        except Exception as error:
+            replies[index] = _failed(instance.record.sop_id, error)
+
+    def _release(self, instance: Instance) -> None:
+        """The lane is done with the SOP: its drain loop takes what queued (or a cancel) meanwhile."""
+        instance.busy = False
+        if instance.queue or instance.cancelling is not None:
+            instance.busy = True
+            self._spawn(self._drain(instance))
+
     def _enqueue(self, instance: Instance, queued: Queued) -> None:
         """Append to the SOP's queue; start its drain loop unless one runs."""
         instance.queue.append(queued)
@@ -172,17 +296,18 @@ class EventPath:
     async def _drain(self, instance: Instance) -> None:
         try:
             while True:
-                if instance.cancelling is not None and instance.record.active:
-                    await self._apply_cancel(instance, None)
+                if instance.cancelling is not None:
+                    if instance.record.active:
+                        await self._apply_cancel(instance, None)
+                    else:  # it ended meanwhile: nothing to cancel
+                        _settle(instance)
                 if not instance.queue:
                     break
                 queued = instance.queue.popleft()
                 try:
                     reply = await (queued.run() if queued.run is not None else self._process(instance, queued.item))
                 except Exception as error:
-                    if not isinstance(error, SopyError):
-                        logger.exception("sop=<%s> | event processing failed", instance.record.sop_id)
-                    reply = {"error": error_to_wire(as_sopy_error(error))}
+                    reply = _failed(instance.record.sop_id, error)
                 if not queued.reply.done():
                     queued.reply.set_result(reply)
         finally:
@@ -249,6 +374,12 @@ class EventPath:
                 failure = SOPFailed(record.sop_id, f"cannot accept events: {failure}")
             return {"error": error_to_wire(failure)}
         result = await self._procedures.run(record, item.event)
+        return await self._after_handler(instance, item, event_id, result)
+
+    async def _after_handler(self, instance: Instance, item: SendItem, event_id: str, result: HandlerResult) -> Reply:
+        """What follows a handler run: a cancel asked meanwhile, a recovery step, a failure,
+        or the commit."""
+        record = instance.record
         if instance.cancelling is not None:  # cancelled while the handler ran: drop its result
             return await self._apply_cancel(instance, (event_id, result.get("event_type", "?")))
         event_type = result.get("event_type") or str(item.event.get("type", "")).rpartition(":")[2].rpartition(".")[2]
@@ -260,11 +391,10 @@ class EventPath:
         if "error" in result:
             self._count_event(record, event_type, "failed", result)
             return {"error": result["error"]}
-        return await self._commit_event(instance, item, event_id, result)
+        return await self._commit_event(instance, self._prepare(instance, item, event_id, result))
 
-    async def _commit_event(self, instance: Instance, item: SendItem, event_id: str, result: HandlerResult) -> Reply:
-        """Commit what a handler did (the commit rule `advance`), or take a recovery step when
-        it was the rejection past the limit and a recovery policy answers it."""
+    def _prepare(self, instance: Instance, item: SendItem, event_id: str, result: HandlerResult) -> _Prepared:
+        """The commit of what a handler did, by the commit rule `advance`."""
         record = instance.record
         result = self._shared.merged(item.event, result)  # SharedStateChanged: merged, handled or not
         snapshot = Snapshot(record.procedure, record.state, record.version, record.retries, "running", record.last_prompt)
@@ -278,11 +408,6 @@ class EventPath:
             count=record.semantics.count,
             sop_id=record.sop_id,
         )
-        if advanced.failure is not None:
-            recovered = await self._recover(instance, item.event, result["event_type"], cause_of(advanced.failure))
-            if recovered is not None:
-                self._count_event(record, result["event_type"], Outcome.REJECTED.value, result)
-                return recovered
         after = advanced.snapshot
         history, closed = (
             succeeded(record)
@@ -315,23 +440,41 @@ class EventPath:
             prompt=advanced.prompt,
         )
         timer = timeout_timer(new_record, now=time.time()) if advanced.outcome is Outcome.TRANSITIONED else None
-        timers = () if timer is None else (timer,)
-        if (logged := await self._commits.commit(Commit(record=new_record, entry=entry, timers=timers).rows(record))) is not None:
-            return await self._committed_elsewhere(instance, event_id, logged)
-        instance.seen.add(event_id)
-        self._count_event(record, entry.event_type, entry.outcome, result)
-        if advanced.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
+        return _Prepared(
+            item=item, result=result, previous=record, record=new_record, entry=entry,
+            timers=() if timer is None else (timer,), outcome=advanced.outcome, failure=advanced.failure, closed=closed,
+        )
+
+    async def _commit_event(self, instance: Instance, prepared: _Prepared) -> Reply:
+        """Commit what a handler did, or take a recovery step when it was the rejection past
+        the limit and a recovery policy answers it."""
+        if prepared.failure is not None:
+            event_type = prepared.entry.event_type
+            recovered = await self._recover(instance, prepared.item.event, event_type, cause_of(prepared.failure))
+            if recovered is not None:
+                self._count_event(prepared.previous, event_type, Outcome.REJECTED.value, prepared.result)
+                return recovered
+        if (logged := await self._commits.commit(prepared.rows())) is not None:
+            return await self._committed_elsewhere(instance, prepared.entry.event_id, logged)
+        return self._committed(instance, prepared)
+
+    def _committed(self, instance: Instance, prepared: _Prepared) -> Reply:
+        """Apply a written commit to the instance: count it, arm its timers, remember its reply."""
+        record, new_record, entry = prepared.previous, prepared.record, prepared.entry
+        instance.seen.add(entry.event_id)
+        self._count_event(record, entry.event_type, entry.outcome, prepared.result)
+        if prepared.outcome in (Outcome.TRANSITIONED, Outcome.ENDED):
             self._metrics.count(names.TRANSITIONS, (record.name, entry.from_procedure, entry.to_procedure))
-        self._count_recovery(closed)
+        self._count_recovery(prepared.closed)
         instance.record = new_record
         self._shared.committed(new_record)  # a distributed state's pending keys, in the background
-        for armed in timers:
+        for armed in prepared.timers:
             self._timers.arm(armed)
         instruction = new_record.procedure.get("prompt")
-        reply: Reply = receipt_reply(entry, instruction) if advanced.failure is None else {"error": new_record.error or {}}
-        instance.remember(event_id, reply)
+        reply: Reply = receipt_reply(entry, instruction) if prepared.failure is None else {"error": new_record.error or {}}
+        instance.remember(entry.event_id, reply)
         if new_record.phase != "running":
-            self._end(instance, advanced.failure)
+            self._end(instance, prepared.failure)
         return reply
 
     async def _committed_elsewhere(self, instance: Instance, event_id: str, logged: str) -> Reply:
@@ -416,7 +559,8 @@ class EventPath:
             )
         instance.record = running
         try:
-            reply = await self._commit_event(instance, SendItem(record.sop_id, event), event_id_of(event), result)
+            prepared = self._prepare(instance, SendItem(record.sop_id, event), event_id_of(event), result)
+            reply = await self._commit_event(instance, prepared)
         except BaseException:
             instance.record = record
             raise
@@ -462,7 +606,7 @@ class EventPath:
                 result is dropped and logged as `discarded`.
         """
         assert instance.cancelling is not None
-        reason, notify_parent, done = instance.cancelling
+        reason, notify_parent, _ = instance.cancelling
         error = SOPCancelled(instance.record.sop_id, reason)
         cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
         await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record))
@@ -470,8 +614,7 @@ class EventPath:
         if discarded is not None:
             instance.seen.add(discarded[0])
         self._end(instance, error)
-        if not done.done():
-            done.set_result(None)
+        _settle(instance)
         return {"error": error_to_wire(error)}
 
     def _end(self, instance: Instance, error: SopyError | None) -> None:
@@ -490,3 +633,20 @@ class EventPath:
         instance.waiters.clear()
         self._spawn(self._parents.notify(record))
 
+
+def _failed(what: str, error: Exception) -> Reply:
+    """The reply to work that raised (called in its `except`: an unexpected error is logged
+    with its traceback)."""
+    if not isinstance(error, SopyError):
+        logger.exception("sop=<%s> | event processing failed", what)
+    return {"error": error_to_wire(as_sopy_error(error))}
+
+
+def _settle(instance: Instance) -> None:
+    """The SOP's pending cancel is done: resolve who waits for it, and forget it (an idle
+    cancelled SOP may then leave memory)."""
+    assert instance.cancelling is not None
+    done = instance.cancelling[2]
+    if not done.done():
+        done.set_result(None)
+    instance.cancelling = None

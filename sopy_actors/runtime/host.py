@@ -216,11 +216,10 @@ class SOPHostActor:
             pickling of nested dicts.
         """
         items = [SendItem(*item) for item in json.loads(items_json)]
-        # Load the SOPs not in memory (after a restart) side by side, then queue in item order.
+        # Load the SOPs not in memory (after a restart) side by side, then take them in item order.
         missing = {item.sop_id for item in items if item.sop_id not in self._instances}
         await asyncio.gather(*(self._instances.get(sop_id) for sop_id in missing), return_exceptions=True)
-        replies = await asyncio.gather(*[await self._path.queue(item) for item in items])
-        return json.dumps(replies)
+        return json.dumps(await self._path.send_many(items))
 
     async def wait_result(self, sop_id: str) -> Answer:
         """Wait until the SOP ends: its final state (wire form), or the error it failed with."""

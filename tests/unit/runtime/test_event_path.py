@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from sopy_actors.errors import HandlerError, error_to_wire
 from sopy_actors.runtime import event_path
 from sopy_actors.runtime.background import Background
 from sopy_actors.runtime.event_path import EventPath
@@ -21,25 +22,53 @@ from tests.support.records import record
 
 
 class _Procedures:
-    """Runs every event as a handler that keeps the SOP where it is."""
+    """Runs every event as a handler that keeps the SOP where it is; one whose payload is "end"
+    ends it, "boom" fails."""
 
     def __init__(self) -> None:
         self.ran: list[str] = []
+        self.batches: list[list[str]] = []
 
     async def run(self, sop: SOPRecord, event: dict[str, Any]) -> HandlerResult:
         self.ran.append(event["data"]["id"])
+        payload = event["data"]["payload"]
+        if payload == "boom":
+            failure = HandlerError(sop_id=sop.sop_id, procedure="Drafting", event_type="DraftWritten", cause=ValueError("x"))
+            return {"error": error_to_wire(failure), "event_type": "DraftWritten"}
         return {
-            "outcome": "stayed", "procedure": sop.procedure, "state": sop.state, "prompt": None,
-            "handler": "on_draft", "event_type": "DraftWritten",
+            "outcome": "ended" if payload == "end" else "stayed", "procedure": sop.procedure, "state": sop.state,
+            "prompt": None, "handler": "on_draft", "event_type": "DraftWritten",
         }
+
+    async def class_policy(self, sop: SOPRecord) -> None:
+        return None  # no recovery policy: a failed handler fails its event
+
+    async def run_many(self, runs: list[tuple[SOPRecord, dict[str, Any]]]) -> list[HandlerResult]:
+        self.batches.append([event["data"]["id"] for _, event in runs])
+        return [await self.run(sop, event) for sop, event in runs]
 
 
 class _Commits:
-    def __init__(self) -> None:
+    """Writes nothing; counts commits and the writes they came in, each taking `pause` seconds."""
+
+    def __init__(self, pause: float = 0.0) -> None:
         self.written = 0
+        self.writes: list[int] = []
+        self.pause = pause
 
     async def commit(self, rows: Any) -> str | None:
-        self.written += 1
+        (result,) = await self.commit_many([rows])
+        return result
+
+    async def commit_many(self, rows: list[Any]) -> list[str | None]:
+        await asyncio.sleep(self.pause)
+        self.written += len(rows)
+        self.writes.append(len(rows))
+        return [None] * len(rows)
+
+
+class _Parents:
+    async def notify(self, sop: SOPRecord) -> None:
         return None
 
 
@@ -62,13 +91,22 @@ class _Metrics:
 def _path(instances: Instances, procedures: _Procedures, commits: _Commits) -> EventPath:
     return EventPath(
         store=None, instances=instances, procedures=cast(Any, procedures), commits=cast(Any, commits),
-        timers=cast(Any, None), shared=cast(Any, _Shared()), parents=cast(Any, None), metrics=cast(Any, _Metrics()),
+        timers=cast(Any, None), shared=cast(Any, _Shared()), parents=cast(Any, _Parents()), metrics=cast(Any, _Metrics()),
         spawn=Background("test").spawn,
     )
 
 
-def _event(event_id: str) -> dict[str, Any]:
-    return {"type": "m:DraftWritten", "data": {"id": event_id, "payload": "x", "sender": None}}
+def _event(event_id: str, payload: str = "x") -> dict[str, Any]:
+    return {"type": "m:DraftWritten", "data": {"id": event_id, "payload": payload, "sender": None}}
+
+
+def _host(*sop_ids: str, pause: float = 0.0) -> tuple[EventPath, Instances, _Procedures, _Commits]:
+    """An event path over idle running SOPs `sop_ids`."""
+    instances = Instances("h", store=None)
+    for sop_id in sop_ids:
+        instances.add(Instance.of(record(sop_id)))
+    procedures, commits = _Procedures(), _Commits(pause)
+    return _path(instances, procedures, commits), instances, procedures, commits
 
 
 def test_an_event_held_behind_one_that_never_arrives_is_applied_once_the_gap_times_out(
@@ -104,3 +142,80 @@ def test_a_cancel_asked_of_an_sop_that_has_ended_is_done_at_once() -> None:
         return ended.cancelling is None and not ended.busy
 
     assert asyncio.run(run())
+
+
+def test_a_batch_of_idle_sops_events_runs_in_one_handler_call_and_commits_in_one_write() -> None:
+    async def run() -> tuple[list[Any], _Procedures, _Commits]:
+        path, _, procedures, commits = _host("s1", "s2", "s3")
+        replies = await path.send_many([SendItem(f"s{n}", _event(f"e{n}")) for n in (1, 2, 3)])
+        return replies, procedures, commits
+
+    replies, procedures, commits = asyncio.run(run())
+    assert procedures.batches == [["e1", "e2", "e3"]]
+    assert commits.writes == [3]
+    assert [(reply["outcome"], reply["version"]) for reply in replies] == [("stayed", 1)] * 3
+
+
+def test_events_of_one_sop_in_a_batch_are_applied_in_order_and_a_repeated_id_once() -> None:
+    async def run() -> tuple[list[Any], _Procedures, _Commits, Instances]:
+        path, instances, procedures, commits = _host("s1", "s2")
+        items = [
+            SendItem("s1", _event("a1"), sender="d", seq=0),
+            SendItem("s2", _event("b1"), sender="d", seq=0),
+            SendItem("s1", _event("a3"), sender="d", seq=2),  # early: held until 1 arrives
+            SendItem("s1", _event("a2"), sender="d", seq=1),
+            SendItem("s1", _event("a1"), sender="d", seq=0),  # redelivered
+        ]
+        return await path.send_many(items), procedures, commits, instances
+
+    replies, procedures, commits, instances = asyncio.run(run())
+    assert procedures.batches == [["a1", "b1"]]  # the lane: the first event of each SOP
+    assert procedures.ran == ["a1", "b1", "a2", "a3"]  # s1's others behind it, in sender order
+    assert [reply["version"] for reply in replies] == [1, 1, 3, 2, 1]
+    assert replies[4] == replies[0]  # the redelivery gets the first reply, nothing committed
+    assert commits.written == 4
+    s1 = instances.find("s1")
+    assert s1 is not None and s1.record.version == 3 and not s1.busy and not s1.queue
+
+
+def test_a_failed_handler_in_a_batch_fails_its_event_alone() -> None:
+    async def run() -> tuple[list[Any], _Commits, Instances]:
+        path, instances, _, commits = _host("s1", "s2")
+        replies = await path.send_many([SendItem("s1", _event("e1", "boom")), SendItem("s2", _event("e2"))])
+        return replies, commits, instances
+
+    replies, commits, instances = asyncio.run(run())
+    assert replies[0]["error"]["type"] == "HandlerError" and replies[1]["version"] == 1
+    assert commits.writes == [1]
+    s1 = instances.find("s1")
+    assert s1 is not None and s1.record.version == 0 and s1.record.phase == "running" and not s1.busy
+
+
+def test_a_cancel_asked_while_the_event_that_ends_the_sop_commits_is_done_once_it_ended() -> None:
+    async def run(batch: bool) -> tuple[Any, str, bool]:
+        path, instances, _, _ = _host("s1", pause=0.05)
+        item = SendItem("s1", _event("e1", "end"))
+        sent = asyncio.ensure_future(path.send_many([item]) if batch else path.queue(item))
+        await asyncio.sleep(0.02)  # the handler ran; the commit is being written
+        instance = instances.find("s1")
+        assert instance is not None and instance.busy
+        await asyncio.wait_for(path.cancel(instance, "late", notify_parent=False), 1)
+        reply = await sent
+        return reply[0] if batch else await reply, instance.record.phase, instance.busy
+
+    for batch in (False, True):
+        reply, phase, busy = asyncio.run(run(batch))
+        assert reply["outcome"] == "ended" and phase == "done" and not busy
+
+
+def test_a_cancelled_sop_is_idle_once_its_cancel_is_committed() -> None:
+    async def run() -> tuple[str, bool, int]:
+        path, instances, _, commits = _host("s1")
+        instance = instances.find("s1")
+        assert instance is not None
+        await asyncio.wait_for(path.cancel(instance, "stop", notify_parent=False), 1)
+        return instance.record.phase, instance.idle(), commits.written
+
+    phase, idle, written = asyncio.run(run())
+    assert phase == "cancelled" and written == 1
+    assert idle  # it may leave memory: nothing of the cancel is pending any more
