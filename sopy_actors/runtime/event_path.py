@@ -23,6 +23,7 @@ from sopy_actors.errors import (
     SOPCancelled,
     SOPFailed,
     SopyError,
+    StateError,
     as_sopy_error,
     error_from_wire,
     error_to_wire,
@@ -68,6 +69,7 @@ __all__ = ["EventPath"]
 logger = logging.getLogger(__name__)
 
 _GAP_SECONDS = 60.0
+_CANCEL_ATTEMPTS = 3  # commits of one cancel refused by the store (another writer) before it fails
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,55 @@ class _Prepared:
 
     def rows(self) -> CommitRows:
         return Commit(record=self.record, entry=self.entry, timers=self.timers).rows(self.previous)
+
+
+class _Lane:
+    """The events of one `send_batch` that skip their SOPs' queues: one per SOP, each SOP
+    claimed (busy) until its event is answered, then handed back (`release`) at once."""
+
+    def __init__(self, release: Callable[[Instance], None]) -> None:
+        self.claimed: list[tuple[int, Instance, SendItem, str]] = []  # (item index, ...)
+        self._replies: list[Reply | None] = []
+        self._release = release
+
+    def add(self, index: int, instance: Instance, item: SendItem, event_id: str) -> Reply:
+        """Take a claimed event; returns a placeholder for its reply (see `replies`)."""
+        self.claimed.append((index, instance, item, event_id))
+        self._replies.append(None)
+        return {}
+
+    def answered(self, position: int, reply: Reply) -> None:
+        """The event at `position` (in `claimed`) is answered: its SOP goes back to its queue."""
+        if self._replies[position] is None:
+            self._replies[position] = reply
+            self._release(self.claimed[position][1])
+
+    async def answer(self, position: int, work: Awaitable[Reply]) -> None:
+        """Answer the event at `position` with what `work` returns (an error if it raises)."""
+        try:
+            reply = await work
+        except Exception as error:
+            reply = _failed(self.claimed[position][1].record.sop_id, error)
+        self.answered(position, reply)
+
+    def fail(self, error: Exception | None) -> None:
+        """Answer every event not answered yet with `error` (None: an internal error)."""
+        unanswered = [position for position, reply in enumerate(self._replies) if reply is None]
+        if not unanswered:
+            return
+        failed = _failed(f"{len(unanswered)} SOPs", error or SopyError("the batch ended before this event was answered"))
+        for position in unanswered:
+            self.answered(position, failed)
+
+    def abandon(self) -> None:
+        """Hand every claimed SOP back unprocessed (the batch failed before its lane ran)."""
+        for _, instance, _, _ in self.claimed:
+            self._release(instance)
+        self.claimed.clear()
+
+    def replies(self) -> list[tuple[int, Reply]]:
+        """(item index, reply) of each event."""
+        return [(index, reply or {}) for (index, *_), reply in zip(self.claimed, self._replies, strict=True)]
 
 
 class EventPath:
@@ -148,21 +199,24 @@ class EventPath:
     async def send_many(self, items: list[SendItem]) -> list[Reply]:
         """Queue and process events of any of the host's SOPs; their replies in item order.
 
-        An event whose SOP is in memory and idle (nothing queued, held or in flight), that is
-        in turn for its sender and not seen before, skips the SOP's queue: such events run in
-        one handler call per procedure actor and commit in one write, without a task or a
-        future of their own. Every other event (a second one of an SOP too) takes its queue.
+        An event whose SOP is in memory and idle (nothing queued or in flight), that is in
+        turn for its sender and not seen before, skips the SOP's queue (the batch lane): such
+        events run in one handler call per procedure actor and commit together, without a
+        task or a future of their own. Every other event (a second one of an SOP too) takes
+        its queue. The lane runs as a task of its own: a caller that goes away does not stop it.
         """
         replies: list[Reply | asyncio.Future[Reply]] = []
-        lane: list[tuple[int, Instance, SendItem, str]] = []
-        for item in items:  # claimed first: an SOP's later items queue behind its claimed one
-            claimed = self._claim(item)
-            if claimed is not None:
-                lane.append((len(replies), *claimed))
-            replies.append({} if claimed is not None else await self.queue(item))
-        if lane:
-            done = await self._run_lane([(instance, item, event_id) for _, instance, item, event_id in lane])
-            for (index, *_), reply in zip(lane, done, strict=True):
+        lane = _Lane(self._release)
+        try:
+            for item in items:  # claimed in order: an SOP's later items queue behind its claimed one
+                claimed = self._claim(item)
+                replies.append(lane.add(len(replies), *claimed) if claimed is not None else await self.queue(item))
+        except BaseException:
+            lane.abandon()
+            raise
+        if lane.claimed:
+            work = asyncio.get_running_loop().create_task(self._run_lane(lane))
+            for index, reply in await asyncio.shield(work):
                 replies[index] = reply
         return [await reply if isinstance(reply, asyncio.Future) else reply for reply in replies]
 
@@ -187,60 +241,71 @@ class EventPath:
         instance.used = time.monotonic()
         return instance, item, event_id
 
-    async def _run_lane(self, lane: list[tuple[Instance, SendItem, str]]) -> list[Reply]:
-        """Process claimed events, one per SOP: handlers in one call per actor; the usual
-        outcomes committed in one write, anything else (errors, recovery, a cancel asked
-        meanwhile) through the one-event path; then each SOP's queue takes over again."""
-        try:
-            try:
-                results = await self._procedures.run_many([(instance.record, item.event) for instance, item, _ in lane])
-            except Exception as error:
-                return [_failed(f"{len(lane)} SOPs", error)] * len(lane)
-            replies: list[Reply] = [{}] * len(lane)
-            usual: list[tuple[int, Instance, _Prepared]] = []
+    async def _run_lane(self, lane: _Lane) -> list[tuple[int, Reply]]:
+        """Process the lane's events: the handlers in one call per actor; as each call answers,
+        its usual outcomes are committed together, anything else (a slow handler, an error,
+        recovery, a cancel asked meanwhile) takes the one-event path. Each SOP goes back to its
+        queue as soon as its event is answered."""
+        claimed = lane.claimed
+
+        async def answered(indexes: list[int], results: list[HandlerResult]) -> None:
+            usual: list[tuple[int, _Prepared]] = []
             others: list[Awaitable[None]] = []
-            for index, ((instance, item, event_id), result) in enumerate(zip(lane, results, strict=True)):
+            for index, result in zip(indexes, results, strict=True):
+                instance, item, event_id = claimed[index][1:]
                 try:
+                    if "pending" in result:  # a slow handler: its result is fetched apart
+                        others.append(lane.answer(index, self._after_slow(instance, item, event_id, result)))
+                        continue
                     prepared = self._prepare(instance, item, event_id, result) if self._usual(instance, item, result) else None
                 except Exception as error:
-                    replies[index] = _failed(instance.record.sop_id, error)
+                    lane.answered(index, _failed(instance.record.sop_id, error))
                     continue
                 if prepared is not None and prepared.failure is None:
-                    usual.append((index, instance, prepared))
+                    usual.append((index, prepared))
                 else:
-                    others.append(self._answer(replies, index, instance, self._after_handler(instance, item, event_id, result)))
-            await asyncio.gather(self._commit_usual(replies, usual), *others)
-            return replies
+                    others.append(lane.answer(index, self._after_handler(instance, item, event_id, result)))
+            await asyncio.gather(self._commit_usual(lane, usual), *others)
+
+        try:
+            await self._procedures.run_many([(entry[1].record, entry[2].event) for entry in claimed], answered)
+        except Exception as error:
+            lane.fail(error)
         finally:
-            for instance, _, _ in lane:
-                self._release(instance)
+            lane.fail(None)  # anything unanswered (a bug, or the loop shutting down)
+        return lane.replies()
 
     def _usual(self, instance: Instance, item: SendItem, result: HandlerResult) -> bool:
         """A result the batch commits as it is: no error, no recovery cause, no cancel asked."""
         return instance.cancelling is None and "error" not in result and cause_of_result(item.event, dict(result)) is None
 
-    async def _commit_usual(self, replies: list[Reply], usual: list[tuple[int, Instance, _Prepared]]) -> None:
+    async def _after_slow(self, instance: Instance, item: SendItem, event_id: str, pending: HandlerResult) -> Reply:
+        result = await self._procedures.collect(instance.record, item.event, pending)
+        return await self._after_handler(instance, item, event_id, result)
+
+    async def _commit_usual(self, lane: _Lane, usual: list[tuple[int, _Prepared]]) -> None:
+        """Commit the usual outcomes in one write; apply each, then reload those another writer
+        committed first."""
         if not usual:
             return
         try:
-            written = await self._commits.commit_many([prepared.rows() for _, _, prepared in usual])
+            written = await self._commits.commit_many([prepared.rows() for _, prepared in usual])
         except Exception as error:
             failed = _failed(f"{len(usual)} SOPs", error)
-            for index, _, _ in usual:
-                replies[index] = failed
+            for index, _ in usual:
+                lane.answered(index, failed)
             return
-        for (index, instance, prepared), logged in zip(usual, written, strict=True):
-            if logged is None:
-                replies[index] = self._committed(instance, prepared)
-            else:
-                await self._answer(replies, index, instance, self._committed_elsewhere(instance, prepared.entry.event_id, logged))
-
-    @staticmethod
-    async def _answer(replies: list[Reply], index: int, instance: Instance, work: Awaitable[Reply]) -> None:
-        try:
-            replies[index] = await work
-        except Exception as error:
-            replies[index] = _failed(instance.record.sop_id, error)
+        elsewhere: list[Awaitable[None]] = []
+        for (index, prepared), logged in zip(usual, written, strict=True):
+            instance = lane.claimed[index][1]
+            if logged is not None:
+                elsewhere.append(lane.answer(index, self._committed_elsewhere(instance, prepared.entry.event_id, logged)))
+                continue
+            try:
+                lane.answered(index, self._committed(instance, prepared))
+            except Exception as error:
+                lane.answered(index, _failed(instance.record.sop_id, error))
+        await asyncio.gather(*elsewhere)
 
     def _release(self, instance: Instance) -> None:
         """The lane is done with the SOP: its drain loop takes what queued (or a cancel) meanwhile."""
@@ -297,10 +362,7 @@ class EventPath:
         try:
             while True:
                 if instance.cancelling is not None:
-                    if instance.record.active:
-                        await self._apply_cancel(instance, None)
-                    else:  # it ended meanwhile: nothing to cancel
-                        _settle(instance)
+                    await self._cancel_now(instance)
                 if not instance.queue:
                     break
                 queued = instance.queue.popleft()
@@ -482,12 +544,16 @@ class EventPath:
         # the state is not applied twice; continue from what is stored. Or (`{"error": ...}`,
         # a VersionConflict) it committed another event at this version: this one is refused.
         logger.warning("sop=<%s>, event=<%s> | committed elsewhere first; reloading", instance.record.sop_id, event_id)
-        stored = await self._store.load.remote(instance.record.sop_id, 0)
-        instance.record = stored.record if stored is not None else instance.record
+        await self._reload(instance)
         answer = json.loads(logged)
         if "error" in answer:
             return {"error": answer["error"]}
         return receipt_reply(LogEntry.model_validate(answer))
+
+    async def _reload(self, instance: Instance) -> None:
+        """Continue from the SOP's stored record (another writer committed it)."""
+        stored = await self._store.load.remote(instance.record.sop_id, 0)
+        instance.record = stored.record if stored is not None else instance.record
 
     # -- recovery: the ladder's steps, timeouts, a person's resolution -----------------------
 
@@ -598,6 +664,23 @@ class EventPath:
 
     # -- endings ---------------------------------------------------------------------------
 
+    async def _cancel_now(self, instance: Instance) -> None:
+        """Apply the pending cancel on the drain loop; if it cannot be committed, its asker gets
+        the error (the SOP's queue goes on)."""
+        assert instance.cancelling is not None
+        if not instance.record.active:  # it ended meanwhile: nothing to cancel
+            _settle(instance)
+            return
+        try:
+            await self._apply_cancel(instance, None)
+        except Exception as error:
+            logger.error("sop=<%s> | cancel failed", instance.record.sop_id, exc_info=error)
+            if instance.cancelling is not None:
+                done = instance.cancelling[2]
+                if not done.done():
+                    done.set_exception(as_sopy_error(error))
+                instance.cancelling = None
+
     async def _apply_cancel(self, instance: Instance, discarded: tuple[str, str] | None) -> Reply:
         """Commit the pending cancel (on the drain loop: nothing else commits for this SOP now).
 
@@ -608,11 +691,23 @@ class EventPath:
         assert instance.cancelling is not None
         reason, notify_parent, _ = instance.cancelling
         error = SOPCancelled(instance.record.sop_id, reason)
-        cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
-        await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record))
+        for _ in range(_CANCEL_ATTEMPTS):
+            cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
+            if await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record)) is None:
+                break
+            # Refused: another writer moved the SOP on (a host cut off from the cluster). Cancel
+            # what is stored; the discarded event's id may be committed there.
+            logger.warning("sop=<%s> | cancel refused by the store; reloading", instance.record.sop_id)
+            await self._reload(instance)
+            discarded = None
+            if not instance.record.active:  # it ended there: nothing to cancel
+                _settle(instance)
+                return {"error": error_to_wire(SOPFailed(instance.record.sop_id, "it ended before the cancel"))}
+        else:
+            raise StateError(f"sop=<{instance.record.sop_id}> | the cancel was refused: another writer keeps committing it")
         instance.record = cancelled
-        if discarded is not None:
-            instance.seen.add(discarded[0])
+        if entry is not None:
+            instance.seen.add(entry.event_id)
         self._end(instance, error)
         _settle(instance)
         return {"error": error_to_wire(error)}
@@ -635,10 +730,9 @@ class EventPath:
 
 
 def _failed(what: str, error: Exception) -> Reply:
-    """The reply to work that raised (called in its `except`: an unexpected error is logged
-    with its traceback)."""
+    """The reply to work that raised (an unexpected error is logged with its traceback)."""
     if not isinstance(error, SopyError):
-        logger.exception("sop=<%s> | event processing failed", what)
+        logger.error("sop=<%s> | event processing failed", what, exc_info=error)
     return {"error": error_to_wire(as_sopy_error(error))}
 
 

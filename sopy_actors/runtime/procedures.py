@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import ray
 
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.transition import Outcome
-from sopy_actors.errors import RuntimeUnavailable, error_to_wire
+from sopy_actors.errors import RuntimeUnavailable, as_sopy_error, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
 from sopy_actors.runtime.handler_runs import handler_timeout, timed_out
 from sopy_actors.runtime.messages import FilterSpec, HandlerCall, HandlerResult, unwrap
@@ -23,6 +25,8 @@ from sopy_actors.telemetry import names
 from sopy_actors.telemetry.reporter import MetricsReporter
 
 __all__ = ["ProcedureCalls"]
+
+logger = logging.getLogger(__name__)
 
 _CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
 
@@ -45,6 +49,13 @@ class _Traffic:
 
 def _unavailable(error: Exception) -> HandlerResult:
     return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
+
+
+def _call_failed(error: Exception) -> HandlerResult:
+    """The result of a handler call that failed in Ray (the actor lost, or its method raised)."""
+    if isinstance(error, ray.exceptions.RayActorError):
+        return _unavailable(error)
+    return {"error": error_to_wire(as_sopy_error(error))}
 
 
 async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) -> list[HandlerResult]:
@@ -94,6 +105,7 @@ class ProcedureCalls:
         self._codes: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
         self._names: dict[tuple[str, int, str], str] = {}
         self._ignored: set[tuple[str, str, str]] = set()  # (code key, procedure type, event type)
+        self._pending: dict[str, Any] = {}  # a slow handler's token: the actor running it
 
     def _code_of(self, runtime_env: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
         """The job's code in `runtime_env` (checkpoints from before it was stripped at start)
@@ -124,34 +136,51 @@ class ProcedureCalls:
         except ray.exceptions.RayActorError as error:
             return _unavailable(error)
 
-    async def run_many(self, runs: list[tuple[SOPRecord, dict[str, Any]]]) -> list[HandlerResult]:
-        """`run` for several (record, event) pairs, of different SOPs: one call per actor for
-        all of them, results in order."""
-        results: list[HandlerResult | None] = [None] * len(runs)
+    async def run_many(
+        self,
+        runs: list[tuple[SOPRecord, dict[str, Any]]],
+        answered: Callable[[list[int], list[HandlerResult]], Awaitable[None]],
+    ) -> None:
+        """`run` for several (record, event) pairs of different SOPs, one call per actor.
+
+        `answered(indexes, results)` is awaited as each actor's call answers (events known to
+        be ignored first), with the results of those indexes of `runs`. A slow handler's result
+        is left `{"pending": token}`: fetch it with `collect`. A call that fails answers its
+        events with the error.
+        """
+        known: list[int] = []
         groups: dict[int, tuple[Any, list[int]]] = {}
         for index, (record, event) in enumerate(runs):
-            if (known := self._known_ignored(record, event)) is not None:
-                results[index] = known
+            if self._known_ignored(record, event) is not None:
+                known.append(index)
             else:
                 actor = self._actor_for(record)[0]
                 groups.setdefault(id(actor), (actor, []))[1].append(index)
 
         async def send(actor: Any, indexes: list[int]) -> None:
             try:
-                collected = await _run_batch(actor, self.traffic, [self._call(*runs[index]) for index in indexes])
-                slow = [position for position, result in enumerate(collected) if "pending" in result]
-                fetched = await asyncio.gather(*(self._collected(actor, collected[position]) for position in slow))
-                for position, result in zip(slow, fetched, strict=True):
-                    collected[position] = result
-            except ray.exceptions.RayActorError as error:
-                collected = [_unavailable(error)] * len(indexes)
-            for index, result in zip(indexes, collected, strict=True):
-                results[index] = self._learned(*runs[index], result)
+                results = await _run_batch(actor, self.traffic, [self._call(*runs[index]) for index in indexes])
+            except Exception as error:  # this actor's events fail; the others' go on
+                if not isinstance(error, ray.exceptions.RayActorError):
+                    logger.error("calls=<%d> | handler batch failed", len(indexes), exc_info=error)
+                results = [_call_failed(error)] * len(indexes)
+            for index, result in zip(indexes, results, strict=True):
+                if "pending" in result:
+                    self._pending[result["pending"]] = actor
+                else:
+                    self._learned(*runs[index], result)
+            await answered(indexes, results)
 
+        if known:
+            await answered(known, [cast(HandlerResult, self._known_ignored(*runs[index])) for index in known])
         await asyncio.gather(*(send(actor, indexes) for actor, indexes in groups.values()))
-        done = [result for result in results if result is not None]
-        assert len(done) == len(runs)
-        return done
+
+    async def collect(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
+        """The result of a `run_many` call left pending (a slow handler), fetched from its actor."""
+        actor = self._pending.pop(str(result.get("pending")), None)
+        if actor is None:
+            return result
+        return self._learned(record, event, await self._collected(actor, result))
 
     def _known_ignored(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult | None:
         """The answer to an event type the SOP's procedure class is known to ignore, or None."""
@@ -189,8 +218,10 @@ class ProcedureCalls:
             return result
         try:
             collected: HandlerResult = json.loads(await actor.collect.remote(result["pending"]))
-        except ray.exceptions.RayActorError as error:
-            return _unavailable(error)
+        except Exception as error:
+            if not isinstance(error, ray.exceptions.RayActorError):
+                logger.error("token=<%s> | collecting a handler result failed", result["pending"], exc_info=error)
+            return _call_failed(error)
         return collected
 
     async def construct(self, record: SOPRecord, reference: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ logic (queues, ordering, the commit rule, replies) is the real one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -17,7 +18,7 @@ from sopy_actors.runtime.background import Background
 from sopy_actors.runtime.event_path import EventPath
 from sopy_actors.runtime.instances import Instance, Instances
 from sopy_actors.runtime.messages import HandlerResult, SendItem
-from sopy_actors.runtime.records import SOPRecord
+from sopy_actors.runtime.records import SOPRecord, StoredSOP
 from tests.support.records import record
 
 
@@ -28,6 +29,7 @@ class _Procedures:
     def __init__(self) -> None:
         self.ran: list[str] = []
         self.batches: list[list[str]] = []
+        self.slow_done = asyncio.Event()
 
     async def run(self, sop: SOPRecord, event: dict[str, Any]) -> HandlerResult:
         self.ran.append(event["data"]["id"])
@@ -43,9 +45,20 @@ class _Procedures:
     async def class_policy(self, sop: SOPRecord) -> None:
         return None  # no recovery policy: a failed handler fails its event
 
-    async def run_many(self, runs: list[tuple[SOPRecord, dict[str, Any]]]) -> list[HandlerResult]:
+    async def run_many(
+        self, runs: list[tuple[SOPRecord, dict[str, Any]]], answered: Callable[[list[int], list[HandlerResult]], Awaitable[None]]
+    ) -> None:
+        """As one actor: every event in one call; a "slow" payload's result is left pending."""
         self.batches.append([event["data"]["id"] for _, event in runs])
-        return [await self.run(sop, event) for sop, event in runs]
+        results: list[HandlerResult] = []
+        for sop, event in runs:
+            slow = event["data"]["payload"] == "slow"
+            results.append({"pending": event["data"]["id"]} if slow else await self.run(sop, event))
+        await answered(list(range(len(runs))), results)
+
+    async def collect(self, sop: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
+        await self.slow_done.wait()
+        return await self.run(sop, event)
 
 
 class _Commits:
@@ -65,6 +78,17 @@ class _Commits:
         self.written += len(rows)
         self.writes.append(len(rows))
         return [None] * len(rows)
+
+
+class _Store:
+    """The Store actor's `load`, answering `stored` (what another writer committed)."""
+
+    def __init__(self, stored: SOPRecord) -> None:
+        self.stored = stored
+        self.load = self
+
+    async def remote(self, sop_id: str, recent: int = 256) -> StoredSOP:
+        return StoredSOP(record=self.stored, recent=[])
 
 
 class _Parents:
@@ -88,9 +112,9 @@ class _Metrics:
         return None
 
 
-def _path(instances: Instances, procedures: _Procedures, commits: _Commits) -> EventPath:
+def _path(instances: Instances, procedures: _Procedures, commits: _Commits, store: Any = None) -> EventPath:
     return EventPath(
-        store=None, instances=instances, procedures=cast(Any, procedures), commits=cast(Any, commits),
+        store=store, instances=instances, procedures=cast(Any, procedures), commits=cast(Any, commits),
         timers=cast(Any, None), shared=cast(Any, _Shared()), parents=cast(Any, _Parents()), metrics=cast(Any, _Metrics()),
         spawn=Background("test").spawn,
     )
@@ -219,3 +243,61 @@ def test_a_cancelled_sop_is_idle_once_its_cancel_is_committed() -> None:
     phase, idle, written = asyncio.run(run())
     assert phase == "cancelled" and written == 1
     assert idle  # it may leave memory: nothing of the cancel is pending any more
+
+
+def test_an_sop_claimed_by_a_batch_that_fails_before_it_runs_takes_its_next_event() -> None:
+    async def run() -> tuple[bool, bool, Any]:
+        path, instances, _, _ = _host("s1")
+        try:  # "gone" is not in memory, and loading it fails: the batch raises
+            await path.send_many([SendItem("s1", _event("e1")), SendItem("gone", _event("e2"))])
+            raised = False
+        except Exception:
+            raised = True
+        s1 = instances.find("s1")
+        assert s1 is not None
+        busy = s1.busy
+        reply = await asyncio.wait_for(path.send_many([SendItem("s1", _event("e1"))]), 1)
+        return raised, busy, reply[0]
+
+    raised, busy, reply = asyncio.run(run())
+    assert raised and not busy
+    assert reply["version"] == 1
+
+
+def test_a_slow_handler_in_a_batch_does_not_hold_up_the_other_sops() -> None:
+    async def run() -> tuple[int, bool, bool, list[Any]]:
+        path, instances, procedures, _ = _host("fast", "slow")
+        sent = asyncio.ensure_future(
+            path.send_many([SendItem("fast", _event("e1")), SendItem("slow", _event("e2", "slow"))])
+        )
+        await asyncio.sleep(0.02)
+        fast, slow = instances.find("fast"), instances.find("slow")
+        assert fast is not None and slow is not None
+        seen = (fast.record.version, fast.busy, slow.busy)
+        procedures.slow_done.set()
+        return *seen, await sent
+
+    fast_version, fast_busy, slow_busy, replies = asyncio.run(run())
+    assert fast_version == 1 and not fast_busy and slow_busy  # committed and handed back meanwhile
+    assert [reply["version"] for reply in replies] == [1, 1]
+
+
+def test_a_cancel_the_store_refuses_is_committed_again_on_the_stored_version() -> None:
+    class Refusing(_Commits):
+        async def commit_many(self, rows: list[Any]) -> list[str | None]:
+            written = await super().commit_many(rows)
+            return ['{"error": {"type": "VersionConflict"}}'] if self.written == 1 else written
+
+    async def run() -> tuple[str, int, int]:
+        instances = Instances("h", store=None)
+        instances.add(Instance.of(record("s1")))
+        commits = Refusing()
+        moved_on = record("s1", version=4)  # another writer committed versions 1-4 meanwhile
+        path = _path(instances, _Procedures(), commits, store=_Store(moved_on))
+        instance = instances.find("s1")
+        assert instance is not None
+        await asyncio.wait_for(path.cancel(instance, "stop", notify_parent=False), 1)
+        return instance.record.phase, instance.record.version, commits.written
+
+    phase, version, written = asyncio.run(run())
+    assert phase == "cancelled" and version == 4 and written == 2
