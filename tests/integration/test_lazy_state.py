@@ -6,14 +6,17 @@ and received from procedure actors), each SOP on a dedicated host so nothing els
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
+import time
 from typing import Any
 
 import pytest
 import ray
 
-from sopy_actors.errors import HandlerError
+from sopy_actors.errors import HandlerError, SopyError
 from tests.support import lazyflow
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -54,6 +57,42 @@ def test_a_section_read_or_changed_in_a_handler_is_seen_by_the_driver_and_after_
     assert handle.state().total == expected + 100
     versions = handle.versions()
     assert handle.state(version=versions[1].version).rows.value == lazyflow.rows(1000)  # history keeps each section
+
+
+def _stored(store_path: str, sop_id: str) -> tuple[int, int]:
+    """(blobs in the Store, the SOP's stored version), read from its SQLite file."""
+    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30)) as db:
+        (blobs,) = db.execute("SELECT count(*) FROM blobs").fetchone()
+        (version,) = db.execute("SELECT version FROM sops WHERE sop_id = ?", (sop_id,)).fetchone()
+    return int(blobs), int(version)
+
+
+def test_a_changed_section_is_stored_before_its_checkpoint_and_a_crash_between_loses_nothing(runtime: Any) -> None:
+    handle = lazyflow.make_sop(100).start(placement="dedicated")
+    handle.send(lazyflow.Noted(payload="warm up"))  # the procedure actor exists now
+    blobs, version = _stored(runtime.store_path, handle.sop_id)
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    pid = ray.get(host.statistics.remote())["pid"]
+    new_row = lazyflow.Row(sku="late", count=5)
+    event = lazyflow.RestockedSlowly(payload=new_row)
+    sent = handle.submit(event)
+    time.sleep(0.7)  # the handler runs in the procedure actor; the host waits for its result
+    os.kill(pid, signal.SIGSTOP)  # the host cannot commit from here on
+    try:
+        deadline = time.monotonic() + 20
+        while _stored(runtime.store_path, handle.sop_id)[0] == blobs:
+            assert time.monotonic() < deadline, "the changed section was never stored"
+            time.sleep(0.1)
+        assert _stored(runtime.store_path, handle.sop_id) == (blobs + 1, version)  # the blob, not yet the checkpoint
+    finally:
+        os.kill(pid, signal.SIGKILL)  # the crash between the two writes; Ray restarts the host
+    try:
+        sent.result(timeout=120)
+    except SopyError:  # the event died with the host: the sender sends it again
+        handle.send(event, timeout=120)
+    rows = handle.state().rows.value
+    assert rows[-1] == new_row and rows.count(new_row) == 1 and len(rows) == 101
+    assert handle.state(version=version).rows.value == lazyflow.rows(100)  # the checkpoint before it, whole
 
 
 def test_loaders_by_reference_run_in_the_procedure_actor_and_one_that_raises_changes_nothing() -> None:

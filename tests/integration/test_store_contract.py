@@ -440,10 +440,15 @@ def test_sops_run_exactly_once_on_the_actor_runtime_over_postgresql(
             [sys.executable, "-c", textwrap.dedent(DRIVER), url, "pgstore", str(tmp_path / "local"), str(code)],
             cwd=code.parent, timeout=300, env={"RAY_TMPDIR": ray_temp},
         )
+        logs = [path for path in Path(ray_temp).glob("**/session_*/logs/**/*") if path.is_file()]
+        store_logs = [path for path in logs if "StoreActor" in path.read_bytes().decode(errors="replace")]
+        leaked = [str(path) for path in logs if postgres.PASSWORD.encode() in path.read_bytes()]
     finally:
         stop_processes_of(ray_temp)
         shutil.rmtree(ray_temp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-4000:]
+    assert store_logs  # the Store actor's own log files were read ...
+    assert leaked == []  # ... and no file of Ray's session logs holds the password
     out = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"driver over PostgreSQL: {time.monotonic() - started:.1f} s")
     assert "127.0.0.1" in out["unreachable"] and postgres.PASSWORD not in out["unreachable"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel, Field
 
 from sopy_actors import SOP, End, Event, Lazy, LazyState, Procedure, ProcedureOptions, handler, make_prompt
@@ -25,6 +27,10 @@ class Noted(Event[str]):
 
 class Restocked(Event[Row]):
     """Appends a row to the lazy section."""
+
+
+class RestockedSlowly(Event[Row]):
+    """Appends a row to the lazy section after a pause (a crash test stops the host meanwhile)."""
 
 
 class Counted(Event[None]):
@@ -58,6 +64,12 @@ class Keeping(Procedure[Stock]):
 
     @handler
     def on_restock(self, state: Stock, event: Restocked) -> Procedure[Stock]:
+        state.rows.value.append(event.payload)
+        return self
+
+    @handler
+    def on_slow_restock(self, state: Stock, event: RestockedSlowly) -> Procedure[Stock]:
+        time.sleep(1.5)
         state.rows.value.append(event.payload)
         return self
 

@@ -31,9 +31,11 @@ def stop_processes_of(temp_dir: str) -> None:
 def run_driver(
     command: list[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a driver process with a private Ray temp dir; on timeout kill its whole process group
-    (its Ray processes share it) and fail the test."""
-    ray_tmpdir = tempfile.mkdtemp(prefix="sopy-", dir="/tmp")  # short: Ray's socket paths
+    """Run a driver process with a private Ray temp dir (`env`'s RAY_TMPDIR, kept for the caller
+    to read; else a new one, removed after); on timeout kill its whole process group (its Ray
+    processes share it) and fail the test."""
+    given = (env or {}).get("RAY_TMPDIR")
+    ray_tmpdir = given or tempfile.mkdtemp(prefix="sopy-", dir="/tmp")  # short: Ray's socket paths
     base = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
     process = subprocess.Popen(
         command,
@@ -48,5 +50,6 @@ def run_driver(
         stdout, stderr = process.communicate()
         pytest.fail(f"{command[-1]} did not finish in {timeout} s:\n{stderr[-3000:]}")
     finally:
-        shutil.rmtree(ray_tmpdir, ignore_errors=True)
+        if given is None:
+            shutil.rmtree(ray_tmpdir, ignore_errors=True)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
