@@ -65,9 +65,12 @@ def run_call(call: HandlerCall) -> HandlerResult:
                 f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"
             ) from error
         store_sections(sections)  # changed lazy sections are durable before a checkpoint names them
+        encoded = encode_procedure(transition.procedure)
+        if "definition" in encoded and encoded["definition"] == call.procedure.get("definition"):
+            del encoded["definition"]  # the call's: the host puts its own back (`ProcedureCalls`)
         result: HandlerResult = {
             "outcome": transition.outcome.value,
-            "procedure": encode_procedure(transition.procedure),
+            "procedure": encoded,
             "state": state_data,
             "prompt": transition.prompt,
             "handler": transition.handler,

@@ -28,6 +28,8 @@ __all__ = ["ProcedureCalls"]
 
 logger = logging.getLogger(__name__)
 
+_DEFINED = "@"  # in the type of a procedure class built from a definition (`module@key`)
+
 _CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
 
 
@@ -132,7 +134,7 @@ class ProcedureCalls:
         try:
             result = await calls.call(self._call(record, event))
             assert result is not None
-            return self._learned(record, event, await self._collected(actor, result))
+            return self._received(record, event, await self._collected(actor, result))
         except ray.exceptions.RayActorError as error:
             return _unavailable(error)
 
@@ -164,11 +166,11 @@ class ProcedureCalls:
                 if not isinstance(error, ray.exceptions.RayActorError):
                     logger.error("calls=<%d> | handler batch failed", len(indexes), exc_info=error)
                 results = [_call_failed(error)] * len(indexes)
-            for index, result in zip(indexes, results, strict=True):
+            for position, (index, result) in enumerate(zip(indexes, results, strict=True)):
                 if "pending" in result:
                     self._pending[result["pending"]] = actor
                 else:
-                    self._learned(*runs[index], result)
+                    results[position] = self._received(*runs[index], result)
             await answered(indexes, results)
 
         if known:
@@ -180,7 +182,7 @@ class ProcedureCalls:
         actor = self._pending.pop(str(result.get("pending")), None)
         if actor is None:
             return result
-        return self._learned(record, event, await self._collected(actor, result))
+        return self._received(record, event, await self._collected(actor, result))
 
     def _known_ignored(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult | None:
         """The answer to an event type the SOP's procedure class is known to ignore, or None."""
@@ -192,9 +194,15 @@ class ProcedureCalls:
             "prompt": None, "handler": None, "event_type": ignored[2].rpartition(":")[2].rpartition(".")[2],
         }
 
-    def _learned(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
-        """`result`, remembered when it shows the class ignores the event type (without filters,
-        which ignore events per SOP, an ignored event was ignored by its class)."""
+    def _received(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
+        """`result` made whole: a procedure built from a definition comes back without it when
+        it is the call's (see `run_call`), and gets the record's again. Remembers an event type
+        the class ignores (without filters, which ignore events per SOP, an ignored event was
+        ignored by its class)."""
+        procedure = result.get("procedure")
+        returned = procedure is not None and _DEFINED in str(procedure.get("type")) and "definition" not in procedure
+        if returned and "definition" in record.procedure:
+            result["procedure"] = {**cast(dict[str, Any], procedure), "definition": record.procedure["definition"]}
         if result.get("outcome") == Outcome.IGNORED.value and not any(record.filters.values()):
             self._ignored.add((self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type"))))
         return result

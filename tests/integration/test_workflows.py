@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,10 @@ def test_a_built_workflow_runs_in_other_processes_and_resumes_from_its_stored_de
     stored = _stored_procedure(runtime, handle.sop_id)
     assert stored["type"].startswith("sopy_actors.workflows@") and stored["type"].endswith(".AnalyzeData")
     assert stored["definition"] == workflow.definition.model_dump(mode="json")
+    # The two results came back without the definition (the host keeps its own): less than one copy of it.
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    received = ray.get(host.statistics.remote())["handler_bytes"]["received"]
+    assert 0 < received < len(json.dumps(stored["definition"])), received
 
     _kill_host_and_step_actor(runtime, handle)
     # Both come back empty: the host reloads the checkpoint, the procedure actor rebuilds the
