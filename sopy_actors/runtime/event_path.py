@@ -129,12 +129,6 @@ class _Lane:
         for position in unanswered:
             self.answered(position, failed)
 
-    def abandon(self) -> None:
-        """Hand every claimed SOP back unprocessed (the batch failed before its lane ran)."""
-        for _, instance, _, _ in self.claimed:
-            self._release(instance)
-        self.claimed.clear()
-
     def replies(self) -> list[tuple[int, Reply]]:
         """(item index, reply) of each event."""
         return [(index, reply or {}) for (index, *_), reply in zip(self.claimed, self._replies, strict=True)]
@@ -153,7 +147,7 @@ class EventPath:
         shared: distributed states' sync (told of each commit).
         parents: tells parents of their children's ends and interventions.
         metrics: the host's reporter.
-        spawn: runs a coroutine in the background on the host's loop.
+        spawn: runs a coroutine in the background on the host's loop (holding its task).
     """
 
     def __init__(
@@ -167,7 +161,7 @@ class EventPath:
         shared: SharedSync,
         parents: ParentNotifier,
         metrics: MetricsReporter,
-        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
     ) -> None:
         self._store = store
         self._instances = instances
@@ -203,7 +197,8 @@ class EventPath:
         turn for its sender and not seen before, skips the SOP's queue (the batch lane): such
         events run in one handler call per procedure actor and commit together, without a
         task or a future of their own. Every other event (a second one of an SOP too) takes
-        its queue. The lane runs as a task of its own: a caller that goes away does not stop it.
+        its queue. The lane runs as a task of its own: a caller that goes away (or a later item
+        that fails to queue) does not stop it.
         """
         replies: list[Reply | asyncio.Future[Reply]] = []
         lane = _Lane(self._release)
@@ -211,11 +206,9 @@ class EventPath:
             for item in items:  # claimed in order: an SOP's later items queue behind its claimed one
                 claimed = self._claim(item)
                 replies.append(lane.add(len(replies), *claimed) if claimed is not None else await self.queue(item))
-        except BaseException:
-            lane.abandon()
-            raise
-        if lane.claimed:
-            work = asyncio.get_running_loop().create_task(self._run_lane(lane))
+        finally:  # what was claimed runs even if queueing a later item failed (as what was queued does)
+            work = self._spawn(self._run_lane(lane)) if lane.claimed else None
+        if work is not None:
             for index, reply in await asyncio.shield(work):
                 replies[index] = reply
         return [await reply if isinstance(reply, asyncio.Future) else reply for reply in replies]

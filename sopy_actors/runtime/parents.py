@@ -54,7 +54,7 @@ class ParentNotifier:
         namespace: str,
         store: Any,
         commits: HostCommits,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
         on_notified: Callable[[SOPRecord], None],
     ) -> None:
         self._namespace = namespace

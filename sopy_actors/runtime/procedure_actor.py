@@ -66,7 +66,7 @@ def run_call(call: HandlerCall) -> HandlerResult:
             ) from error
         store_sections(sections)  # changed lazy sections are durable before a checkpoint names them
         encoded = encode_procedure(transition.procedure)
-        if "definition" in encoded and encoded["definition"] == call.procedure.get("definition"):
+        if "definition" in encoded and "definition" in call.procedure and encoded["definition"] == call.procedure["definition"]:
             del encoded["definition"]  # the call's: the host puts its own back (`ProcedureCalls`)
         result: HandlerResult = {
             "outcome": transition.outcome.value,

@@ -148,7 +148,7 @@ class ProcedureCalls:
         `answered(indexes, results)` is awaited as each actor's call answers (events known to
         be ignored first), with the results of those indexes of `runs`. A slow handler's result
         is left `{"pending": token}`: fetch it with `collect`. A call that fails answers its
-        events with the error.
+        events with the error; one whose `answered` raises leaves its events unanswered (logged).
         """
         known: list[int] = []
         groups: dict[int, tuple[Any, list[int]]] = {}
@@ -173,9 +173,14 @@ class ProcedureCalls:
                     results[position] = self._received(*runs[index], result)
             await answered(indexes, results)
 
-        if known:
+        async def ignored() -> None:
             await answered(known, [cast(HandlerResult, self._known_ignored(*runs[index])) for index in known])
-        await asyncio.gather(*(send(actor, indexes) for actor, indexes in groups.values()))
+
+        # Every call finishes before this returns, whatever another one raised.
+        sends = [send(actor, indexes) for actor, indexes in groups.values()]
+        for outcome in await asyncio.gather(*([ignored()] if known else []), *sends, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                logger.error("calls=<%d> | answering handler results failed", len(runs), exc_info=outcome)
 
     async def collect(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
         """The result of a `run_many` call left pending (a slow handler), fetched from its actor."""

@@ -217,7 +217,7 @@ class SharedSync:
     """
 
     def __init__(
-        self, namespace: str, host: str, store: Any, spawn: Callable[[Coroutine[Any, Any, None]], None]
+        self, namespace: str, host: str, store: Any, spawn: Callable[[Coroutine[Any, Any, None]], object]
     ) -> None:
         self._namespace = namespace
         self._host = host
