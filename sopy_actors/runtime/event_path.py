@@ -684,18 +684,23 @@ class EventPath:
         assert instance.cancelling is not None
         reason, notify_parent, _ = instance.cancelling
         error = SOPCancelled(instance.record.sop_id, reason)
+        receipt: Reply | None = None  # the discarded event's, when another writer committed it
         for _ in range(_CANCEL_ATTEMPTS):
             cancelled, entry = instance.cancel_commit(error, notify_parent=notify_parent, discarded=discarded)
-            if await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record)) is None:
+            logged = await self._commits.commit(Commit(record=cancelled, entry=entry).rows(instance.record))
+            if logged is None:
                 break
-            # Refused: another writer moved the SOP on (a host cut off from the cluster). Cancel
-            # what is stored; the discarded event's id may be committed there.
+            # Refused: another writer moved the SOP on (a host cut off from the cluster), maybe
+            # with the discarded event itself. Cancel what is stored.
             logger.warning("sop=<%s> | cancel refused by the store; reloading", instance.record.sop_id)
+            answer = json.loads(logged)
+            if discarded is not None and "error" not in answer:
+                receipt = receipt_reply(LogEntry.model_validate(answer))
             await self._reload(instance)
             discarded = None
             if not instance.record.active:  # it ended there: nothing to cancel
                 _settle(instance)
-                return {"error": error_to_wire(SOPFailed(instance.record.sop_id, "it ended before the cancel"))}
+                return receipt or {"error": error_to_wire(SOPFailed(instance.record.sop_id, "it ended before the cancel"))}
         else:
             raise StateError(f"sop=<{instance.record.sop_id}> | the cancel was refused: another writer keeps committing it")
         instance.record = cancelled
@@ -703,7 +708,7 @@ class EventPath:
             instance.seen.add(entry.event_id)
         self._end(instance, error)
         _settle(instance)
-        return {"error": error_to_wire(error)}
+        return receipt or {"error": error_to_wire(error)}
 
     def _end(self, instance: Instance, error: SopyError | None) -> None:
         """The SOP left `running`: fail what is queued, wake `result()` waiters, tell the parent."""

@@ -19,7 +19,7 @@ from sopy_actors.runtime.event_path import EventPath
 from sopy_actors.runtime.instances import Instance, Instances
 from sopy_actors.runtime.messages import HandlerResult, SendItem
 from sopy_actors.runtime.records import SOPRecord, StoredSOP
-from tests.support.records import record
+from tests.support.records import entry, record
 
 
 class _Procedures:
@@ -312,3 +312,31 @@ def test_a_cancel_the_store_refuses_is_committed_again_on_the_stored_version() -
 
     phase, version, written = asyncio.run(run())
     assert phase == "cancelled" and version == 4 and written == 2
+
+
+def test_an_event_discarded_by_a_cancel_but_committed_by_another_writer_gets_its_receipt() -> None:
+    committed = entry("s1", 1, "e1")  # the other writer applied e1 as version 1, then the SOP ended
+
+    class CommittedElsewhere(_Commits):
+        async def commit_many(self, rows: list[Any]) -> list[str | None]:
+            written = await super().commit_many(rows)
+            return [committed.model_dump_json()] if self.written == 1 else written
+
+    async def run() -> tuple[Any, str, bool]:
+        instances = Instances("h", store=None)
+        instances.add(Instance.of(record("s1")))
+        procedures = _Procedures()
+        path = _path(instances, procedures, CommittedElsewhere(), store=_Store(record("s1", version=1, phase="done")))
+        instance = instances.find("s1")
+        assert instance is not None
+        sent = asyncio.ensure_future(path.send_many([SendItem("s1", _event("e1", "slow"))]))
+        await asyncio.sleep(0.01)  # e1's handler runs ...
+        cancelled = path.cancel(instance, "stop", notify_parent=False)  # ... when the cancel comes
+        procedures.slow_done.set()
+        (reply,) = await sent
+        await asyncio.wait_for(cancelled, 1)
+        return reply, instance.record.phase, instance.busy
+
+    reply, phase, busy = asyncio.run(run())
+    assert phase == "done" and not busy  # the other writer's end stands
+    assert (reply["outcome"], reply["version"]) == ("stayed", 1)  # its receipt, not a cancel error
