@@ -32,7 +32,7 @@ class StepDone(Event[Step]):
 
 class Counting(Procedure[Tally]):
     prompt = make_prompt("Count every step once.")
-    sop_options = ProcedureOptions(replicas=3)  # spread: one replica per node, as Ray places them
+    sop_options = ProcedureOptions(replicas=3)  # spread over the nodes as Ray places them (best effort)
 
     @handler
     def on_step(self, state: Tally, event: StepDone) -> Procedure[Tally]:

@@ -86,7 +86,9 @@ def test_losing_a_worker_raylet_mid_run_loses_no_sop_and_applies_no_event_twice(
     show(capsys, "worker raylet killed", report)
     assert_every_sop_finished_once(report)
     assert healthy.workers[1].namespace.address in report["hosts_before"].values()  # the lost node had a host
-    assert len(report["handler_nodes"]) == 3, report  # procedure actors ran on every node
+    # Procedure actors ran on more than one node. Ray's SPREAD of the 3 replicas is best
+    # effort (a CI run once put them on 2 of the 3 nodes), so not necessarily on every node.
+    assert len(report["handler_nodes"]) >= 2, report
 
 
 def test_cutting_a_workers_link_for_30_s_loses_no_sop_and_applies_no_event_twice(
