@@ -76,7 +76,11 @@ def test_a_changed_section_is_stored_before_its_checkpoint_and_a_crash_between_l
     new_row = lazyflow.Row(sku="late", count=5)
     event = lazyflow.RestockedSlowly(payload=new_row)
     sent = handle.submit(event)
-    time.sleep(0.7)  # the handler runs in the procedure actor; the host waits for its result
+    deadline = time.monotonic() + 30
+    while not ray.get(host.statistics.remote())["busy"]:  # the host took the event ...
+        assert time.monotonic() < deadline, "the event never reached its host"
+        time.sleep(0.05)
+    time.sleep(0.5)  # ... and its handler (3 s) runs in the procedure actor while the host waits
     os.kill(pid, signal.SIGSTOP)  # the host cannot commit from here on
     try:
         deadline = time.monotonic() + 20

@@ -69,7 +69,7 @@ class Keeping(Procedure[Stock]):
 
     @handler
     def on_slow_restock(self, state: Stock, event: RestockedSlowly) -> Procedure[Stock]:
-        time.sleep(1.5)
+        time.sleep(3.0)
         state.rows.value.append(event.payload)
         return self
 
