@@ -254,10 +254,12 @@ class EventPath:
                 except Exception as error:
                     lane.answered(index, _failed(instance.record.sop_id, error))
                     continue
-                if prepared is not None and prepared.failure is None:
-                    usual.append((index, prepared))
-                else:
+                if prepared is None:
                     others.append(lane.answer(index, self._after_handler(instance, item, event_id, result)))
+                elif prepared.failure is not None:  # past the retry limit: recovery, or the SOP fails
+                    others.append(lane.answer(index, self._commit_event(instance, prepared)))
+                else:
+                    usual.append((index, prepared))
             await asyncio.gather(self._commit_usual(lane, usual), *others)
 
         try:

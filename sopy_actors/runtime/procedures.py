@@ -150,11 +150,11 @@ class ProcedureCalls:
         is left `{"pending": token}`: fetch it with `collect`. A call that fails answers its
         events with the error; one whose `answered` raises leaves its events unanswered (logged).
         """
-        known: list[int] = []
+        known: dict[int, HandlerResult] = {}
         groups: dict[int, tuple[Any, list[int]]] = {}
         for index, (record, event) in enumerate(runs):
-            if self._known_ignored(record, event) is not None:
-                known.append(index)
+            if (ignored := self._known_ignored(record, event)) is not None:
+                known[index] = ignored
             else:
                 actor = self._actor_for(record)[0]
                 groups.setdefault(id(actor), (actor, []))[1].append(index)
@@ -173,12 +173,10 @@ class ProcedureCalls:
                     results[position] = self._received(*runs[index], result)
             await answered(indexes, results)
 
-        async def ignored() -> None:
-            await answered(known, [cast(HandlerResult, self._known_ignored(*runs[index])) for index in known])
-
         # Every call finishes before this returns, whatever another one raised.
         sends = [send(actor, indexes) for actor, indexes in groups.values()]
-        for outcome in await asyncio.gather(*([ignored()] if known else []), *sends, return_exceptions=True):
+        answers = [answered(list(known), list(known.values()))] if known else []
+        for outcome in await asyncio.gather(*answers, *sends, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error("calls=<%d> | answering handler results failed", len(runs), exc_info=outcome)
 
