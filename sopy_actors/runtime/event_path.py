@@ -231,7 +231,7 @@ class EventPath:
         ):
             return None
         instance.busy = True
-        instance.used = time.monotonic()
+        self._instances.touch(instance)
         return instance, item, event_id
 
     async def _run_lane(self, lane: _Lane) -> list[tuple[int, Reply]]:
@@ -311,7 +311,7 @@ class EventPath:
 
     def _enqueue(self, instance: Instance, queued: Queued) -> None:
         """Append to the SOP's queue; start its drain loop unless one runs."""
-        instance.queue.append(queued)
+        instance.enqueue(queued)
         if not instance.busy:
             instance.busy = True
             self._spawn(self._drain(instance))
@@ -360,7 +360,7 @@ class EventPath:
                     await self._cancel_now(instance)
                 if not instance.queue:
                     break
-                queued = instance.queue.popleft()
+                queued = instance.dequeue()
                 try:
                     reply = await (queued.run() if queued.run is not None else self._process(instance, queued.item))
                 except Exception as error:
@@ -719,7 +719,7 @@ class EventPath:
         if error is not None:
             failed: Reply = {"error": error_to_wire(error)}
             while instance.queue:
-                queued = instance.queue.popleft()
+                queued = instance.dequeue()
                 if not queued.reply.done():
                     queued.reply.set_result(failed)
         for waiter in instance.waiters:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +26,7 @@ from sopy_actors.runtime.messages import Reply, SendItem
 from sopy_actors.runtime.ordering import SenderOrder
 from sopy_actors.runtime.records import LogEntry, SOPRecord, StoredSOP
 from sopy_actors.runtime.seen import SeenIds
+from sopy_actors.runtime.tally import Tally
 
 __all__ = [
     "MAX_LIVE_KEY",
@@ -105,20 +106,89 @@ class Queued:
     run: Callable[[], Awaitable[Reply]] | None = None
 
 
-@dataclass(slots=True)
 class Instance:
-    """One live SOP: its last committed record plus what is in flight."""
+    """One live SOP: its last committed record plus what is in flight.
 
-    record: SOPRecord
-    order: SenderOrder[Queued]
-    queue: deque[Queued] = field(default_factory=deque)
-    busy: bool = False
-    replies: OrderedDict[str, Reply] = field(default_factory=OrderedDict)
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    seen: SeenIds = field(default_factory=SeenIds)
-    # A cancel waiting for the drain loop: (reason, notify the parent, resolved once committed).
-    cancelling: tuple[str, bool, asyncio.Future[None]] | None = None
-    used: float = 0.0  # time.monotonic() of its last use: idle ones are passivated first
+    Counted in its host's `Tally` while it is in memory: its record, `busy` and queue change
+    only through the setters and `enqueue` / `dequeue`, which keep the tally current.
+    """
+
+    __slots__ = (
+        "_busy", "_counted", "_record", "_tally", "cancelling", "order", "queue", "replies", "seen", "used", "waiters",
+    )
+
+    def __init__(self, record: SOPRecord, order: SenderOrder[Queued], *, seen: SeenIds | None = None) -> None:
+        self._record = record
+        self.order = order
+        self.queue: deque[Queued] = deque()
+        self._busy = False
+        self.replies: OrderedDict[str, Reply] = OrderedDict()
+        self.waiters: list[asyncio.Future[None]] = []
+        self.seen = SeenIds() if seen is None else seen
+        # A cancel waiting for the drain loop: (reason, notify the parent, resolved once committed).
+        self.cancelling: tuple[str, bool, asyncio.Future[None]] | None = None
+        self.used = 0.0  # time.monotonic() of its last use: idle ones are passivated first
+        self._tally: Tally | None = None
+        self._counted = ("", "")  # (SOP name, phase) it is counted under in `_tally`
+
+    @property
+    def record(self) -> SOPRecord:
+        """The SOP's last committed record."""
+        return self._record
+
+    @record.setter
+    def record(self, record: SOPRecord) -> None:
+        changed = record.phase != self._record.phase
+        self._record = record
+        if changed:
+            self._recount()
+
+    @property
+    def busy(self) -> bool:
+        """A drain loop or the batch lane is working on the SOP."""
+        return self._busy
+
+    @busy.setter
+    def busy(self, busy: bool) -> None:
+        if busy is self._busy:
+            return
+        self._busy = busy
+        if self._tally is not None:
+            self._tally.busy += 1 if busy else -1
+            if self._record.phase == "running":  # counted as running (busy) or waiting
+                self._recount()
+
+    def enqueue(self, queued: Queued) -> None:
+        """Append to the SOP's queue."""
+        self.queue.append(queued)
+        if self._tally is not None:
+            self._tally.queued[self._record.name] += 1
+
+    def dequeue(self) -> Queued:
+        """Take the first item of the SOP's queue (IndexError if it is empty)."""
+        queued = self.queue.popleft()
+        if self._tally is not None:
+            self._tally.queued[self._record.name] -= 1
+        return queued
+
+    def count_in(self, tally: Tally | None) -> None:
+        """Be counted in `tally` (None: in none), and no longer in the one before."""
+        for sign, counting in ((-1, self._tally), (1, tally)):
+            if counting is not None:
+                if sign > 0:
+                    self._counted = (self._record.name, self.phase())
+                counting.phases[self._counted] += sign
+                counting.busy += sign * self._busy
+                counting.queued[self._record.name] += sign * len(self.queue)
+        self._tally = tally
+
+    def _recount(self) -> None:
+        if self._tally is not None:
+            counted = (self._record.name, self.phase())
+            if counted != self._counted:
+                self._tally.phases[self._counted] -= 1
+                self._tally.phases[counted] += 1
+                self._counted = counted
 
     def idle(self) -> bool:
         """Nothing in flight or waiting on it in memory: it may leave memory and reload from
@@ -214,6 +284,7 @@ class Instances:
         self._runtime_envs: dict[str, dict[str, Any]] = {}  # one object per job's code, by content
         self._loads: Coalescer[str, _Loaded] = Coalescer(self._load_many)  # one Store call per turn
         self.passivated = 0
+        self._tally = Tally()
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
         self._settings = Passivation()
         self._check_at = self._settings.max_live  # live count at which `_keep` runs a pass at once
@@ -240,23 +311,9 @@ class Instances:
         return self._live.get(sop_id)
 
     def counts(self) -> dict[str, Any]:
-        """For monitoring: instances by SOP name and phase, queued events, busy instances."""
-        sops: dict[str, dict[str, int]] = {}
-        queued: dict[str, int] = {}
-        for instance in self._live.values():
-            name, phase = instance.record.name, instance.phase()
-            phases = sops.setdefault(name, {})
-            phases[phase] = phases.get(phase, 0) + 1
-            if instance.queue:
-                queued[name] = queued.get(name, 0) + len(instance.queue)
-        return {
-            "sops": sops,
-            "queued_by_sop": queued,
-            "instances": len(self._live),
-            "busy": sum(1 for i in self._live.values() if i.busy),
-            "queued": sum(queued.values()),
-            "passivated": self.passivated,
-        }
+        """For monitoring: instances by SOP name and phase, queued events, busy instances (kept
+        as they change: the cost does not grow with the live count)."""
+        return {**self._tally.counts(), "instances": len(self._live), "passivated": self.passivated}
 
     def add(self, instance: Instance) -> None:
         """Keep a new instance (just started)."""
@@ -271,6 +328,7 @@ class Instances:
             self._check_at = max(len(self._live), self.settings.max_live) + max(100, self.settings.max_live // 100)
         instance.used = time.monotonic()
         self._live[instance.record.sop_id] = instance
+        instance.count_in(self._tally)
 
     async def _load_many(self, sop_ids: list[str]) -> list[_Loaded]:
         """The SOPs' stored forms in one Store call; if it fails, each SOP's own load, so that
@@ -294,24 +352,42 @@ class Instances:
         shared = self._runtime_envs.setdefault(key, runtime_env)
         return record if shared is runtime_env else record.model_copy(update={"runtime_env": shared})
 
+    def touch(self, instance: Instance) -> None:
+        """Mark `instance` used now: it moves to the end of the least-recently-used order."""
+        instance.used = time.monotonic()
+        sop_id = instance.record.sop_id
+        if self._live.get(sop_id) is instance:
+            del self._live[sop_id]
+            self._live[sop_id] = instance
+
     def passivate(self, *, room: int = 0) -> int:
         """Drop idle instances from memory: those unused for `settings.idle_after` seconds, and
         the least recently used beyond `settings.max_live` (less `room` for ones about to be
         added). Their SOPs reload from the Store on next use (an event, a timer, a status
         query). Returns how many were dropped.
+
+        Walks the instances from the least recently used (memory holds them in that order,
+        see `touch`) and stops at the first one to keep: the cost grows with what is dropped,
+        not with the live count. One that is not idle (work in flight, waiting for a person)
+        counts as used now, so that later passes do not walk it again.
         """
         now, idle_after = time.monotonic(), self.settings.idle_after
         excess = len(self._live) + room - self.settings.max_live
-        dropped = 0
-        for instance in sorted((i for i in self._live.values() if i.idle()), key=lambda i: i.used):
+        dropped: list[Instance] = []
+        in_use: list[Instance] = []
+        for instance in self._live.values():
             unused = now - instance.used
             # Just handed out by `get` (its caller may not have queued its work yet): kept.
-            if unused < _JUST_USED or (unused < idle_after and dropped >= excess):
+            if unused < _JUST_USED or (unused < idle_after and len(dropped) >= excess):
                 break
+            (dropped if instance.idle() else in_use).append(instance)
+        for instance in dropped:
             del self._live[instance.record.sop_id]
-            dropped += 1
-        self.passivated += dropped
-        return dropped
+            instance.count_in(None)
+        for instance in in_use:
+            self.touch(instance)
+        self.passivated += len(dropped)
+        return len(dropped)
 
     async def get(self, sop_id: str) -> Instance:
         """The instance of `sop_id`, loaded from the Store if it is not in memory.
@@ -324,7 +400,7 @@ class Instances:
             raise InputError("sop_id must be a non-empty str", fields=("sop_id",))
         instance = self._live.get(sop_id)
         if instance is not None:
-            instance.used = time.monotonic()
+            self.touch(instance)
             return instance
         loading = self._loading.get(sop_id)
         if loading is None:

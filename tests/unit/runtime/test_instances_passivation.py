@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from sopy_actors.runtime.instances import Instance, Instances, Passivation
 from sopy_actors.runtime.records import StoredSOP
 from tests.support.records import record
@@ -27,8 +29,32 @@ def test_the_least_recently_used_idle_instances_beyond_max_live_leave_first() ->
     made[0].busy = True  # in flight: stays
     made[1].record = made[1].record.model_copy(update={"phase": "waiting_for_human"})  # stays
     assert instances.passivate() == 3
-    assert [i.record.sop_id for i in instances.all()] == ["s0", "s1", "s5"]
+    # The two not idle count as used now: they follow s5 in the least-recently-used order.
+    assert [i.record.sop_id for i in instances.all()] == ["s5", "s0", "s1"]
     assert instances.counts()["passivated"] == 3
+
+
+def test_a_pass_walks_only_the_instances_it_drops_not_every_live_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    instances, _ = _instances(1_000, max_live=997, idle_after=10_000)
+    asked: list[str] = []
+    idle = Instance.idle
+    monkeypatch.setattr(Instance, "idle", lambda self: asked.append(self.record.sop_id) or idle(self))
+    assert instances.passivate() == 3
+    assert asked == ["s0", "s1", "s2"]
+    asked.clear()
+    assert instances.passivate() == 0 and asked == []  # nothing over the bound, nothing idle long
+
+
+def test_an_instance_used_again_leaves_after_the_ones_used_before_it() -> None:
+    instances, made = _instances(4, max_live=3)
+
+    async def use_the_oldest() -> Instance:
+        return await instances.get("s0")
+
+    assert asyncio.run(use_the_oldest()) is made[0]
+    made[0].used -= 5  # used after s3, but not just now: only the bound keeps it
+    assert instances.passivate() == 1
+    assert [i.record.sop_id for i in instances.all()] == ["s2", "s3", "s0"]
 
 
 def test_idle_time_drops_instances_and_a_just_used_one_stays() -> None:
