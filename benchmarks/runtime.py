@@ -16,6 +16,7 @@ Figures (each framework figure next to its bare-Ray baseline and their ratio):
 - starts: `--sops` SOPs started one by one from the driver (`start()`), and `--sops` more with
   one `start_many()`; starts/s (and CPU per start) vs the event throughput;
 - idle SOPs: `--idle` SOPs started and left idle (0 skips it); memory per idle SOP on the hosts;
+  how long a host takes to answer `statistics()` (what the Monitor asks each second) with them live;
 - sub-SOP start on an existing host vs starting a Ray actor;
 - monitoring: the throughput figure for SOPs of a namespace with the Monitor vs one without
   (`init(monitoring=False)`), alternating rounds in the same cluster; and the time to scrape
@@ -268,11 +269,18 @@ def idle_sops(count: int, namespace: str, hosts: int) -> dict[str, float]:
     seconds = time.perf_counter() - started
     live = _live_sops(namespace, hosts)
     after = _host_rss(namespace, hosts)
+    host = ray.get_actor("sopy-host-0", namespace=namespace)
+    asked = []
+    for _ in range(20):
+        began = time.perf_counter()
+        ray.get(host.statistics.remote())
+        asked.append(time.perf_counter() - began)
     return {
         "idle_sops_started": count,
         "live_sop_instances": live,
         "start_per_s": round(count / seconds, 1),
         "host_bytes_per_idle_sop": round(max(after - before, 0) / count),
+        "host_statistics_ms": round(statistics.median(asked) * 1e3, 2),
     }
 
 
