@@ -284,8 +284,8 @@ class Instances:
         self._runtime_envs: dict[str, dict[str, Any]] = {}  # one object per job's code, by content
         self._loads: Coalescer[str, _Loaded] = Coalescer(self._load_many)  # one Store call per turn
         self.passivated = 0
-        self._tally = Tally()
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
+        self._tally = Tally()
         self._settings = Passivation()
         self._check_at = self._settings.max_live  # live count at which `_keep` runs a pass at once
 
@@ -327,6 +327,9 @@ class Instances:
             self.passivate(room=1)
             self._check_at = max(len(self._live), self.settings.max_live) + max(100, self.settings.max_live // 100)
         instance.used = time.monotonic()
+        replaced = self._live.pop(instance.record.sop_id, None)  # re-inserted last: the most recently used
+        if replaced is not None and replaced is not instance:
+            replaced.count_in(None)
         self._live[instance.record.sop_id] = instance
         instance.count_in(self._tally)
 
@@ -369,7 +372,8 @@ class Instances:
         Walks the instances from the least recently used (memory holds them in that order,
         see `touch`) and stops at the first one to keep: the cost grows with what is dropped,
         not with the live count. One that is not idle (work in flight, waiting for a person)
-        counts as used now, so that later passes do not walk it again.
+        counts as used now, so that later passes do not walk it again (unless SOPs that are
+        not idle alone exceed `max_live`: then every pass walks them).
         """
         now, idle_after = time.monotonic(), self.settings.idle_after
         excess = len(self._live) + room - self.settings.max_live
@@ -422,6 +426,9 @@ class Instances:
             raise UnknownSOP(sop_id)
         if stored.record.host != self._host:
             raise InputError(f"SOP {sop_id!r} lives on host {stored.record.host}, not {self._host}")
+        live = self._live.get(sop_id)
+        if live is not None:  # started here while it loaded: the live one has what is in flight
+            return live
         instance = Instance.of(stored.record, stored.recent, stored.event_ids)
         self._keep(instance)
         logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)

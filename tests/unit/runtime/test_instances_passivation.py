@@ -132,3 +132,40 @@ def test_one_sop_the_store_cannot_read_fails_alone_in_a_batched_load() -> None:
     good, bad = asyncio.run(run())
     assert isinstance(good, Instance) and good.record.sop_id == "good"
     assert isinstance(bad, ValueError) and "cannot read bad" in str(bad)
+
+
+def test_an_sop_added_again_is_counted_once_and_becomes_the_most_recently_used() -> None:
+    instances, made = _instances(3, max_live=100)
+    again = Instance.of(record("s0"))
+    instances.add(again)
+    assert instances.find("s0") is again
+    assert [i.record.sop_id for i in instances.all()] == ["s1", "s2", "s0"]
+    made[0].busy = True  # the replaced instance no longer counts
+    assert instances.counts()["sops"] == {"Docflow": {"waiting": 3}} and instances.counts()["busy"] == 0
+
+
+def test_an_sop_started_while_it_loads_keeps_its_live_instance() -> None:
+    release = asyncio.Event()
+
+    class _SlowStore:
+        async def _load_many(self, sop_ids: list[str], recent: int = 256) -> list[StoredSOP | None]:
+            await release.wait()
+            return [StoredSOP(record=record(sop_id), recent=[]) for sop_id in sop_ids]
+
+        def __init__(self) -> None:
+            self.load_many = _Remote(self._load_many)
+
+    instances = Instances("sopy-host-0", store=_SlowStore())
+    started = Instance.of(record("s1"))
+
+    async def run() -> Instance:
+        loading = asyncio.ensure_future(instances.get("s1"))
+        await asyncio.sleep(0.01)
+        instances.add(started)  # `start` on this host, while the load waits
+        started.busy = True
+        release.set()
+        return await loading
+
+    assert asyncio.run(run()) is started
+    assert instances.find("s1") is started and instances.counts()["busy"] == 1
+    assert instances.counts()["sops"] == {"Docflow": {"running": 1}}
