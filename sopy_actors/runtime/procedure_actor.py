@@ -65,12 +65,9 @@ def run_call(call: HandlerCall) -> HandlerResult:
                 f"checkpointed as JSON: {type(error).__name__}: {error}; nothing was committed"
             ) from error
         store_sections(sections)  # changed lazy sections are durable before a checkpoint names them
-        encoded = encode_procedure(transition.procedure)
-        if "definition" in encoded and "definition" in call.procedure and encoded["definition"] == call.procedure["definition"]:
-            del encoded["definition"]  # the call's: the host puts its own back (`ProcedureCalls`)
         result: HandlerResult = {
             "outcome": transition.outcome.value,
-            "procedure": encoded,
+            "procedure": _unlike_the_call(encode_procedure(transition.procedure), call.procedure),
             "state": state_data,
             "prompt": transition.prompt,
             "handler": transition.handler,
@@ -87,6 +84,18 @@ def run_call(call: HandlerCall) -> HandlerResult:
         if isinstance(error, HandlerError) and isinstance(error.__cause__, Exception):
             failed["raised"] = _raised(call, error.__cause__, error.event_type)
         return failed
+
+
+_RETURNED_IF_CHANGED = ("definition", "options", "prompt")
+"""Parts of a result's procedure left out when equal to the call's (the host puts its own back,
+`ProcedureCalls`): usually unchanged, and a definition or a prompt can be kilobytes."""
+
+
+def _unlike_the_call(encoded: dict[str, Any], called: dict[str, Any]) -> dict[str, Any]:
+    for part in _RETURNED_IF_CHANGED:
+        if part in encoded and part in called and encoded[part] == called[part]:
+            del encoded[part]
+    return encoded
 
 
 def _raised(call: HandlerCall, error: Exception, event_type: str) -> ErrorWire:

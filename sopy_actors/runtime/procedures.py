@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import ray
 
@@ -198,14 +198,18 @@ class ProcedureCalls:
         }
 
     def _received(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
-        """`result` made whole: a procedure built from a definition comes back without it when
-        it is the call's (see `run_call`), and gets the record's again. Remembers an event type
-        the class ignores (without filters, which ignore events per SOP, an ignored event was
-        ignored by its class)."""
+        """`result` made whole: its procedure comes back without the parts equal to the call's
+        (options, prompt, a definition; see `run_call`), and gets the record's again. Remembers
+        an event type the class ignores (without filters, which ignore events per SOP, an
+        ignored event was ignored by its class)."""
         procedure = result.get("procedure")
-        returned = procedure is not None and _DEFINED in str(procedure.get("type")) and "definition" not in procedure
-        if returned and "definition" in record.procedure:
-            result["procedure"] = {**cast(dict[str, Any], procedure), "definition": record.procedure["definition"]}
+        if procedure is not None:
+            # Options and prompt are in every encoded procedure; a definition only in a class built from one.
+            left_out = [part for part in ("options", "prompt") if part not in procedure]
+            if _DEFINED in str(procedure.get("type")) and "definition" not in procedure:
+                left_out.append("definition")
+            if kept := {part: record.procedure[part] for part in left_out if part in record.procedure}:
+                result["procedure"] = {**procedure, **kept}
         if result.get("outcome") == Outcome.IGNORED.value and not any(record.filters.values()):
             self._ignored.add((self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type"))))
         return result

@@ -1,5 +1,6 @@
 """A handler call as a procedure actor runs it (`run_call`), without Ray: changed lazy sections
-are stored before the result that names them is returned, or the call fails."""
+are stored before the result that names them is returned, or the call fails; a result's
+procedure leaves out what the call had, and the host puts it back."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.options import Semantics
 from sopy_actors.runtime.messages import HandlerCall
 from sopy_actors.runtime.procedure_actor import run_call
+from sopy_actors.runtime.procedures import ProcedureCalls
 from sopy_actors.state.lazy import STUB_KEY, collect_sections, store_sections, use_blob_store
-from tests.support import lazyflow
+from tests.support import lazyflow, records
 
 
 class _Blobs:
@@ -74,3 +76,22 @@ def _digests(value: Any) -> list[str]:
     if isinstance(value, list):
         return [digest for item in value for digest in _digests(item)]
     return []
+
+
+def test_a_result_leaves_out_the_procedure_parts_equal_to_the_calls_and_the_host_puts_them_back() -> None:
+    previous = use_blob_store(_Blobs(failing=False))
+    try:
+        with collect_sections() as sections:
+            state = encode_state(lazyflow.make_sop(3).state)
+        store_sections(sections)
+        called = _call(state, lazyflow.Noted(payload="n"))
+        stayed = run_call(called)
+        ended = run_call(_call(state, lazyflow.Closed(payload=None)))
+    finally:
+        use_blob_store(previous)
+    assert set(stayed["procedure"]) == {"type", "name", "attrs"}  # options and prompt: the call's
+    assert {"options", "prompt"} <= set(ended["procedure"])  # End's differ from Keeping's: they come back
+    record = records.record("s1").model_copy(update={"procedure": called.procedure})
+    whole = ProcedureCalls("test")._received(record, called.event, stayed)
+    assert whole["procedure"] == called.procedure
+    assert ProcedureCalls("test")._received(record, called.event, ended)["procedure"] == ended["procedure"]
