@@ -73,7 +73,8 @@ async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) ->
         deadline = calls[0].deadline
         timeout = handler_timeout(calls[0].procedure) if deadline is None else max(0.0, deadline - time.time())
         try:
-            received = await asyncio.wait_for(reply.as_future(), timeout)
+            async with asyncio.timeout(timeout):  # not `wait_for(reply.as_future())`: Ray deprecated it
+                received = await reply
         except TimeoutError:  # nothing of it is committed; the actor does not start it late
             return [timed_out(calls[0])]
     else:
