@@ -47,7 +47,13 @@ from sopy_actors.core.events import (
 )
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import Procedure, Prompt
-from sopy_actors.core.references import definition_of, reference_of, resolve_definition, resolve_reference
+from sopy_actors.core.references import (
+    definition_of,
+    is_definition_reference,
+    reference_of,
+    resolve_definition,
+    resolve_reference,
+)
 from sopy_actors.errors import InputError, StateError
 
 __all__ = [
@@ -211,9 +217,11 @@ def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
 
 
 def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
-    """Rebuild a procedure without calling its constructor, then restore its attributes.
+    """Rebuild a procedure without calling its constructor, then restore its attributes. A
+    class built from data may come without its `"definition"` where this process has built it.
 
     Raises:
+        DefinitionNeeded: its definition was left out, and this process does not have it.
         InputError: its class may not be loaded or is not a Procedure, or an attribute is
             invalid or nests deeper than MAX_DEPTH.
     """
@@ -221,8 +229,8 @@ def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
 
 
 def _decode_procedure(data: dict[str, Any], depth: int) -> Procedure[Any]:
-    if "definition" in data:
-        cls = resolve_definition(data["type"], data["definition"], Procedure)
+    if "definition" in data or is_definition_reference(str(data["type"])):
+        cls = resolve_definition(data["type"], data.get("definition"), Procedure)
     else:
         cls = resolve_reference(data["type"], Procedure)
     procedure = cls.__new__(cls)

@@ -33,7 +33,11 @@ with the reference (`sopy_actors.core.codec` puts it next to the type), and any 
 rebuilds the class with `resolve_definition`: it loads `module` under the rules above, and that
 module's import registers the decoder (`register_definition_decoder`) that turns `key` and the
 data into the class. So a process that never saw the class learns how to build it from the
-data alone, and core never imports the layer that generates classes.
+data alone, and core never imports the layer that generates classes. A process that has built
+the class keeps it: the data may then be left out (`resolve_definition` with `data=None`), and a
+decoder that no longer has it says so with `DefinitionNeeded`, for the sender to send it again.
+Classes built from one definition (a workflow's steps) have keys `data.name`: `definition_source`
+names their data, and a decoder that built one of them builds the others without it.
 """
 
 from __future__ import annotations
@@ -57,7 +61,10 @@ __all__ = [
     "TRUSTED_MODULES_ENV",
     "Definition",
     "DefinitionDecoder",
+    "DefinitionNeeded",
     "definition_of",
+    "definition_source",
+    "is_definition_reference",
     "load_module",
     "local_reference",
     "portable_reference",
@@ -84,7 +91,14 @@ _DEFINED = "@"  # separates the decoder's module from the key in a definition re
 _DEFINITION_ATTRIBUTE = "__sop_definition__"
 
 DefinitionDecoder = Callable[[str, Any], Any]
-"""Builds an object from a definition: called with the reference's key and the definition data."""
+"""Builds an object from a definition: called with the reference's key and the definition data,
+or None when the data was left out: then the decoder builds it from what it kept, or raises
+`DefinitionNeeded`."""
+
+
+class DefinitionNeeded(InputError):
+    """A definition reference arrived without its data, and this process does not have it (it
+    never built the class, restarted, or dropped it): send the data with the reference again."""
 
 _decoders: dict[str, DefinitionDecoder] = {}
 
@@ -131,18 +145,33 @@ def definition_of(obj: object) -> Definition | None:
     return found if isinstance(found, Definition) else None
 
 
+def is_definition_reference(reference: str) -> bool:
+    """Whether `reference` names a class built from data (`module@key`), not an imported one."""
+    return _DEFINED in reference
+
+
+def definition_source(reference: str) -> str:
+    """What names the data of definition reference `reference`: `module@data` of a key
+    `data.name` (several classes built from one definition, such as a workflow's steps), else
+    the whole reference. Classes with one source are built from the same data."""
+    module, _, key = reference.partition(_DEFINED)
+    return f"{module}{_DEFINED}{key.partition('.')[0]}"
+
+
 def resolve_definition(reference: str, data: Any, base: type[T]) -> type[T]:
     """Build (or find, decoders cache) the class a definition reference and its data describe.
 
     Args:
         reference: `module@key`, from `Definition.reference`.
-        data: the definition data that travelled with it.
+        data: the definition data that travelled with it; None when it was left out because
+            this process was sent it before.
         base: the class must be a subclass of it.
 
     Returns:
-        The class, carrying a `Definition` equal to (reference, data).
+        The class, carrying its `Definition` (reference and the data it was built from).
 
     Raises:
+        DefinitionNeeded: `data` is None and the decoder does not have the class.
         InputError: the reference is malformed, its module may not be loaded here or
             registers no decoder, the decoder refuses the data, or the result is no `base`.
     """

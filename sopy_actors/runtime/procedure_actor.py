@@ -25,7 +25,7 @@ from sopy_actors.core.events import event_from_wire, event_type_named
 from sopy_actors.core.graph import may_refuse
 from sopy_actors.core.options import ProcedureOptions, Semantics
 from sopy_actors.core.procedure import Procedure
-from sopy_actors.core.references import resolve_reference
+from sopy_actors.core.references import definition_of, is_definition_reference, resolve_definition, resolve_reference
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
@@ -67,7 +67,7 @@ def run_call(call: HandlerCall) -> HandlerResult:
         store_sections(sections)  # changed lazy sections are durable before a checkpoint names them
         result: HandlerResult = {
             "outcome": transition.outcome.value,
-            "procedure": _unlike_the_call(encode_procedure(transition.procedure), call.procedure),
+            "procedure": _unlike_the_call(encode_procedure(transition.procedure), call.procedure, type(procedure)),
             "state": state_data,
             "prompt": transition.prompt,
             "handler": transition.handler,
@@ -89,13 +89,31 @@ def run_call(call: HandlerCall) -> HandlerResult:
 _RETURNED_IF_CHANGED = ("definition", "options", "prompt")
 """Parts of a result's procedure left out when equal to the call's (the host puts its own back,
 `ProcedureCalls`): usually unchanged, and a definition or a prompt can be kilobytes."""
+_ABSENT = object()
 
 
-def _unlike_the_call(encoded: dict[str, Any], called: dict[str, Any]) -> dict[str, Any]:
+def _unlike_the_call(encoded: dict[str, Any], called: dict[str, Any], called_class: type[Any]) -> dict[str, Any]:
     for part in _RETURNED_IF_CHANGED:
-        if part in encoded and part in called and encoded[part] == called[part]:
+        if part in encoded and encoded[part] == _as_called(called, part, called_class):
             del encoded[part]
     return encoded
+
+
+def _as_called(called: dict[str, Any], part: str, called_class: type[Any]) -> Any:
+    """A part of the call's procedure; a definition the host left out (this actor had it) is
+    the one the class was built from."""
+    if part in called:
+        return called[part]
+    definition = definition_of(called_class) if part == "definition" else None
+    return _ABSENT if definition is None else definition.data
+
+
+def _procedure_class(reference: str, definition: Any) -> type[Procedure[Any]]:
+    """The procedure class `reference` names: imported, or built from a definition (`definition`,
+    or one this process kept)."""
+    if is_definition_reference(reference):
+        return resolve_definition(reference, definition, Procedure)
+    return resolve_reference(reference, Procedure)
 
 
 def _raised(call: HandlerCall, error: Exception, event_type: str) -> ErrorWire:
@@ -156,29 +174,30 @@ class ProcedureActor:
         results = [alone] if alone is not None else self._runs.run_batch(calls)
         return "[" + ",".join(_encode(call, result) for call, result in zip(calls, results, strict=True)) + "]"
 
-    def construct(self, reference: str) -> dict[str, Any]:
-        """A new instance of the procedure class `reference` (`module:qualname`), encoded:
-        where a recovery `Fallback` moves an SOP. Errors come back as `{"error": wire}`."""
+    def construct(self, reference: str, definition: Any = None) -> dict[str, Any]:
+        """A new instance of the procedure class `reference` (`module:qualname`, or `module@key`
+        built from `definition`), encoded: where a recovery `Fallback` moves an SOP. Errors come
+        back as `{"error": wire}`."""
         try:
-            return {"value": encode_procedure(resolve_reference(reference, Procedure)())}
+            return {"value": encode_procedure(_procedure_class(reference, definition)())}
         except Exception as error:
             return {"error": error_to_wire(error)}
 
-    def recovery_policy(self, reference: str) -> dict[str, Any]:
-        """The `sop_recovery` of procedure class `reference` as JSON (`{"value": None}` when it
-        declares none); errors come back as `{"error": wire}`."""
+    def recovery_policy(self, reference: str, definition: Any = None) -> dict[str, Any]:
+        """The `sop_recovery` of procedure class `reference` (see `construct`) as JSON
+        (`{"value": None}` when it declares none); errors come back as `{"error": wire}`."""
         try:
-            policy = getattr(resolve_reference(reference, Procedure), "sop_recovery", None)
+            policy = getattr(_procedure_class(reference, definition), "sop_recovery", None)
             return {"value": None if policy is None else policy.model_dump(mode="json")}
         except Exception as error:
             return {"error": error_to_wire(error)}
 
-    def may_refuse(self, reference: str, event_type: str) -> dict[str, Any]:
-        """`{"value": bool}`: whether procedure class `reference` may refuse an event of wire
-        type `event_type`, read from its handler's code (`core.graph.may_refuse`); errors come
-        back as `{"error": wire}`."""
+    def may_refuse(self, reference: str, event_type: str, definition: Any = None) -> dict[str, Any]:
+        """`{"value": bool}`: whether procedure class `reference` (see `construct`) may refuse an
+        event of wire type `event_type`, read from its handler's code (`core.graph.may_refuse`);
+        errors come back as `{"error": wire}`."""
         try:
-            return {"value": may_refuse(resolve_reference(reference, Procedure), event_type_named(event_type))}
+            return {"value": may_refuse(_procedure_class(reference, definition), event_type_named(event_type))}
         except Exception as error:
             return {"error": error_to_wire(error)}
 

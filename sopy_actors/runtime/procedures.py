@@ -8,11 +8,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 
 from sopy_actors.core.options import ProcedureOptions
+from sopy_actors.core.references import DefinitionNeeded, definition_source, is_definition_reference
 from sopy_actors.core.transition import Outcome
 from sopy_actors.errors import RuntimeUnavailable, as_sopy_error, error_to_wire
 from sopy_actors.runtime.coalesce import Coalescer
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 _DEFINED = "@"  # in the type of a procedure class built from a definition (`module@key`)
 
 _CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
+_TAUGHT_CACHE = 1_000  # definitions remembered as sent, per procedure actor
 
 
 class _Traffic:
@@ -51,6 +53,20 @@ class _Traffic:
 
 def _unavailable(error: Exception) -> HandlerResult:
     return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
+
+
+def _definition_for(record: SOPRecord, reference: str) -> Any:
+    """The definition a class built from data (`reference`) is built from, where the SOP's
+    procedure is built from the same one; else None (an imported class needs none)."""
+    definition = record.procedure.get("definition")
+    if definition is None or not is_definition_reference(reference):
+        return None
+    return definition if definition_source(reference) == definition_source(str(record.procedure["type"])) else None
+
+
+def _definition_needed(result: HandlerResult) -> bool:
+    """Whether the actor could not run the call because it lacks the definition left out of it."""
+    return "error" in result and result["error"].get("type") == DefinitionNeeded.__name__
 
 
 def _call_failed(error: Exception) -> HandlerResult:
@@ -84,11 +100,25 @@ async def _run_batch(actor: Any, traffic: _Traffic, calls: list[HandlerCall]) ->
     return results
 
 
+class _Target(NamedTuple):
+    """A procedure actor as a host calls it: its handle, the coalescer of its handler calls, and
+    the definitions it has been sent (by `definition_source`), left out of its calls since."""
+
+    actor: Any
+    calls: Coalescer[HandlerCall, HandlerResult]
+    taught: set[str]
+
+
 class ProcedureCalls:
     """Runs handlers for one host: the calls of one event-loop turn go to each actor as one batch.
 
     Procedure actors are created on first use, one per class (`sop_options.replicas` of them,
     used round-robin) and per job code (see `procedure_actor_name`). Runs on the host's loop.
+
+    A procedure class built from a definition (a generated workflow step) is sent with its
+    definition (kilobytes) to each actor once: later calls leave it out, and the actor builds
+    the class from what it kept. An actor that no longer has it (restarted, or dropped it)
+    answers `DefinitionNeeded`, and the call is made again with the definition.
 
     Args:
         namespace: the deployment's namespace.
@@ -99,7 +129,7 @@ class ProcedureCalls:
         self._namespace = namespace
         self.traffic = _Traffic(metrics)
         self._options: dict[str, ProcedureOptions] = {}
-        self._actors: dict[str, tuple[Any, Coalescer[HandlerCall, HandlerResult]]] = {}
+        self._actors: dict[str, _Target] = {}
         self._policies: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._refusing: dict[tuple[str, str, str], bool] = {}  # (code key, procedure type, event type)
         self._round_robin = 0
@@ -108,7 +138,7 @@ class ProcedureCalls:
         self._codes: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
         self._names: dict[tuple[str, int, str], str] = {}
         self._ignored: set[tuple[str, str, str]] = set()  # (code key, procedure type, event type)
-        self._pending: dict[str, Any] = {}  # a slow handler's token: the actor running it
+        self._pending: dict[str, _Target] = {}  # a slow handler's token: the actor running it
 
     def _code_of(self, runtime_env: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
         """The job's code in `runtime_env` (checkpoints from before it was stripped at start)
@@ -131,13 +161,16 @@ class ProcedureCalls:
         """
         if (known := self._known_ignored(record, event)) is not None:
             return known
-        actor, calls = self._actor_for(record)
+        target = self._actor_for(record)
         try:
-            result = await calls.call(self._call(record, event))
+            result = await target.calls.call(self._call(record, event, target.taught))
             assert result is not None
-            return self._received(record, event, await self._collected(actor, result))
+            result = await self._collected(target.actor, result)
         except ray.exceptions.RayActorError as error:
             return _unavailable(error)
+        if _definition_needed(result):
+            result = await self._taught_again(target, record, event)
+        return self._received(record, event, result, target.taught)
 
     async def run_many(
         self,
@@ -152,30 +185,35 @@ class ProcedureCalls:
         events with the error; one whose `answered` raises leaves its events unanswered (logged).
         """
         known: dict[int, HandlerResult] = {}
-        groups: dict[int, tuple[Any, list[int]]] = {}
+        groups: dict[int, tuple[_Target, list[int]]] = {}
         for index, (record, event) in enumerate(runs):
             if (ignored := self._known_ignored(record, event)) is not None:
                 known[index] = ignored
             else:
-                actor = self._actor_for(record)[0]
-                groups.setdefault(id(actor), (actor, []))[1].append(index)
+                target = self._actor_for(record)
+                groups.setdefault(id(target.actor), (target, []))[1].append(index)
 
-        async def send(actor: Any, indexes: list[int]) -> None:
+        async def send(target: _Target, indexes: list[int]) -> None:
+            calls = [self._call(*runs[index], target.taught) for index in indexes]
             try:
-                results = await _run_batch(actor, self.traffic, [self._call(*runs[index]) for index in indexes])
+                results = await _run_batch(target.actor, self.traffic, calls)
             except Exception as error:  # this actor's events fail; the others' go on
                 if not isinstance(error, ray.exceptions.RayActorError):
                     logger.error("calls=<%d> | handler batch failed", len(indexes), exc_info=error)
                 results = [_call_failed(error)] * len(indexes)
+            lacking = [position for position, result in enumerate(results) if _definition_needed(result)]
+            again = await asyncio.gather(*(self._taught_again(target, *runs[indexes[p]]) for p in lacking))
+            for position, result in zip(lacking, again, strict=True):
+                results[position] = result
             for position, (index, result) in enumerate(zip(indexes, results, strict=True)):
                 if "pending" in result:
-                    self._pending[result["pending"]] = actor
+                    self._pending[result["pending"]] = target
                 else:
-                    results[position] = self._received(*runs[index], result)
+                    results[position] = self._received(*runs[index], result, target.taught)
             await answered(indexes, results)
 
         # Every call finishes before this returns, whatever another one raised.
-        sends = [send(actor, indexes) for actor, indexes in groups.values()]
+        sends = [send(target, indexes) for target, indexes in groups.values()]
         answers = [answered(list(known), list(known.values()))] if known else []
         for outcome in await asyncio.gather(*answers, *sends, return_exceptions=True):
             if isinstance(outcome, BaseException):
@@ -183,10 +221,24 @@ class ProcedureCalls:
 
     async def collect(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
         """The result of a `run_many` call left pending (a slow handler), fetched from its actor."""
-        actor = self._pending.pop(str(result.get("pending")), None)
-        if actor is None:
+        target = self._pending.pop(str(result.get("pending")), None)
+        if target is None:
             return result
-        return self._received(record, event, await self._collected(actor, result))
+        result = await self._collected(target.actor, result)
+        if _definition_needed(result):
+            result = await self._taught_again(target, record, event)
+        return self._received(record, event, result, target.taught)
+
+    async def _taught_again(self, target: _Target, record: SOPRecord, event: dict[str, Any]) -> HandlerResult:
+        """The call made again with its definition, which the actor lacked (it restarted, or
+        dropped it); a failure comes back as an error result."""
+        target.taught.discard(definition_source(str(record.procedure["type"])))
+        try:
+            result = await target.calls.call(self._call(record, event, target.taught))
+            assert result is not None
+            return await self._collected(target.actor, result)
+        except Exception as error:
+            return _call_failed(error)
 
     def _known_ignored(self, record: SOPRecord, event: dict[str, Any]) -> HandlerResult | None:
         """The answer to an event type the SOP's procedure class is known to ignore, or None."""
@@ -198,11 +250,18 @@ class ProcedureCalls:
             "prompt": None, "handler": None, "event_type": ignored[2].rpartition(":")[2].rpartition(".")[2],
         }
 
-    def _received(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
+    def _received(
+        self, record: SOPRecord, event: dict[str, Any], result: HandlerResult, taught: set[str]
+    ) -> HandlerResult:
         """`result` made whole: its procedure comes back without the parts equal to the call's
         (options, prompt, a definition; see `run_call`), and gets the record's again. Remembers
         an event type the class ignores (without filters, which ignore events per SOP, an
-        ignored event was ignored by its class)."""
+        ignored event was ignored by its class), and that the actor (its `taught`) has the
+        record's definition."""
+        if "definition" in record.procedure and not _definition_needed(result):
+            if len(taught) >= _TAUGHT_CACHE:
+                taught.clear()
+            taught.add(definition_source(str(record.procedure["type"])))
         procedure = result.get("procedure")
         if procedure is not None:
             # Options and prompt are in every encoded procedure; a definition only in a class built from one.
@@ -215,14 +274,18 @@ class ProcedureCalls:
             self._ignored.add((self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type"))))
         return result
 
-    def _call(self, record: SOPRecord, event: dict[str, Any]) -> HandlerCall:
+    def _call(self, record: SOPRecord, event: dict[str, Any], taught: set[str]) -> HandlerCall:
+        """The call of `event`'s handler; a definition the actor was sent (`taught`) left out."""
+        procedure = record.procedure
+        if "definition" in procedure and definition_source(procedure["type"]) in taught:
+            procedure = {part: value for part, value in procedure.items() if part != "definition"}
         filters: FilterSpec = {
             "observed": list(record.filters.get("observed", [])),
             "agents": list(record.filters.get("agents", [])),
         }
         deadline = time.time() + handler_timeout(record.procedure)
         return HandlerCall(
-            record.sop_id, record.procedure, record.state, event, filters, record.semantics.model_dump(),
+            record.sop_id, procedure, record.state, event, filters, record.semantics.model_dump(),
             record.agent_substitutes, deadline,
         )
 
@@ -247,9 +310,9 @@ class ProcedureCalls:
         Raises:
             SopyError: the class cannot be loaded or built (e.g. it needs arguments).
         """
-        actor, _ = self._actor_for(record)
+        actor = self._actor_for(record).actor
         try:
-            encoded: dict[str, Any] = unwrap(await actor.construct.remote(reference))
+            encoded: dict[str, Any] = unwrap(await actor.construct.remote(reference, _definition_for(record, reference)))
         except ray.exceptions.RayActorError as error:
             raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
         return encoded
@@ -261,11 +324,14 @@ class ProcedureCalls:
         Raises:
             SopyError: the class cannot be loaded.
         """
-        actor, _ = self._actor_for(record)
+        actor = self._actor_for(record).actor
         key = (self._code_of(record.runtime_env)[1], record.procedure["type"])  # class, in this code
         if key not in self._policies:
             try:
-                self._policies[key] = unwrap(await actor.recovery_policy.remote(record.procedure["type"]))
+                reference = record.procedure["type"]
+                self._policies[key] = unwrap(
+                    await actor.recovery_policy.remote(reference, _definition_for(record, reference))
+                )
             except ray.exceptions.RayActorError as error:
                 raise RuntimeUnavailable(f"procedure actor unavailable: {error}") from error
         return self._policies[key]
@@ -277,9 +343,10 @@ class ProcedureCalls:
         (remembered, as an answer), or the actor is unavailable (asked again next time)."""
         key = (self._code_of(record.runtime_env)[1], str(record.procedure["type"]), event_type)
         if key not in self._refusing:
-            actor, _ = self._actor_for(record)
+            actor = self._actor_for(record).actor
             try:
-                answer = await actor.may_refuse.remote(record.procedure["type"], event_type)
+                reference = record.procedure["type"]
+                answer = await actor.may_refuse.remote(reference, event_type, _definition_for(record, reference))
             except ray.exceptions.RayActorError:
                 return True
             self._refusing[key] = "error" in answer or bool(answer["value"])
@@ -292,13 +359,13 @@ class ProcedureCalls:
         Raises:
             SopyError: the predicate cannot be loaded, or it raised.
         """
-        actor, _ = self._actor_for(record)
+        actor = self._actor_for(record).actor
         try:
             return bool(unwrap(await actor.retryable.remote(predicate, error)))
         except ray.exceptions.RayActorError as failure:
             raise RuntimeUnavailable(f"procedure actor unavailable: {failure}") from failure
 
-    def _actor_for(self, record: SOPRecord) -> tuple[Any, Coalescer[HandlerCall, HandlerResult]]:
+    def _actor_for(self, record: SOPRecord) -> _Target:
         procedure = record.procedure
         # Options are per class (`sop_options`): validate them once per procedure type.
         settings = self._options.get(procedure["type"])
@@ -307,12 +374,12 @@ class ProcedureCalls:
         self._round_robin += 1
         replica = self._round_robin % settings.replicas
         code, key = self._code_of(record.runtime_env)
-        calls = self._actors.get(self._names.get((procedure["type"], replica, key), ""))
-        if calls is None:
+        target = self._actors.get(self._names.get((procedure["type"], replica, key), ""))
+        if target is None:
             name = procedure_actor_name(procedure["type"], settings, replica, code)
             self._names[(procedure["type"], replica, key)] = name
-            calls = self._actors.get(name)
-        if calls is None:
+            target = self._actors.get(name)
+        if target is None:
             options = ray_options(
                 name=name,
                 namespace=self._namespace,
@@ -325,5 +392,6 @@ class ProcedureCalls:
                 runtime_env=code,
             )
             actor = create_actor(ProcedureActor, options, self._namespace, settings.max_concurrency, code)
-            calls = self._actors[name] = (actor, Coalescer(functools.partial(_run_batch, actor, self.traffic)))
-        return calls
+            calls = Coalescer(functools.partial(_run_batch, actor, self.traffic))
+            target = self._actors[name] = _Target(actor, calls, set())
+        return target

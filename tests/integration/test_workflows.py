@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import ray
 
 from sopy_actors import ProcedureOptions
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
-from sopy_actors.workflows import WorkflowTemplate
+from sopy_actors.workflows import WorkflowBuilder, WorkflowTemplate
 from tests.unit.workflows import flows
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -28,11 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _kill_host_and_step_actor(runtime: Any, handle: Any) -> None:
     """SIGKILL the SOP's host and the shared procedure actor that runs generated steps."""
     host = ray.get_actor(handle.host, namespace=runtime.namespace)
-    shared = procedure_actor_name(
-        "unused", ProcedureOptions(placement="shared"), 0, ray.get_runtime_context().runtime_env
-    )
-    steps = ray.get_actor(shared, namespace=runtime.namespace)
-    os.kill(ray.get(steps.location.remote())["pid"], signal.SIGKILL)
+    os.kill(ray.get(_step_actor(runtime).location.remote())["pid"], signal.SIGKILL)
     os.kill(ray.get(host.statistics.remote())["pid"], signal.SIGKILL)
 
 
@@ -79,6 +76,66 @@ def test_a_built_workflow_runs_in_other_processes_and_resumes_from_its_stored_de
         ("GenerateReport", "End"),
     ]
     assert handle.status().name == "adaptive"
+
+
+def _step_actor(runtime: Any) -> Any:
+    """The shared procedure actor that runs generated steps."""
+    shared = procedure_actor_name(
+        "unused", ProcedureOptions(placement="shared"), 0, ray.get_runtime_context().runtime_env
+    )
+    return ray.get_actor(shared, namespace=runtime.namespace)
+
+
+def _sent(host: Any) -> int:
+    sent: int = ray.get(host.statistics.remote())["handler_bytes"]["sent"]
+    return sent
+
+
+def test_a_definition_goes_to_the_step_actor_once_and_again_after_the_actor_restarts(runtime: Any) -> None:
+    workflow = flows.create_adaptive_workflow(flows.Data(), flows.Context())
+    size = len(json.dumps(workflow.definition.model_dump(mode="json")))
+    handle = workflow.start(placement="dedicated")  # a host of its own: its byte counts are this SOP's
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    assert handle.send(flows.RowsLoaded(payload=[1, 5, 9])).procedure == "ProcessData"
+    first = _sent(host)
+    assert first > size  # the first call carries the definition
+    assert handle.send(flows.ProcessRequested(payload=None)).procedure == "AnalyzeData"
+    second = _sent(host) - first
+    assert second < size and second < first - size / 2, (first, second, size)  # the next one does not
+
+    actor = _step_actor(runtime)
+    pid = ray.get(actor.location.remote())["pid"]
+    os.kill(pid, signal.SIGKILL)  # Ray restarts it, empty; the host still counts it as sent
+    deadline = time.monotonic() + 60
+    while _alive_pid(actor) in (None, pid):
+        assert time.monotonic() < deadline, "the step actor did not restart"
+        time.sleep(0.2)
+    before = _sent(host)
+    receipt = handle.send(flows.AnalysisRequested(payload=4), timeout=120)
+    assert (receipt.outcome.value, receipt.procedure) == ("transitioned", "ReviewFindings")
+    assert _sent(host) - before > size  # refused for want of it, then made again with it
+    assert handle.send(flows.ReviewDone(payload="fine")).procedure == "GenerateReport"
+    assert [e.outcome for e in handle.history()] == ["transitioned"] * 4  # each event applied once
+
+
+def _alive_pid(actor: Any) -> int | None:
+    try:
+        pid: int = ray.get(actor.location.remote(), timeout=5)["pid"]
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return None
+    return pid
+
+
+def test_a_handler_error_in_a_generated_step_is_answered_with_sopys_recovery_prompt() -> None:
+    # The host asks the step's class for its recovery policy: the class is built from the
+    # definition there too (it was an "Invalid reference" error before).
+    builder = WorkflowBuilder("divide")
+    builder.add_procedure(flows.Divide)
+    handle = builder.build(flows.Data(), flows.Context()).start()
+    receipt = handle.send(flows.ProcessRequested(payload=None))  # no rows: ZeroDivisionError
+    assert receipt.rejected and receipt.prompt is not None
+    assert "integer division or modulo by zero. Please try again." in receipt.prompt
+    assert handle.status().retries == 1
 
 
 def test_a_step_left_out_by_its_condition_is_skipped_on_the_actor_runtime() -> None:

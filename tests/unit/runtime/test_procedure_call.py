@@ -92,6 +92,6 @@ def test_a_result_leaves_out_the_procedure_parts_equal_to_the_calls_and_the_host
     assert set(stayed["procedure"]) == {"type", "name", "attrs"}  # options and prompt: the call's
     assert {"options", "prompt"} <= set(ended["procedure"])  # End's differ from Keeping's: they come back
     record = records.record("s1").model_copy(update={"procedure": called.procedure})
-    whole = ProcedureCalls("test")._received(record, called.event, stayed)
+    whole = ProcedureCalls("test")._received(record, called.event, stayed, set())
     assert whole["procedure"] == called.procedure
-    assert ProcedureCalls("test")._received(record, called.event, ended)["procedure"] == ended["procedure"]
+    assert ProcedureCalls("test")._received(record, called.event, ended, set())["procedure"] == ended["procedure"]

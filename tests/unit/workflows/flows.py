@@ -144,3 +144,12 @@ registry.event("report_requested", ReportRequested)
 @registry.state
 def initial_state(parameters: dict[str, object]) -> Data:
     return Data(log=[f"source={parameters.get('source')}"])
+
+
+class Divide(Procedure[Data]):
+    prompt = make_prompt("Divide the total by the number of rows.")
+
+    @handler
+    def on_process(self, state: Data, event: ProcessRequested) -> Procedure[Data]:
+        state.total = state.total // len(state.rows)  # raises ZeroDivisionError without rows
+        return End()
