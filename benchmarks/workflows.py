@@ -1,6 +1,6 @@
 """Generated workflow steps against the same procedure classes imported; prints one JSON line.
 
-    python benchmarks/workflows.py [--sops 500] [--rounds 3]
+    python benchmarks/workflows.py [--sops 1000] [--rounds 5]
 
 Both sides run the same handlers (`tests/unit/workflows/flows.py`) through the same two events
 per SOP: `RowsLoaded` (ValidateData -> ProcessData) and `ProcessRequested` (-> AnalyzeData).
@@ -76,8 +76,8 @@ def one_round(make: Callable[[], SOP[flows.Data]], sops: int, namespace: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sops", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sops", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     namespace = f"bench-workflows-{uuid.uuid4().hex[:6]}"
     sopy_actors.init(
