@@ -33,11 +33,14 @@ with the reference (`sopy_actors.core.codec` puts it next to the type), and any 
 rebuilds the class with `resolve_definition`: it loads `module` under the rules above, and that
 module's import registers the decoder (`register_definition_decoder`) that turns `key` and the
 data into the class. So a process that never saw the class learns how to build it from the
-data alone, and core never imports the layer that generates classes. A process that has built
-the class keeps it: the data may then be left out (`resolve_definition` with `data=None`), and a
-decoder that no longer has it says so with `DefinitionNeeded`, for the sender to send it again.
-Classes built from one definition (a workflow's steps) have keys `data.name`: `definition_source`
-names their data, and a decoder that built one of them builds the others without it.
+data alone, and core never imports the layer that generates classes.
+
+A process keeps the data of the last `KEPT_DEFINITIONS` definitions it built classes from, by
+their source (`definition_source`: the reference up to the first "." of its key, so a decoder's
+keys `data.name` name several classes built from one definition, such as a workflow's steps).
+A sender that sent a process a definition may leave it out later (`resolve_definition` with
+`data=None`): the kept data is used, or, when it is no longer kept, `DefinitionNeeded` says to
+send it again. Decoders always get the data.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ import os
 import site
 import sys
 import sysconfig
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +63,7 @@ from typing import Any, TypeVar, overload
 from sopy_actors.errors import InputError
 
 __all__ = [
+    "KEPT_DEFINITIONS",
     "TRUSTED_MODULES_ENV",
     "Definition",
     "DefinitionDecoder",
@@ -91,9 +97,14 @@ _DEFINED = "@"  # separates the decoder's module from the key in a definition re
 _DEFINITION_ATTRIBUTE = "__sop_definition__"
 
 DefinitionDecoder = Callable[[str, Any], Any]
-"""Builds an object from a definition: called with the reference's key and the definition data,
-or None when the data was left out: then the decoder builds it from what it kept, or raises
-`DefinitionNeeded`."""
+"""Builds an object from a definition: called with the reference's key and the definition data.
+Keys `data.name` share their data: every key with one `data` part is built from the same data."""
+
+KEPT_DEFINITIONS = 4_096
+"""Definitions whose data a process keeps (least recently used dropped first), for senders that
+leave the data out; see the module docstring."""
+_kept: OrderedDict[str, Any] = OrderedDict()  # definition source -> data classes were built from
+_kept_lock = threading.Lock()  # procedure actors decode on several threads
 
 
 class DefinitionNeeded(InputError):
@@ -164,14 +175,14 @@ def resolve_definition(reference: str, data: Any, base: type[T]) -> type[T]:
     Args:
         reference: `module@key`, from `Definition.reference`.
         data: the definition data that travelled with it; None when it was left out because
-            this process was sent it before.
+            this process was sent it before (the data it kept is used).
         base: the class must be a subclass of it.
 
     Returns:
         The class, carrying its `Definition` (reference and the data it was built from).
 
     Raises:
-        DefinitionNeeded: `data` is None and the decoder does not have the class.
+        DefinitionNeeded: `data` is None and this process keeps no data for the reference.
         InputError: the reference is malformed, its module may not be loaded here or
             registers no decoder, the decoder refuses the data, or the result is no `base`.
     """
@@ -185,9 +196,20 @@ def resolve_definition(reference: str, data: Any, base: type[T]) -> type[T]:
     decoder = _decoders.get(module)
     if decoder is None:
         raise InputError(f"Cannot build {reference}: module {module} registers no definition decoder")
+    source = definition_source(reference)
+    if data is None:
+        with _kept_lock:
+            data = _kept.get(source)
+        if data is None:
+            raise DefinitionNeeded(f"Cannot build {reference}: this process keeps no definition for it; send it")
     target = decoder(key, data)
     if not (isinstance(target, type) and issubclass(target, base)):
         raise InputError(f"{reference} is not a {base.__name__} subclass")
+    with _kept_lock:  # the data built a class: kept for calls that leave it out
+        _kept[source] = data
+        _kept.move_to_end(source)
+        while len(_kept) > KEPT_DEFINITIONS:
+            _kept.popitem(last=False)
     return target
 
 

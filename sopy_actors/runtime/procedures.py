@@ -29,10 +29,10 @@ __all__ = ["ProcedureCalls"]
 
 logger = logging.getLogger(__name__)
 
-_DEFINED = "@"  # in the type of a procedure class built from a definition (`module@key`)
-
 _CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
-_TAUGHT_CACHE = 1_000  # definitions remembered as sent, per procedure actor
+# Definitions remembered as sent, per procedure actor: well under what an actor keeps
+# (`KEPT_DEFINITIONS`), so that several hosts' sets mostly name definitions it still has.
+_TAUGHT_CACHE = 1_000
 
 
 class _Traffic:
@@ -193,18 +193,7 @@ class ProcedureCalls:
                 target = self._actor_for(record)
                 groups.setdefault(id(target.actor), (target, []))[1].append(index)
 
-        async def send(target: _Target, indexes: list[int]) -> None:
-            calls = [self._call(*runs[index], target.taught) for index in indexes]
-            try:
-                results = await _run_batch(target.actor, self.traffic, calls)
-            except Exception as error:  # this actor's events fail; the others' go on
-                if not isinstance(error, ray.exceptions.RayActorError):
-                    logger.error("calls=<%d> | handler batch failed", len(indexes), exc_info=error)
-                results = [_call_failed(error)] * len(indexes)
-            lacking = [position for position, result in enumerate(results) if _definition_needed(result)]
-            again = await asyncio.gather(*(self._taught_again(target, *runs[indexes[p]]) for p in lacking))
-            for position, result in zip(lacking, again, strict=True):
-                results[position] = result
+        async def answer(target: _Target, indexes: list[int], results: list[HandlerResult]) -> None:
             for position, (index, result) in enumerate(zip(indexes, results, strict=True)):
                 if "pending" in result:
                     self._pending[result["pending"]] = target
@@ -212,12 +201,35 @@ class ProcedureCalls:
                     results[position] = self._received(*runs[index], result, target.taught)
             await answered(indexes, results)
 
+        async def send(target: _Target, indexes: list[int]) -> None:
+            results = await self._batch(target, [runs[index] for index in indexes])
+            lacking = [index for index, result in zip(indexes, results, strict=True) if _definition_needed(result)]
+            if lacking:  # the actor lost definitions left out: the rest are answered now, these sent again
+                done = [pair for pair in zip(indexes, results, strict=True) if not _definition_needed(pair[1])]
+                if done:
+                    await answer(target, [index for index, _ in done], [result for _, result in done])
+                for index in lacking:
+                    target.taught.discard(definition_source(str(runs[index][0].procedure["type"])))
+                indexes, results = lacking, await self._batch(target, [runs[index] for index in lacking])
+            await answer(target, indexes, results)
+
         # Every call finishes before this returns, whatever another one raised.
         sends = [send(target, indexes) for target, indexes in groups.values()]
         answers = [answered(list(known), list(known.values()))] if known else []
         for outcome in await asyncio.gather(*answers, *sends, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error("calls=<%d> | answering handler results failed", len(runs), exc_info=outcome)
+
+    async def _batch(self, target: _Target, runs: list[tuple[SOPRecord, dict[str, Any]]]) -> list[HandlerResult]:
+        """One batch call to `target` (a slow handler's result left pending); a call that fails
+        answers every run with the error."""
+        calls = [self._call(record, event, target.taught) for record, event in runs]
+        try:
+            return await _run_batch(target.actor, self.traffic, calls)
+        except Exception as error:  # this actor's events fail; the others' go on
+            if not isinstance(error, ray.exceptions.RayActorError):
+                logger.error("calls=<%d> | handler batch failed", len(calls), exc_info=error)
+            return [_call_failed(error)] * len(calls)
 
     async def collect(self, record: SOPRecord, event: dict[str, Any], result: HandlerResult) -> HandlerResult:
         """The result of a `run_many` call left pending (a slow handler), fetched from its actor."""
@@ -258,7 +270,7 @@ class ProcedureCalls:
         an event type the class ignores (without filters, which ignore events per SOP, an
         ignored event was ignored by its class), and that the actor (its `taught`) has the
         record's definition."""
-        if "definition" in record.procedure and not _definition_needed(result):
+        if "definition" in record.procedure and "error" not in result:
             if len(taught) >= _TAUGHT_CACHE:
                 taught.clear()
             taught.add(definition_source(str(record.procedure["type"])))
@@ -266,7 +278,7 @@ class ProcedureCalls:
         if procedure is not None:
             # Options and prompt are in every encoded procedure; a definition only in a class built from one.
             left_out = [part for part in ("options", "prompt") if part not in procedure]
-            if _DEFINED in str(procedure.get("type")) and "definition" not in procedure:
+            if is_definition_reference(str(procedure.get("type"))) and "definition" not in procedure:
                 left_out.append("definition")
             if kept := {part: record.procedure[part] for part in left_out if part in record.procedure}:
                 result["procedure"] = {**procedure, **kept}

@@ -31,13 +31,7 @@ from sopy_actors.core.codec import decode_value
 from sopy_actors.core.events import Event, input_error
 from sopy_actors.core.options import ProcedureOptions
 from sopy_actors.core.procedure import End, Procedure, Prompt, handler
-from sopy_actors.core.references import (
-    Definition,
-    DefinitionNeeded,
-    reference_of,
-    register_definition_decoder,
-    resolve_reference,
-)
+from sopy_actors.core.references import Definition, reference_of, register_definition_decoder, resolve_reference
 from sopy_actors.errors import DefinitionError, InputError, SopyError
 from sopy_actors.workflows.definition import END, StepSpec, TransitionSpec, WorkflowDefinition
 
@@ -110,12 +104,9 @@ def decode_step(key: str, data: Any) -> ProcedureClass:
 
     Args:
         key: `<digest>.<step>` from the reference.
-        data: the workflow definition's JSON data that travelled with it; None when it was
-            left out (this process built the workflow before).
+        data: the workflow definition's JSON data that travelled with it.
 
     Raises:
-        DefinitionNeeded: `data` is None and this process has not built the workflow (or no
-            longer keeps it).
         InputError: the data is not a valid definition, does not match the digest, or has no
             such step, or the workflow cannot be built here.
     """
@@ -124,8 +115,6 @@ def decode_step(key: str, data: Any) -> ProcedureClass:
         cached = _cache.get(digest)
         if cached is not None:
             _cache.move_to_end(digest)  # in use: the last to be dropped
-    if cached is None and data is None:
-        raise DefinitionNeeded(f"workflow {digest} is not built in this process: its definition is needed")
     if cached is None:
         try:
             definition = WorkflowDefinition.model_validate(data)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import ray
 
-from sopy_actors import ProcedureOptions
+from sopy_actors import ProcedureOptions, start_many
 from sopy_actors.runtime.options import STORE_ACTOR, procedure_actor_name
 from sopy_actors.workflows import WorkflowBuilder, WorkflowTemplate
 from tests.unit.workflows import flows
@@ -103,19 +103,42 @@ def test_a_definition_goes_to_the_step_actor_once_and_again_after_the_actor_rest
     second = _sent(host) - first
     assert second < size and second < first - size / 2, (first, second, size)  # the next one does not
 
-    actor = _step_actor(runtime)
-    pid = ray.get(actor.location.remote())["pid"]
-    os.kill(pid, signal.SIGKILL)  # Ray restarts it, empty; the host still counts it as sent
-    deadline = time.monotonic() + 60
-    while _alive_pid(actor) in (None, pid):
-        assert time.monotonic() < deadline, "the step actor did not restart"
-        time.sleep(0.2)
+    _restart_step_actor(runtime)  # it comes back empty; the host still counts it as sent
     before = _sent(host)
     receipt = handle.send(flows.AnalysisRequested(payload=4), timeout=120)
     assert (receipt.outcome.value, receipt.procedure) == ("transitioned", "ReviewFindings")
     assert _sent(host) - before > size  # refused for want of it, then made again with it
     assert handle.send(flows.ReviewDone(payload="fine")).procedure == "GenerateReport"
-    assert [e.outcome for e in handle.history()] == ["transitioned"] * 4  # each event applied once
+    assert [e.outcome for e in handle.history()] == ["transitioned"] * 4  # nothing lost or refused
+
+
+def test_after_the_step_actor_restarts_a_batch_sends_again_the_calls_that_left_their_definition_out(
+    runtime: Any,
+) -> None:
+    # Two workflows on the shared step actor: the first one's definition was sent before the
+    # restart (its calls leave it out and are refused once), the second's never was.
+    sent_before = [flows.create_adaptive_workflow(flows.Data(), flows.Context()) for _ in range(4)]
+    never_sent = [flows.create_adaptive_workflow(flows.Data(), flows.Context(analysis_enabled=False)) for _ in range(4)]
+    handles = start_many([*sent_before, *never_sent])
+    for future in [handle.submit(flows.RowsLoaded(payload=[2])) for handle in handles[:4]]:
+        future.result(timeout=60)
+    _restart_step_actor(runtime)
+
+    events = [flows.ProcessRequested(payload=None)] * 4 + [flows.RowsLoaded(payload=[3])] * 4
+    futures = [handle.submit(event) for handle, event in zip(handles, events, strict=True)]  # batched per host
+    assert [future.result(timeout=120).procedure for future in futures] == ["AnalyzeData"] * 4 + ["ProcessData"] * 4
+    assert [len(handle.history()) for handle in handles] == [2] * 4 + [1] * 4
+
+
+def _restart_step_actor(runtime: Any) -> None:
+    """SIGKILL the step actor and wait until Ray has restarted it."""
+    actor = _step_actor(runtime)
+    pid = ray.get(actor.location.remote())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while _alive_pid(actor) in (None, pid):
+        assert time.monotonic() < deadline, "the step actor did not restart"
+        time.sleep(0.2)
 
 
 def _alive_pid(actor: Any) -> int | None:
