@@ -189,7 +189,8 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
 def encode_procedure(procedure: Procedure[Any]) -> dict[str, Any]:
     """A procedure as `{"type", "name", "prompt", "options", "attrs"}`; attrs are its instance
     attributes, `prompt` its instruction text (so a host can show it without the class). A class
-    built from data adds `"definition"`, the data it is rebuilt from, and its type is `module@key`.
+    built from data adds `"definition"`, the data it is rebuilt from, and its type is `module@key`;
+    its `"runs_as"` names the imported class whose actors run it, when its definition names one.
 
     Raises:
         StateError: an attribute has no JSON form.
@@ -213,6 +214,7 @@ def _encode_procedure(procedure: Procedure[Any], depth: int) -> dict[str, Any]:
             for name, value in vars(procedure).items()
         },
         **({} if definition is None else {"definition": definition.data}),
+        **({} if definition is None or definition.runs_as is None else {"runs_as": definition.runs_as}),
     }
 
 

@@ -111,6 +111,7 @@ class DefinitionNeeded(InputError):
     """A definition reference arrived without its data, and this process does not have it (it
     never built the class, restarted, or dropped it): send the data with the reference again."""
 
+
 _decoders: dict[str, DefinitionDecoder] = {}
 
 # Both pure for a given loaded module, so cached; each use checks that the cached answer still
@@ -130,10 +131,13 @@ class Definition:
     Attributes:
         reference: `module@key`; `module` registered the decoder (see `register_definition_decoder`).
         data: JSON data the decoder builds the class from (it travels next to the reference).
+        runs_as: the reference (`module:qualname`) of an imported class whose procedure actors
+            also run this one, such as the base class of a generated step; None: its own.
     """
 
     reference: str
     data: Any
+    runs_as: str | None = None
 
 
 def register_definition_decoder(module: str, decoder: DefinitionDecoder) -> None:

@@ -30,6 +30,9 @@ __all__ = ["ProcedureCalls"]
 logger = logging.getLogger(__name__)
 
 _CODE_CACHE = 10_000  # runtime_env objects remembered (hosts give SOPs of one job one object)
+# Answers remembered per procedure class (options, actor names, policies, refusals, ignored
+# events): generated workflow steps are new classes per workflow, so the caches are bounded.
+_CLASS_CACHE = 10_000
 # Definitions remembered as sent, per procedure actor: well under what an actor keeps
 # (`KEPT_DEFINITIONS`), so that several hosts' sets mostly name definitions it still has.
 _TAUGHT_CACHE = 1_000
@@ -53,6 +56,12 @@ class _Traffic:
 
 def _unavailable(error: Exception) -> HandlerResult:
     return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
+
+
+def _make_room(cache: dict[Any, Any] | set[Any]) -> None:
+    """Empty a per-class cache that is full (its answers are asked again as needed)."""
+    if len(cache) >= _CLASS_CACHE:
+        cache.clear()
 
 
 def _definition_for(record: SOPRecord, reference: str) -> Any:
@@ -283,6 +292,7 @@ class ProcedureCalls:
             if kept := {part: record.procedure[part] for part in left_out if part in record.procedure}:
                 result["procedure"] = {**procedure, **kept}
         if result.get("outcome") == Outcome.IGNORED.value and not any(record.filters.values()):
+            _make_room(self._ignored)
             self._ignored.add((self._code_of(record.runtime_env)[1], str(record.procedure["type"]), str(event.get("type"))))
         return result
 
@@ -341,6 +351,7 @@ class ProcedureCalls:
         if key not in self._policies:
             try:
                 reference = record.procedure["type"]
+                _make_room(self._policies)
                 self._policies[key] = unwrap(
                     await actor.recovery_policy.remote(reference, _definition_for(record, reference))
                 )
@@ -361,6 +372,7 @@ class ProcedureCalls:
                 answer = await actor.may_refuse.remote(reference, event_type, _definition_for(record, reference))
             except ray.exceptions.RayActorError:
                 return True
+            _make_room(self._refusing)
             self._refusing[key] = "error" in answer or bool(answer["value"])
         return self._refusing[key]
 
@@ -382,13 +394,17 @@ class ProcedureCalls:
         # Options are per class (`sop_options`): validate them once per procedure type.
         settings = self._options.get(procedure["type"])
         if settings is None:
+            _make_room(self._options)
             settings = self._options[procedure["type"]] = ProcedureOptions.model_validate(procedure.get("options", {}))
         self._round_robin += 1
         replica = self._round_robin % settings.replicas
         code, key = self._code_of(record.runtime_env)
         target = self._actors.get(self._names.get((procedure["type"], replica, key), ""))
         if target is None:
-            name = procedure_actor_name(procedure["type"], settings, replica, code)
+            # A generated step runs on its base class's actors (`runs_as`), which every workflow
+            # built on that base shares; other classes on their own.
+            name = procedure_actor_name(str(procedure.get("runs_as") or procedure["type"]), settings, replica, code)
+            _make_room(self._names)
             self._names[(procedure["type"], replica, key)] = name
             target = self._actors.get(name)
         if target is None:

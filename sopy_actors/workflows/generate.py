@@ -173,7 +173,8 @@ def _build(definition: WorkflowDefinition, digest: str, data: Any) -> dict[str, 
     classes: dict[str, ProcedureClass] = {}
     for step in definition.steps:
         try:
-            carried = Definition(step_reference(digest, step.name), data)
+            # Run by the base class's procedure actors: every workflow built on it shares them.
+            carried = Definition(step_reference(digest, step.name), data, runs_as=step.base)
             classes[step.name] = _generate(step, bases[step.name], routes[step.name], classes, definition, carried)
         except DefinitionError as error:
             problems.extend(f"step {step.name}: {problem}" for problem in error.problems)

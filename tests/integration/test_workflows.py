@@ -149,6 +149,22 @@ def _alive_pid(actor: Any) -> int | None:
     return pid
 
 
+def test_steps_of_every_workflow_built_on_a_base_with_options_run_on_that_base_s_actor(runtime: Any) -> None:
+    def named() -> set[str]:
+        return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == runtime.namespace}
+
+    workflows = [WorkflowBuilder("checked").add_procedure(flows.Checked, prompt=f"Check batch {n}.") for n in range(3)]
+    handles = [builder.build(flows.Data(), flows.Context()).start() for builder in workflows]
+    assert len({handle.status().prompt for handle in handles}) == 3  # three workflows, three digests
+    for handle in handles:
+        assert handle.send(flows.RowsLoaded(payload=[1])).outcome.value == "ended"
+    base = procedure_actor_name(
+        "tests.unit.workflows.flows:Checked", flows.Checked.sop_options, 0, ray.get_runtime_context().runtime_env
+    )
+    assert base in named()  # the base class's own actor ran all three
+    assert not [name for name in named() if "workflows@" in name]  # no actor per workflow
+
+
 def test_a_handler_error_in_a_generated_step_is_answered_with_sopys_recovery_prompt() -> None:
     # The host asks the step's class for its recovery policy: the class is built from the
     # definition there too (it was an "Invalid reference" error before).

@@ -17,6 +17,7 @@ from sopy_actors.core.codec import decode_procedure, encode_procedure, encode_st
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.options import Semantics
 from sopy_actors.core.references import DefinitionNeeded, definition_source
+from sopy_actors.runtime import procedures
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
 from sopy_actors.runtime.procedure_actor import _procedure_class, run_call
 from sopy_actors.runtime.procedures import ProcedureCalls
@@ -121,3 +122,14 @@ def test_the_actors_class_lookups_build_a_generated_step_from_its_definition(bui
         _procedure_class(reference, None)
     assert _procedure_class(reference, built["definition"]).__name__ == "ValidateData"
     assert _procedure_class(encode_procedure(flows.Divide())["type"], None) is flows.Divide  # an imported class
+
+
+def test_what_a_host_remembers_per_procedure_class_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Generated steps are new classes per workflow: a host running many workflows forgets old answers.
+    monkeypatch.setattr(procedures, "_CLASS_CACHE", 2)
+    calls = ProcedureCalls("test")
+    for n in range(5):
+        record = records.record("s1").model_copy(update={"procedure": {"type": f"m@d{n}.Step", "name": "Step"}})
+        ignored: HandlerResult = {"outcome": "ignored", "procedure": {}, "state": {}}
+        calls._received(record, {"type": "E"}, ignored, set())
+        assert len(calls._ignored) <= 2

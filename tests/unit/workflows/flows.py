@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from sopy_actors import End, Event, Procedure, cond, handler, make_prompt
+from sopy_actors import End, Event, Procedure, ProcedureOptions, cond, handler, make_prompt
 from sopy_actors.workflows import Condition, Workflow, WorkflowBuilder, WorkflowRegistry
 
 
@@ -152,4 +152,16 @@ class Divide(Procedure[Data]):
     @handler
     def on_process(self, state: Data, event: ProcessRequested) -> Procedure[Data]:
         state.total = state.total // len(state.rows)  # raises ZeroDivisionError without rows
+        return End()
+
+
+class Checked(Procedure[Data]):
+    """A step base that declares options: its steps run on its own procedure actors."""
+
+    sop_options = ProcedureOptions(handler_timeout=120)
+    prompt = make_prompt("Check the rows.")
+
+    @handler
+    def on_rows(self, state: Data, event: RowsLoaded) -> Procedure[Data]:
+        state.rows = list(event.payload)
         return End()

@@ -144,3 +144,11 @@ def test_a_tampered_definition_is_refused_when_decoded() -> None:
     )
     assert done.returncode == 1
     assert "does not match its content hash" in done.stderr
+
+
+def test_a_generated_step_is_run_by_its_base_class_s_actors_whatever_its_workflow() -> None:
+    builders = [WorkflowBuilder("w").add_procedure(flows.Checked, prompt=text) for text in ("Check one.", "Check two.")]
+    encoded = [encode_procedure(builder.build(flows.Data(), flows.Context()).init_proc) for builder in builders]
+    assert encoded[0]["type"] != encoded[1]["type"]  # two workflows: two digests
+    assert [e["runs_as"] for e in encoded] == ["tests.unit.workflows.flows:Checked"] * 2
+    assert "runs_as" not in encode_procedure(flows.Checked())  # an imported class runs as itself
