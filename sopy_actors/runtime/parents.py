@@ -2,7 +2,9 @@
 
 The Store marks a finished child whose parent is not told yet (`parent_pending`); the event's
 id is fixed per child, so a resend (a retry, or a restarted host finishing what its crash
-interrupted) is recognised by the parent and applied once.
+interrupted) is recognised by the parent and applied once. A parent that cannot take it for a
+while (it waits for a person, its procedure actor is down) is asked again until it does; one
+that never will (it ended) is not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import ray
 
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.lifecycle import SubSOPCompleted, SubSOPError, SubSOPFailed, SubSOPResult
-from sopy_actors.errors import SOPFailed, error_to_wire
+from sopy_actors.errors import SOPFailed, error_from_wire, error_to_wire, is_retryable
 from sopy_actors.runtime.commits import Commit
 from sopy_actors.runtime.host_commits import HostCommits
 from sopy_actors.runtime.records import SOPRecord
@@ -25,7 +27,12 @@ __all__ = ["ParentNotifier", "child_event"]
 
 logger = logging.getLogger(__name__)
 
-_NOTIFY_ATTEMPTS = 8  # tries, backing off to 30 s, before leaving it to the host's next start
+_TELL_ATTEMPTS = 8  # tries of a best-effort `tell`, backing off to `_MAX_BACKOFF`
+_MAX_BACKOFF = 30.0  # seconds between tries, at most
+
+
+class _NotYet(Exception):
+    """The parent's host refused the event for now (retryable: e.g. the parent waits for a person)."""
 
 
 def child_event(record: SOPRecord) -> SubSOPCompleted | SubSOPFailed:
@@ -64,14 +71,11 @@ class ParentNotifier:
         self._on_notified = on_notified
 
     async def notify(self, record: SOPRecord) -> None:
-        """Tell the parent that this child ended, retrying; then record that it was told."""
+        """Tell the parent that this child ended, retrying until it takes it (or never can);
+        then record that it was told. A crash meanwhile leaves it to the host's next start."""
         if not record.parent_pending:
             return
-        if not await self._send_retrying(record, event_to_wire(child_event(record))):
-            logger.error(
-                "sop=<%s>, parent=<%s> | parent not told; the next start of this host retries", record.sop_id, record.parent_id
-            )
-            return
+        await self._send_retrying(record, event_to_wire(child_event(record)), attempts=None)
         told = record.model_copy(update={"parent_notified": True})
         await self._commits.commit(Commit(record=told).rows())
         self._on_notified(told)
@@ -79,17 +83,21 @@ class ParentNotifier:
     async def tell(self, record: SOPRecord, event: dict[str, Any]) -> None:
         """Send the parent (if any) an event about this child, retrying for a while (best effort:
         what this host's crash interrupts is not sent again)."""
-        if record.parent_id is not None and not await self._send_retrying(record, event):
+        if record.parent_id is not None and not await self._send_retrying(record, event, attempts=_TELL_ATTEMPTS):
             logger.error("sop=<%s>, parent=<%s> | parent not told of %s", record.sop_id, record.parent_id, event.get("type"))
 
-    async def _send_retrying(self, record: SOPRecord, wire: dict[str, Any]) -> bool:
-        for attempt in range(_NOTIFY_ATTEMPTS):
+    async def _send_retrying(self, record: SOPRecord, wire: dict[str, Any], *, attempts: int | None) -> bool:
+        """Send until the parent's host takes it or refuses it for good (True), or `attempts`
+        tries failed (False; None: no limit), backing off between tries."""
+        attempt = 0
+        while attempts is None or attempt < attempts:
             try:
                 await self._send(record, wire)
                 return True
-            except (ray.exceptions.RayError, ValueError) as error:  # ValueError: no such actor yet
+            except (ray.exceptions.RayError, ValueError, _NotYet) as error:  # ValueError: no such actor yet
                 logger.warning("sop=<%s>, parent=<%s> | telling the parent failed: %s", record.sop_id, record.parent_id, error)
-                await asyncio.sleep(min(2.0**attempt, 30.0))
+                await asyncio.sleep(min(2.0**attempt, _MAX_BACKOFF))
+                attempt += 1
         return False
 
     async def resend_pending(self, host: str) -> None:
@@ -107,7 +115,7 @@ class ParentNotifier:
         parent_host = ray.get_actor(stored.record.host, namespace=self._namespace)
         reply = await parent_host.send.remote(record.parent_id, wire, None, None)
         if "error" in reply:
-            logger.warning(
-                "sop=<%s>, parent=<%s> | parent refused the child's result: %s",
-                record.sop_id, record.parent_id, reply["error"].get("message"),
-            )
+            error = error_from_wire(reply["error"])
+            if is_retryable(error):
+                raise _NotYet(str(error))
+            logger.warning("sop=<%s>, parent=<%s> | parent refused the child's end: %s", record.sop_id, record.parent_id, error)
