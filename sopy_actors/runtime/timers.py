@@ -2,7 +2,8 @@
 
 A timer is a row in the Store (id, SOP, host, due time, the event in wire form) written before
 `schedule` returns. The host keeps its timers in a heap, sleeps until the next is due and
-delivers its event through the SOP's own queue; the event's id is fixed when it is scheduled,
+delivers its event through the SOP's own queue, each timer on its own (one whose SOP is busy
+with a hung handler holds up no other); the event's id is fixed when it is scheduled,
 so a timer fired twice across a crash (delivered, then the host died before forgetting the
 timer) is applied once. A restarted host, or a new cluster on the same store, loads the pending
 timers and fires those that fell due meanwhile at once. Wall-clock time: timers survive
@@ -19,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sopy_actors.runtime.background import Background
 from sopy_actors.runtime.records import Timer
 
 __all__ = ["HostTimers"]
@@ -47,6 +49,7 @@ class HostTimers:
         self._pending: dict[str, Timer] = {}
         self._tries: dict[str, int] = {}
         self._wake = asyncio.Event()
+        self._firing = Background(f"host=<{host}> timers")
 
     async def run(self) -> None:
         """Load the stored timers, then fire each when due, forever."""
@@ -65,8 +68,10 @@ class HostTimers:
                 timer = self._pending.pop(heapq.heappop(self._heap)[1], None)
                 if timer is not None:
                     due.append(timer)
-            # Side by side: their events and commits go out in the host's batches.
-            await asyncio.gather(*(self._deliver(timer) for timer in due))
+            # Side by side (their events and commits go out in the host's batches), and not
+            # waited for: the next timer fires when it is due, whatever became of these.
+            for timer in due:
+                self._firing.spawn(self._deliver(timer))
 
     async def schedule(self, timer: Timer) -> None:
         """Store `timer` durably (a retried call with the same id adds nothing), then arm it."""
@@ -87,14 +92,17 @@ class HostTimers:
         self._wake.set()
 
     async def _deliver(self, timer: Timer) -> None:
+        """Fire `timer`, then forget it; tried again later if either step failed (its event's
+        fixed id makes a second delivery a no-op)."""
         try:
             done = await self._fire(timer)
-        except Exception:  # the loop must go on for the other timers
+            if done:
+                await self._store.delete_timer.remote(timer.timer_id)
+        except Exception:
             logger.exception("timer=<%s>, sop=<%s> | firing failed", timer.timer_id, timer.sop_id)
             done = False
         if done:
             self._tries.pop(timer.timer_id, None)
-            await self._store.delete_timer.remote(timer.timer_id)
         else:
             tries = self._tries[timer.timer_id] = self._tries.get(timer.timer_id, 0) + 1
             delay = min(_RETRY_CAP, _RETRY_SECONDS * 2.0 ** (tries - 1))
