@@ -33,6 +33,7 @@ from sopy_actors.runtime.versions import VersionInfo, VersionRetention
 __all__ = ["SOPHandle", "SendFuture", "check_sop_id", "fork_record"]
 
 _SOP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_ANSWER_MARGIN = 5.0  # seconds a caller waits past a timeout the host enforces, for its answer to arrive
 
 
 def check_sop_id(sop_id: object) -> str:
@@ -232,7 +233,9 @@ class SOPHandle(BaseModel):
                 class and fields whether or not its host restarted meanwhile).
             TimedOut: it did not end within `timeout` seconds (also a TimeoutError).
         """
-        return decode_state(unwrap(self._call("wait_result", self.sop_id, timeout=timeout)))
+        # The host stops waiting at `timeout` (and forgets this call); the margin lets its answer arrive.
+        margin = None if timeout is None else timeout + _ANSWER_MARGIN
+        return decode_state(unwrap(self._call("wait_result", self.sop_id, timeout, timeout=margin)))
 
     def status(self) -> SOPStatus:
         """Procedure, version, retries, phase (waiting/running/waiting_for_human/done/failed/

@@ -21,7 +21,15 @@ from pydantic import ValidationError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sopy_actors.core.transition import Outcome
-from sopy_actors.errors import InputError, RuntimeUnavailable, SopyError, UnknownSOP, error_from_wire, error_to_wire
+from sopy_actors.errors import (
+    InputError,
+    RuntimeUnavailable,
+    SopyError,
+    TimedOut,
+    UnknownSOP,
+    error_from_wire,
+    error_to_wire,
+)
 from sopy_actors.runtime.background import Background
 from sopy_actors.runtime.event_path import EventPath
 from sopy_actors.runtime.heap import keep_settled, settle
@@ -221,8 +229,10 @@ class SOPHostActor:
         await asyncio.gather(*(self._instances.get(sop_id) for sop_id in missing), return_exceptions=True)
         return json.dumps(await self._path.send_many(items))
 
-    async def wait_result(self, sop_id: str) -> Answer:
-        """Wait until the SOP ends: its final state (wire form), or the error it failed with."""
+    async def wait_result(self, sop_id: str, timeout: float | None = None) -> Answer:
+        """Wait until the SOP ends: its final state (wire form), or the error it failed with;
+        `TimedOut` after `timeout` seconds (None: no limit), leaving nothing behind (a waiter
+        left would keep the SOP in memory until it ends)."""
         try:
             instance = await self._instances.get(sop_id)
         except SopyError as error:
@@ -230,7 +240,14 @@ class SOPHostActor:
         if instance.record.active:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             instance.waiters.append(waiter)
-            await waiter
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                return {"error": error_to_wire(TimedOut(f"sop=<{sop_id}> | did not end within {timeout} s"))}
+            finally:
+                if waiter in instance.waiters:
+                    instance.waiters.remove(waiter)
         if instance.record.phase == "done":
             return {"value": instance.record.state}
         return {"error": error_to_wire(instance.failure())}

@@ -12,6 +12,7 @@ import ray
 
 from sopy_actors import attach
 from sopy_actors.core.events import event_to_wire
+from sopy_actors.errors import TimedOut
 from tests.support import ledger
 from tests.support.deployment import own_deployment
 
@@ -46,6 +47,17 @@ def test_an_idle_sop_is_passivated_and_reloads_for_events_queries_and_redeliveri
     assert attach(handle.sop_id).send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=1))).version == 2
     handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=2)))
     assert handle.result(timeout=60).entries == {"a": [0, 1, 2]}
+
+
+def test_a_result_call_that_timed_out_leaves_nothing_that_keeps_the_sop_in_memory(runtime: Any) -> None:
+    handle = ledger.make_sop(3).start(placement="dedicated")
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    ray.get(host.passivation.remote({"idle_after": 0.3}))
+    started = time.monotonic()
+    with pytest.raises(TimedOut, match=r"did not end within 0\.5 s"):  # the host's answer, not the caller's
+        handle.result(timeout=0.5)
+    assert time.monotonic() - started < 3
+    _until(lambda: _stats(host)["instances"] == 0)  # no waiter left behind: passivated
 
 
 def test_a_reloaded_sop_keeps_each_senders_order(runtime: Any) -> None:
