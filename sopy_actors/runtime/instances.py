@@ -45,6 +45,7 @@ _RECENT_REPLIES = 256
 _Loaded = StoredSOP | None | BaseException  # a Store load's answer, or why it failed
 _RUNTIME_ENVS = 1_000  # distinct runtime_envs (jobs' code) a host keeps one object of
 _JUST_USED = 1.0  # seconds: an instance used this recently is never passivated
+_ORDERS_KEPT = 100_000  # passivated SOPs whose senders moved past their checkpoint, remembered (oldest dropped)
 
 PASSIVATE_AFTER_KEY = "passivate_after"
 MAX_LIVE_KEY = "max_live_sops"
@@ -285,6 +286,9 @@ class Instances:
         self._loads: Coalescer[str, _Loaded] = Coalescer(self._load_many)  # one Store call per turn
         self.passivated = 0
         """Instances dropped from memory since the host started (their SOPs are in the Store)."""
+        # Senders' numbers that passivated SOPs had reached past their checkpoints (events that
+        # committed nothing advance them in memory only), given back when they reload.
+        self._orders: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._tally = Tally()
         self._settings = Passivation()
         self._check_at = self._settings.max_live  # live count at which `_keep` runs a pass at once
@@ -388,6 +392,10 @@ class Instances:
         for instance in dropped:
             del self._live[instance.record.sop_id]
             instance.count_in(None)
+            if ahead := instance.order.ahead_of(instance.record.senders):
+                self._orders[instance.record.sop_id] = ahead
+                while len(self._orders) > _ORDERS_KEPT:
+                    self._orders.popitem(last=False)
         for instance in in_use:
             self.touch(instance)
         self.passivated += len(dropped)
@@ -430,6 +438,8 @@ class Instances:
         if live is not None:  # started here while it loaded: the live one has what is in flight
             return live
         instance = Instance.of(stored.record, stored.recent, stored.event_ids)
+        if (ahead := self._orders.pop(sop_id, None)) is not None:
+            instance.order.catch_up(ahead)
         self._keep(instance)
         logger.info("sop=<%s>, version=<%d> | reloaded from the store", sop_id, stored.record.version)
         return instance

@@ -74,6 +74,17 @@ class SenderOrder(Generic[T]):
             return True
         return seq < expected
 
+    def ahead_of(self, senders: dict[str, int]) -> dict[str, int]:
+        """The next expected numbers past those of `senders` (a checkpoint's): what events
+        that committed nothing (a failed handler, a refusal) moved on without it."""
+        return {sender: number for sender, number in self._expected.items() if number > senders.get(sender, 0)}
+
+    def catch_up(self, expected: dict[str, int]) -> None:
+        """Expect at least `expected`'s numbers (from `ahead_of` of an earlier copy of this SOP)."""
+        for sender, number in expected.items():
+            if number > self._expected.get(sender, 0):
+                self._expected[sender] = number
+
     def is_held(self, sender: str, seq: int) -> bool:
         """True while `sender`'s item `seq` waits for a predecessor."""
         return seq in self._held.get(sender, {})

@@ -340,3 +340,35 @@ def test_an_event_discarded_by_a_cancel_but_committed_by_another_writer_gets_its
     reply, phase, busy = asyncio.run(run())
     assert phase == "done" and not busy  # the other writer's end stands
     assert (reply["outcome"], reply["version"]) == ("stayed", 1)  # its receipt, not a cancel error
+
+
+class _Stored:
+    """The Store actor's `load_many`, answering the checkpoint it is given (the last commit)."""
+
+    def __init__(self, stored: SOPRecord) -> None:
+        self.stored = stored
+        self.load_many = self
+
+    async def remote(self, sop_ids: list[str]) -> list[StoredSOP]:
+        return [StoredSOP(record=self.stored, recent=[]) for _ in sop_ids]
+
+
+def test_a_reloaded_sop_expects_the_numbers_its_uncommitted_events_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sender that does not read its replies keeps its floor at 0; its event 1 fails and
+    # commits nothing, so the checkpoint still expects 1 when the SOP is passivated.
+    monkeypatch.setattr(event_path, "_GAP_SECONDS", 5.0)  # a hold would show as a timeout below
+
+    async def run() -> Any:
+        path, instances, _, _ = _host("s1")
+        assert "outcome" in await (await path.queue(SendItem("s1", _event("e0"), "S", 0, 0)))
+        assert "error" in await (await path.queue(SendItem("s1", _event("e1", "boom"), "S", 1, 0)))
+        live = instances.find("s1")
+        assert live is not None and live.record.senders == {"S": 1}
+        instances._store = _Stored(live.record.model_copy(update={"host": "h"}))
+        live.used -= 400  # idle past `idle_after`
+        assert instances.passivate() == 1
+        later = await path.queue(SendItem("s1", _event("e2"), "S", 2, 0))
+        return await asyncio.wait_for(later, 1)  # not held waiting for event 1 again
+
+    reply = asyncio.run(run())
+    assert reply.get("outcome") == "stayed", reply
