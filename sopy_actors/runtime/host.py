@@ -169,6 +169,8 @@ class SOPHostActor:
                     fields=("sop_id",),
                 )
                 return error_to_wire(error)
+            if stored.record.version > 0:  # a retried start of an SOP that has moved on: loaded when used
+                return None
         if record.sop_id not in self._instances:
             self._instances.add(Instance.of(record))
             self._metrics.count(names.SOPS_STARTED, (record.name,))
