@@ -24,7 +24,7 @@ from sopy_actors.core.sop import SOPStatus
 from sopy_actors.errors import InputError, RuntimeUnavailable, UnknownSOP, error_from_wire
 from sopy_actors.runtime.messages import Receipt, Reply, SendItem, unwrap
 from sopy_actors.runtime.options import STORE_ACTOR, host_name
-from sopy_actors.runtime.rayutil import wait
+from sopy_actors.runtime.rayutil import checked_timeout, wait
 from sopy_actors.runtime.records import LogEntry, SOPRecord, Timer
 from sopy_actors.runtime.recovering import Resolution
 from sopy_actors.runtime.sending import PendingReply, SendBatcher, Sequencer, forget_host, host_actor
@@ -234,6 +234,7 @@ class SOPHandle(BaseModel):
             TimedOut: it did not end within `timeout` seconds (also a TimeoutError).
         """
         # The host stops waiting at `timeout` (and forgets this call); the margin lets its answer arrive.
+        timeout = checked_timeout(timeout)
         margin = None if timeout is None else timeout + _ANSWER_MARGIN
         return decode_state(unwrap(self._call("wait_result", self.sop_id, timeout, timeout=margin)))
 

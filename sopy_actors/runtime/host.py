@@ -39,7 +39,7 @@ from sopy_actors.runtime.messages import Answer, ErrorWire, Reply, SendItem
 from sopy_actors.runtime.options import STORE_ACTOR, create_actor, ray_options
 from sopy_actors.runtime.parents import ParentNotifier
 from sopy_actors.runtime.procedures import ProcedureCalls
-from sopy_actors.runtime.rayutil import node_for
+from sopy_actors.runtime.rayutil import checked_timeout, node_for
 from sopy_actors.runtime.records import SOPRecord, Timer
 from sopy_actors.runtime.recovering import Resolution, timeout_timer
 from sopy_actors.runtime.shared_state import SharedSync
@@ -161,23 +161,31 @@ class SOPHostActor:
         Returns:
             None, or the error (wire form) when the id is taken by another SOP.
         """
-        if record.sop_id in self._instances or not await self._commits.create(record):
-            stored = await self._store.load.remote(record.sop_id, 0)
-            if stored is None or stored.record.start_token != record.start_token:
-                error = InputError(
-                    f"SOP id {record.sop_id!r} exists already; use sopy_actors.attach() to reach it",
-                    fields=("sop_id",),
-                )
-                return error_to_wire(error)
-            if stored.record.version > 0:  # a retried start of an SOP that has moved on: loaded when used
-                return None
-        if record.sop_id not in self._instances:
+        if record.sop_id not in self._instances and await self._commits.create(record):
             self._instances.add(Instance.of(record))
             self._metrics.count(names.SOPS_STARTED, (record.name,))
-            if (timer := timeout_timer(record, now=time.time())) is not None:
-                await self._timers.schedule(timer)
-            self._shared.committed(record)  # a distributed state joins its shared space now
+            await self._arm_start(record)
+            return None
+        stored = await self._store.load.remote(record.sop_id, 0)
+        if stored is None or stored.record.start_token != record.start_token:
+            error = InputError(
+                f"SOP id {record.sop_id!r} exists already; use sopy_actors.attach() to reach it",
+                fields=("sop_id",),
+            )
+            return error_to_wire(error)
+        # Ray retried this call: the first one created the SOP. Unless it is in memory or has
+        # moved on (then nothing is left to do), finish what that call may not have, from the
+        # stored record (commits without an event, such as a retention rule, keep version 0).
+        if record.sop_id not in self._instances and stored.record.version == 0:
+            await self._instances.get(record.sop_id)
+            await self._arm_start(stored.record)
         return None
+
+    async def _arm_start(self, record: SOPRecord) -> None:
+        """What a new SOP's start arms: its first procedure's timeout, its shared state space."""
+        if (timer := timeout_timer(record, now=time.time())) is not None:
+            await self._timers.schedule(timer)
+        self._shared.committed(record)  # a distributed state joins its shared space now
 
     async def start_batch(self, records: list[SOPRecord]) -> list[ErrorWire | None]:
         """`start` for several SOPs; their first checkpoints go to the Store as one transaction."""
@@ -236,6 +244,7 @@ class SOPHostActor:
         `TimedOut` after `timeout` seconds (None: no limit), leaving nothing behind (a waiter
         left would keep the SOP in memory until it ends)."""
         try:
+            timeout = checked_timeout(timeout)
             instance = await self._instances.get(sop_id)
         except SopyError as error:
             return {"error": error_to_wire(error)}

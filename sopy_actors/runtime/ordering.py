@@ -76,8 +76,10 @@ class SenderOrder(Generic[T]):
 
     def ahead_of(self, senders: dict[str, int]) -> dict[str, int]:
         """The next expected numbers past those of `senders` (a checkpoint's): what events
-        that committed nothing (a failed handler, a refusal) moved on without it."""
-        return {sender: number for sender, number in self._expected.items() if number > senders.get(sender, 0)}
+        that committed nothing (a failed handler, a refusal) moved on without it. Of the
+        `MAX_SENDERS` senders seen last, as a checkpoint keeps."""
+        ahead = [(sender, number) for sender, number in self._expected.items() if number > senders.get(sender, 0)]
+        return dict(ahead[-MAX_SENDERS:])
 
     def catch_up(self, expected: dict[str, int]) -> None:
         """Expect at least `expected`'s numbers (from `ahead_of` of an earlier copy of this SOP)."""

@@ -6,14 +6,15 @@ Every blocking `ray.get` of the package goes through `wait`, so a timeout is alw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import ray
 
-from sopy_actors.errors import RuntimeUnavailable, SopyError, TimedOut
+from sopy_actors.errors import InputError, RuntimeUnavailable, SopyError, TimedOut
 
-__all__ = ["HEAD_RESOURCE", "alive_node_ids", "alive_nodes", "head_node_id", "node_for", "wait"]
+__all__ = ["HEAD_RESOURCE", "alive_node_ids", "alive_nodes", "checked_timeout", "head_node_id", "node_for", "wait"]
 
 HEAD_RESOURCE = "node:__internal_head__"
 """The resource Ray gives the head node only: a request for a little of it places an actor on
@@ -30,15 +31,29 @@ def wait(
     """`ray.get(ref, timeout)` with the framework's errors.
 
     Raises:
+        InputError: `timeout` is not None or a finite number of seconds, at least 0.
         TimedOut: no answer within `timeout` seconds (`what` names who did not answer).
         SopyError: the actor died; built by `on_death` from a message (RuntimeUnavailable).
     """
     try:
-        return ray.get(ref, timeout=timeout)
+        return ray.get(ref, timeout=checked_timeout(timeout))
     except ray.exceptions.GetTimeoutError:
         raise TimedOut(f"{what} did not answer within {timeout} s") from None
     except ray.exceptions.RayActorError as error:
         raise on_death(f"{what} is unavailable: {error}") from error
+
+
+def checked_timeout(timeout: float | None) -> float | None:
+    """`timeout` if it is None (no limit) or a finite number of seconds, at least 0.
+
+    Raises:
+        InputError: anything else (NaN, infinity, a negative number, not a number).
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout < 0:
+        raise InputError(f"timeout must be None or a finite number of seconds >= 0, not {timeout!r}", fields=("timeout",))
+    return timeout
 
 
 def alive_nodes() -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ class HostTimers:
             if done:
                 await self._store.delete_timer.remote(timer.timer_id)
         except Exception:
-            logger.exception("timer=<%s>, sop=<%s> | firing failed", timer.timer_id, timer.sop_id)
+            logger.exception("timer=<%s>, sop=<%s> | firing or forgetting the timer failed", timer.timer_id, timer.sop_id)
             done = False
         if done:
             self._tries.pop(timer.timer_id, None)

@@ -12,7 +12,7 @@ import ray
 
 from sopy_actors import attach
 from sopy_actors.core.events import event_to_wire
-from sopy_actors.errors import TimedOut
+from sopy_actors.errors import InputError, TimedOut
 from sopy_actors.runtime.options import STORE_ACTOR
 from tests.support import ledger
 from tests.support.deployment import own_deployment
@@ -59,6 +59,10 @@ def test_a_result_call_that_timed_out_leaves_nothing_that_keeps_the_sop_in_memor
         handle.result(timeout=0.5)
     assert time.monotonic() - started < 3
     _until(lambda: _stats(host)["instances"] == 0)  # no waiter left behind: passivated
+    with pytest.raises(InputError, match="timeout must be None or a finite number"):
+        handle.result(timeout=float("nan"))
+    refused = ray.get(host.wait_result.remote(handle.sop_id, float("nan")))  # the host checks too
+    assert refused["error"]["type"] == "InputError" and refused["error"]["attributes"]["fields"] == ["timeout"]
 
 
 def test_a_retried_start_of_a_passivated_sop_that_moved_on_leaves_it_as_stored(runtime: Any) -> None:
@@ -72,6 +76,19 @@ def test_a_retried_start_of_a_passivated_sop_that_moved_on_leaves_it_as_stored(r
     assert ray.get(host.start.remote(first)) is None  # Ray retrying the call: accepted, changes nothing
     assert handle.status().version == 1
     assert handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=1))).version == 2
+
+
+def test_a_retried_start_of_a_passivated_sop_at_version_0_keeps_what_was_committed_since(runtime: Any) -> None:
+    handle = ledger.make_sop(3).start(placement="dedicated")
+    host = ray.get_actor(handle.host, namespace=runtime.namespace)
+    store = ray.get_actor(STORE_ACTOR, namespace=runtime.namespace)
+    first = ray.get(store.load.remote(handle.sop_id, 0)).record
+    handle.set_retention(last=3)  # committed without an event: still version 0
+    ray.get(host.passivation.remote({"idle_after": 0.3}))
+    _until(lambda: _stats(host)["instances"] == 0)
+    assert ray.get(host.start.remote(first)) is None
+    assert handle.send(ledger.EntryAdded(payload=ledger.EntryData(sender="a", index=0))).version == 1
+    assert ray.get(store.load.remote(handle.sop_id, 0)).record.version_retention == {"last": 3, "newer_than": None}
 
 
 def test_a_reloaded_sop_keeps_each_senders_order(runtime: Any) -> None:

@@ -60,13 +60,16 @@ def test_a_timer_fires_when_due_while_another_timers_delivery_hangs() -> None:
         started = time.time()
         timers.arm(_timer("slow", 0.0))
         timers.arm(_timer("next", 0.1))
-        await asyncio.sleep(0.3)
+        for _ in range(100):  # until it fired (1 s at most): the hung delivery does not hold it up
+            await asyncio.sleep(0.01)
+            if store.deleted:
+                break
         runner.cancel()
         assert store.deleted == ["next"]  # done with; the hung one is not
         return {name: at - started for name, at in fired.items()}
 
     fired = asyncio.run(scenario())
-    assert set(fired) == {"slow", "next"} and fired["next"] < 0.25, fired
+    assert set(fired) == {"slow", "next"} and fired["next"] < 1.0, fired
 
 
 def test_a_timer_whose_deletion_failed_is_delivered_again_then_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +87,10 @@ def test_a_timer_whose_deletion_failed_is_delivered_again_then_forgotten(monkeyp
         runner = asyncio.ensure_future(timers.run())
         await asyncio.sleep(0)
         timers.arm(_timer("t", 0.0))
-        await asyncio.sleep(0.3)  # the retry comes 0.05 s after the failure
+        for _ in range(100):  # the retry comes 0.05 s after the failure
+            await asyncio.sleep(0.01)
+            if store.deleted:
+                break
         runner.cancel()
         return fired, store.deleted
 

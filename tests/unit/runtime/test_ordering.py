@@ -95,3 +95,19 @@ def test_an_item_in_turn_is_taken_without_holding_it_and_any_other_is_left_to_ad
     assert order.admit("a", 1, "a1") == ["a1", "a2"]
     assert order.take("a", 3)
     assert order.admit("a", 4, "a4") == ["a4"]  # 3 was taken: 4 is next
+
+
+def test_the_numbers_ahead_of_a_checkpoint_are_those_of_the_senders_it_would_keep() -> None:
+    order: SenderOrder[str] = SenderOrder()
+    for number in range(MAX_SENDERS + 10):
+        assert order.take(f"p{number}", 0)
+    assert order.take("p3", 1)  # p3's event 1 committed nothing: the checkpoint still says 1
+    checkpoint = {f"p{number}": 1 for number in range(MAX_SENDERS + 10)}
+    assert order.ahead_of(checkpoint) == {"p3": 2}
+    ahead = order.ahead_of({})
+    assert len(ahead) == MAX_SENDERS and "p0" not in ahead and f"p{MAX_SENDERS + 9}" in ahead
+
+    reloaded: SenderOrder[str] = SenderOrder(checkpoint)
+    reloaded.catch_up({"p3": 2, "p4": 0})
+    assert reloaded.admit("p3", 2, "next") == ["next"]  # in turn, not held behind event 1
+    assert reloaded.is_held("p4", 2) is False and reloaded.admit("p4", 2, "early") == []  # p4 still expects 1

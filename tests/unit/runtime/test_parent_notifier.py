@@ -1,6 +1,7 @@
-"""Telling a parent that its child ended (`ParentNotifier`), without Ray: a parent that cannot
-take it for now (it waits for a person) is asked again until it does, and only then is the
-child marked as having told it; a parent that never will (it ended) is not asked again."""
+"""Telling a parent that its child ended (`ParentNotifier`), without Ray: a parent that waits for
+a person is asked again for as long as it waits, and only then is the child marked as having
+told it; other failures are tried a few times, then left to the host's next start; a parent
+that never can take it (it ended) is not asked again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sopy_actors.errors import AwaitingHuman, SOPFailed, error_to_wire
+from sopy_actors.errors import AwaitingHuman, RuntimeUnavailable, SOPFailed, error_to_wire
 from sopy_actors.runtime import parents
 from sopy_actors.runtime.commits import CommitRows
 from sopy_actors.runtime.messages import Reply
@@ -67,9 +68,17 @@ def _notify(monkeypatch: pytest.MonkeyPatch, replies: list[Reply]) -> tuple[_Par
 
 def test_a_parent_waiting_for_a_person_is_told_once_it_takes_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
     waiting: Reply = {"error": error_to_wire(AwaitingHuman("parent", "check the figures"))}
-    host, commits, told = _notify(monkeypatch, [waiting, waiting, waiting, {"outcome": "transitioned", "version": 4}])
-    assert [wire["type"].rpartition(":")[2] for wire in host.sent] == ["SubSOPCompleted"] * 4
+    waits = parents._ATTEMPTS + 4  # waiting is no failed try: more than the tries a failure gets
+    host, commits, told = _notify(monkeypatch, [waiting] * waits + [{"outcome": "transitioned", "version": 4}])
+    assert [wire["type"].rpartition(":")[2] for wire in host.sent] == ["SubSOPCompleted"] * (waits + 1)
     assert len(commits.rows) == 1 and [record.parent_notified for record in told] == [True]
+
+
+def test_a_parent_that_keeps_failing_is_left_to_the_hosts_next_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    down: Reply = {"error": error_to_wire(RuntimeUnavailable("procedure actor unavailable"))}
+    host, commits, told = _notify(monkeypatch, [down] * parents._ATTEMPTS)
+    assert len(host.sent) == parents._ATTEMPTS
+    assert commits.rows == [] and told == []  # still pending in the Store: sent again at the next start
 
 
 def test_a_parent_that_ended_is_not_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
