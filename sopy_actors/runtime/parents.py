@@ -33,7 +33,7 @@ _MAX_BACKOFF = 30.0  # seconds between tries, at most
 
 
 class _NotYet(Exception):
-    """The parent's host refused the event for now; `waiting`: the parent waits for a person."""
+    """The parent's host refused the event but may take it later; `waiting`: the parent waits for a person."""
 
     def __init__(self, message: str, *, waiting: bool) -> None:
         super().__init__(message)
