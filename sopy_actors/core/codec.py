@@ -63,6 +63,7 @@ __all__ = [
     "encode_procedure",
     "encode_state",
     "encode_value",
+    "procedure_class",
 ]
 
 _MARK = "__sop__"
@@ -230,11 +231,21 @@ def decode_procedure(data: dict[str, Any]) -> Procedure[Any]:
     return _decode_procedure(data, 0)
 
 
+def procedure_class(reference: str, definition: Any = None) -> type[Procedure[Any]]:
+    """The procedure class `reference` names: imported (`module:qualname`), or built from a
+    definition (`module@key`: from `definition`, or the one this process kept).
+
+    Raises:
+        DefinitionNeeded: a class built from data, without `definition`, that this process does not keep.
+        InputError: the class may not be loaded or is not a Procedure.
+    """
+    if definition is not None or is_definition_reference(str(reference)):
+        return resolve_definition(reference, definition, Procedure)
+    return resolve_reference(reference, Procedure)
+
+
 def _decode_procedure(data: dict[str, Any], depth: int) -> Procedure[Any]:
-    if "definition" in data or is_definition_reference(str(data["type"])):
-        cls = resolve_definition(data["type"], data.get("definition"), Procedure)
-    else:
-        cls = resolve_reference(data["type"], Procedure)
+    cls = procedure_class(data["type"], data.get("definition"))
     procedure = cls.__new__(cls)
     subject = f"procedure {cls.__name__}"
     attributes = {name: _decode(value, procedure, _Field(subject, name), depth) for name, value in data["attrs"].items()}

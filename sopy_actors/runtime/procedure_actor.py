@@ -19,13 +19,13 @@ from sopy_actors.core.codec import (
     decode_state,
     encode_procedure,
     encode_state,
+    procedure_class,
 )
 from sopy_actors.core.context import handling
 from sopy_actors.core.events import event_from_wire, event_type_named
 from sopy_actors.core.graph import may_refuse
 from sopy_actors.core.options import ProcedureOptions, Semantics
-from sopy_actors.core.procedure import Procedure
-from sopy_actors.core.references import definition_of, is_definition_reference, resolve_definition, resolve_reference
+from sopy_actors.core.references import definition_of, resolve_reference
 from sopy_actors.core.transition import Filters, step
 from sopy_actors.errors import HandlerError, InputError, SopyError, StateError, error_from_wire, error_to_wire
 from sopy_actors.recovery.causes import raised_wire
@@ -108,14 +108,6 @@ def _as_called(called: dict[str, Any], part: str, called_class: type[Any]) -> An
     return _ABSENT if definition is None else definition.data
 
 
-def _procedure_class(reference: str, definition: Any) -> type[Procedure[Any]]:
-    """The procedure class `reference` names: imported, or built from a definition (`definition`,
-    or one this process kept)."""
-    if is_definition_reference(reference):
-        return resolve_definition(reference, definition, Procedure)
-    return resolve_reference(reference, Procedure)
-
-
 def _raised(call: HandlerCall, error: Exception, event_type: str) -> ErrorWire:
     return raised_wire(error, sop_id=call.sop_id, procedure=str(call.procedure.get("name")), event_type=event_type)
 
@@ -179,7 +171,7 @@ class ProcedureActor:
         built from `definition`), encoded: where a recovery `Fallback` moves an SOP. Errors come
         back as `{"error": wire}`."""
         try:
-            return {"value": encode_procedure(_procedure_class(reference, definition)())}
+            return {"value": encode_procedure(procedure_class(reference, definition)())}
         except Exception as error:
             return {"error": error_to_wire(error)}
 
@@ -187,7 +179,7 @@ class ProcedureActor:
         """The `sop_recovery` of procedure class `reference` (see `construct`) as JSON
         (`{"value": None}` when it declares none); errors come back as `{"error": wire}`."""
         try:
-            policy = getattr(_procedure_class(reference, definition), "sop_recovery", None)
+            policy = getattr(procedure_class(reference, definition), "sop_recovery", None)
             return {"value": None if policy is None else policy.model_dump(mode="json")}
         except Exception as error:
             return {"error": error_to_wire(error)}
@@ -197,7 +189,7 @@ class ProcedureActor:
         event of wire type `event_type`, read from its handler's code (`core.graph.may_refuse`);
         errors come back as `{"error": wire}`."""
         try:
-            return {"value": may_refuse(_procedure_class(reference, definition), event_type_named(event_type))}
+            return {"value": may_refuse(procedure_class(reference, definition), event_type_named(event_type))}
         except Exception as error:
             return {"error": error_to_wire(error)}
 

@@ -58,9 +58,10 @@ def _unavailable(error: Exception) -> HandlerResult:
     return {"error": error_to_wire(RuntimeUnavailable(f"procedure actor unavailable: {error}"))}
 
 
-def _make_room(cache: dict[Any, Any] | set[Any]) -> None:
-    """Empty a per-class cache that is full (its answers are asked again as needed)."""
-    if len(cache) >= _CLASS_CACHE:
+def _make_room(cache: dict[Any, Any] | set[Any], limit: int | None = None) -> None:
+    """Empty a cache that is full (default limit `_CLASS_CACHE`); its answers are derived or
+    asked again as needed."""
+    if len(cache) >= (_CLASS_CACHE if limit is None else limit):
         cache.clear()
 
 
@@ -154,8 +155,7 @@ class ProcedureCalls:
         and its `runtime_env_key`, computed once per runtime_env object."""
         cached = self._codes.get(id(runtime_env))
         if cached is None or cached[0] is not runtime_env:
-            if len(self._codes) > _CODE_CACHE:
-                self._codes.clear()
+            _make_room(self._codes, _CODE_CACHE)
             code = code_runtime_env(runtime_env)
             cached = self._codes[id(runtime_env)] = (runtime_env, code, runtime_env_key(code))
         return cached[1], cached[2]

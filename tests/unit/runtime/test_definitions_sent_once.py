@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from sopy_actors.core import references
-from sopy_actors.core.codec import decode_procedure, encode_procedure, encode_state
+from sopy_actors.core.codec import decode_procedure, encode_procedure, encode_state, procedure_class
 from sopy_actors.core.events import event_to_wire
 from sopy_actors.core.options import Semantics
 from sopy_actors.core.references import DefinitionNeeded, definition_source
 from sopy_actors.runtime import procedures
 from sopy_actors.runtime.messages import HandlerCall, HandlerResult
-from sopy_actors.runtime.procedure_actor import _procedure_class, run_call
+from sopy_actors.runtime.procedure_actor import run_call
 from sopy_actors.runtime.procedures import ProcedureCalls
 from sopy_actors.workflows import generate
 from tests.support import records
@@ -119,9 +119,9 @@ def test_the_actors_class_lookups_build_a_generated_step_from_its_definition(bui
     _fresh_process()
     reference = built["type"]
     with pytest.raises(DefinitionNeeded):
-        _procedure_class(reference, None)
-    assert _procedure_class(reference, built["definition"]).__name__ == "ValidateData"
-    assert _procedure_class(encode_procedure(flows.Divide())["type"], None) is flows.Divide  # an imported class
+        procedure_class(reference, None)
+    assert procedure_class(reference, built["definition"]).__name__ == "ValidateData"
+    assert procedure_class(encode_procedure(flows.Divide())["type"], None) is flows.Divide  # an imported class
 
 
 def test_what_a_host_remembers_per_procedure_class_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
